@@ -1,0 +1,17 @@
+package applets
+
+// Builtin returns a registry of every applet callflow ships. Adding an
+// applet is one file and one line here.
+func Builtin() *Registry {
+	return NewRegistry(
+		GreetingDef,
+		MenuDef,
+		ForwardDef,
+		MultiRingDef,
+		VoicemailDef,
+		TransferDef,
+		HangupDef,
+		SetDef,
+		WebhookDef,
+	)
+}

@@ -1,0 +1,85 @@
+package applets
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// DialParams are shared by the applets that ring people.
+type DialParams struct {
+	RingTimeout Duration `toml:"ring_timeout"`
+	// CallerID shown to the agent: "" keeps the caller's number.
+	CallerID string `toml:"caller_id"`
+	// Music the caller hears while agents ring: "ringing" or a MOH class.
+	Music string `toml:"music"`
+}
+
+// dialOutcomes are the outcomes of every applet that rings people.
+var dialOutcomes = []string{"answered", "no_answer", "busy", "failed"}
+
+func (d DialParams) validate(p Params, targets []string, key string) error {
+	var errs problems
+	if len(targets) == 0 {
+		errs.add(p.Errorf(key, "`%s` is empty: name at least one destination", key))
+	}
+	for _, t := range targets {
+		if err := validTarget(t); err != nil {
+			errs.add(p.Errorf(key, "%v", err))
+		}
+	}
+	if d.RingTimeout != 0 && (d.RingTimeout.D() < time.Second || d.RingTimeout.D() > 10*time.Minute) {
+		errs.add(p.Errorf("ring_timeout", "ring_timeout must be between 1s and 10m"))
+	}
+	return errs.err()
+}
+
+// validTarget accepts Asterisk dial strings (TECH/resource) only: a bare
+// number would need a trunk, which the admin must name.
+func validTarget(t string) error {
+	tech, res, ok := strings.Cut(t, "/")
+	if !ok || tech == "" || res == "" {
+		return errors.New("destination " + quote(t) + " is not a dial string such as \"PJSIP/101\" or \"PJSIP/+15551234567@trunk\"")
+	}
+	if strings.ContainsAny(t, "&,|\n\r ") {
+		return errors.New("destination " + quote(t) + " must not contain '&', ',', '|' or spaces")
+	}
+	return nil
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
+
+// dial rings targets at once and turns the result into an outcome.
+func dial(ctx context.Context, env *Env, d DialParams, targets []string) (Result, error) {
+	spec := DialSpec{
+		Targets:     targets,
+		RingTimeout: orDefault(d.RingTimeout, 30*time.Second),
+		CallerID:    d.CallerID,
+		Music:       d.Music,
+		Whisper:     env.Flow.Whisper,
+		Accept:      env.Flow.WhisperAccept,
+		Record:      env.Flow.Record,
+	}
+	if len(spec.Whisper) == 0 && env.Flow.WhisperText != "" {
+		if m, err := env.Media(ctx, nil, env.Flow.WhisperText); err == nil {
+			spec.Whisper = m
+		} else {
+			env.Log.Warn().Err(err).Msg("whisper not spoken")
+		}
+	}
+	res, err := env.Call.Dial(ctx, spec)
+	if res.Status != "" {
+		env.State.Dials = append(env.State.Dials, res)
+	}
+	if res.Status == Answered {
+		env.Note("agent", res.Target)
+		env.Note("talk_time", res.TalkTime.Round(time.Second).String())
+		// The conversation happened: a hang-up now ends the call normally.
+		return Result{Outcome: string(Answered)}, err
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: string(res.Status)}, nil
+}

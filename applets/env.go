@@ -1,0 +1,180 @@
+package applets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Env is what a step runs with: the call, the flow it is in, the state the
+// call has gathered so far, and the services of the process.
+type Env struct {
+	Call     Call
+	Flow     FlowInfo
+	Step     string
+	State    *State
+	Services *Services
+	Log      zerolog.Logger
+
+	details map[string]any
+}
+
+// FlowInfo is what a step knows of its flow.
+type FlowInfo struct {
+	Name      string
+	Workspace string
+	Version   string
+	// Settings apply to every dial of the flow.
+	Whisper       []Media
+	WhisperText   string // spoken by the speech engine when Whisper is empty
+	WhisperAccept string
+	Record        bool
+}
+
+// Note adds a detail to the step's trace ("why did this call go there").
+func (e *Env) Note(key string, value any) {
+	if e.details == nil {
+		e.details = map[string]any{}
+	}
+	e.details[key] = value
+}
+
+// TakeDetails returns and clears the details noted by the current step.
+func (e *Env) TakeDetails() map[string]any {
+	d := e.details
+	e.details = nil
+	return d
+}
+
+// Now is the call's clock (the simulator sets it).
+func (e *Env) Now() time.Time {
+	if e.Services != nil && e.Services.Clock != nil {
+		return e.Services.Clock()
+	}
+	return time.Now()
+}
+
+// State is what a call has learnt on its way through flows.
+type State struct {
+	Answered bool
+	Vars     map[string]string
+	Tags     map[string]bool
+	Attempts map[string]int // failed attempts per step (menus)
+	Counters map[string]int // bounded loop counters
+	// Voicemails recorded during the call, newest last.
+	Voicemails []Voicemail
+	// Dials made, for the call record (answered, talk time).
+	Dials []DialResult
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{Vars: map[string]string{}, Tags: map[string]bool{}, Attempts: map[string]int{}, Counters: map[string]int{}}
+}
+
+// TagList returns the tags in order.
+func (s *State) TagList() []string {
+	out := make([]string, 0, len(s.Tags))
+	for t := range s.Tags {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Services are shared by all calls. Any of them may be nil: an applet that
+// needs a missing service fails its step rather than the call.
+type Services struct {
+	Voicemail VoicemailSink
+	Counters  Counters
+	HTTP      *http.Client
+	Mail      Mailer
+	Speech    Speaker
+	Clock     func() time.Time
+	// SoundsDir is where greetings live on the Asterisk box, if known.
+	SoundsDir string
+}
+
+// Voicemail is a message left by a caller.
+type Voicemail struct {
+	CallID    string
+	Mailbox   string
+	Workspace string
+	Caller    string
+	Called    string
+	Flow      string
+	Step      string
+	Recording Recording
+	Time      time.Time
+}
+
+// VoicemailSink stores voicemails (the store, or the simulator's list).
+type VoicemailSink interface {
+	SaveVoicemail(ctx context.Context, vm Voicemail) error
+}
+
+// Counters hands out positions shared by every call (round robin).
+type Counters interface {
+	// Next returns the current position for key modulo n and advances it.
+	Next(ctx context.Context, key string, n int) (int, error)
+}
+
+// Mailer sends email without blocking the call (queued, retried).
+type Mailer interface {
+	Send(ctx context.Context, m Email) error
+}
+
+// Email is a message to send.
+type Email struct {
+	To          []string
+	Subject     string
+	Body        string
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to an email.
+type Attachment struct {
+	Name string
+	Path string // local file
+	// Recording names a stored recording to fetch when Path is empty.
+	Recording string
+}
+
+// Speaker turns text into media Asterisk can play.
+type Speaker interface {
+	Speak(ctx context.Context, text string) (Media, error)
+}
+
+// Answer answers the call once; later calls do nothing.
+func (e *Env) Answer(ctx context.Context) error {
+	if e.State.Answered {
+		return nil
+	}
+	if err := e.Call.Answer(ctx); err != nil {
+		return err
+	}
+	e.State.Answered = true
+	return nil
+}
+
+// Media returns play followed by say spoken by the speech engine.
+func (e *Env) Media(ctx context.Context, play []Media, say string) ([]Media, error) {
+	if say == "" {
+		return play, nil
+	}
+	if e.Services == nil || e.Services.Speech == nil {
+		return nil, errNoSpeech
+	}
+	spoken, err := e.Services.Speech.Speak(ctx, say)
+	if err != nil {
+		return nil, fmt.Errorf("text to speech: %w", err)
+	}
+	return append(append([]Media(nil), play...), spoken), nil
+}
+
+var errNoSpeech = errors.New("no text-to-speech engine configured")

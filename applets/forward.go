@@ -1,0 +1,48 @@
+package applets
+
+import "context"
+
+// Forward rings one destination and bridges the caller when it answers.
+// An answered call ends when the conversation ends unless `on.answered`
+// sends the caller on.
+//
+//	applet = "forward"
+//	to = "PJSIP/101"
+//	ring_timeout = "30s"
+//	caller_id = ""        # shown to the agent; "" keeps the caller's number
+//	music = "ringing"     # or a music-on-hold class the caller hears
+var ForwardDef = Definition{
+	Name:     "forward",
+	Summary:  "Ring one destination; bridge the caller when it answers.",
+	Outcomes: dialOutcomes,
+	Params:   ForwardParams{},
+	New:      newForward,
+}
+
+// ForwardParams are forward's parameters.
+type ForwardParams struct {
+	To string `toml:"to"`
+	DialParams
+}
+
+type forward struct{ p ForwardParams }
+
+func newForward(p Params) (Applet, error) {
+	var f forward
+	if err := p.Decode(&f.p); err != nil {
+		return nil, err
+	}
+	var to []string
+	if f.p.To != "" {
+		to = []string{f.p.To}
+	}
+	return &f, f.p.validate(p, to, "to")
+}
+
+func (f *forward) Facts() Facts {
+	return Facts{Outcomes: dialOutcomes, Terminal: []string{"answered"}}
+}
+
+func (f *forward) Run(ctx context.Context, env *Env) (Result, error) {
+	return dial(ctx, env, f.p.DialParams, []string{f.p.To})
+}

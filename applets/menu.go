@@ -1,0 +1,148 @@
+package applets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Menu plays a prompt and routes on the keys the caller presses. Keys may
+// be several digits ("100" for an extension), ended by the terminator or
+// by the inter-digit timeout. Failed attempts (no key, unknown key) are
+// counted per call across every visit: while they are <= retries the
+// outcome is timeout or invalid; the next failure is max_retries, so a
+// silent caller never loops forever.
+//
+//	applet = "menu"
+//	prompt = ["sound:custom/menu"]
+//	keys = { 1 = "sales", 2 = "support" }
+//	timeout = "5s"                 # wait for the first key after the prompt
+//	inter_digit_timeout = "3s"     # wait between keys of a multi-digit entry
+//	retries = 2
+//	terminator = "#"
+//	on = { timeout = "menu", invalid = "invalid", max_retries = "goodbye" }
+var MenuDef = Definition{
+	Name:     "menu",
+	Summary:  "IVR menu: play a prompt, route by the keys pressed.",
+	Outcomes: []string{"<key>", "timeout", "invalid", "max_retries"},
+	Params:   MenuParams{},
+	New:      newMenu,
+}
+
+// MenuParams are the menu's parameters.
+type MenuParams struct {
+	Prompt            MediaList         `toml:"prompt"`
+	Say               string            `toml:"say"`
+	Keys              map[string]string `toml:"keys"`
+	Timeout           Duration          `toml:"timeout"`
+	InterDigitTimeout Duration          `toml:"inter_digit_timeout"`
+	Retries           *int              `toml:"retries"`
+	Terminator        *string           `toml:"terminator"`
+}
+
+type menu struct {
+	p          MenuParams
+	retries    int
+	terminator string
+	maxDigits  int
+}
+
+func newMenu(p Params) (Applet, error) {
+	m := &menu{retries: 2, terminator: "#"}
+	if err := p.Decode(&m.p); err != nil {
+		return nil, err
+	}
+	var errs problems
+	if len(m.p.Prompt) == 0 && m.p.Say == "" {
+		errs.add(p.Errorf("", "menu needs a `prompt` (or `say`)"))
+	}
+	if len(m.p.Keys) == 0 {
+		errs.add(p.Errorf("keys", "menu needs `keys`: which key goes to which step"))
+	}
+	if m.p.Retries != nil {
+		m.retries = *m.p.Retries
+		if m.retries < 0 || m.retries > 20 {
+			errs.add(p.Errorf("retries", "retries must be between 0 and 20"))
+		}
+	}
+	if m.p.Terminator != nil {
+		m.terminator = *m.p.Terminator
+		if m.terminator != "" && (len(m.terminator) != 1 || !ValidKeys(m.terminator)) {
+			errs.add(p.Errorf("terminator", "terminator must be one key: 0-9, * or #"))
+		}
+	}
+	for _, k := range sortedKeys(m.p.Keys) {
+		if !ValidKeys(k) {
+			errs.add(p.Errorf("keys."+k, "key %q: keys are made of 0-9, * and #", k))
+			continue
+		}
+		m.maxDigits = max(m.maxDigits, len(k))
+	}
+	if m.maxDigits > 1 && m.terminator != "" {
+		for k := range m.p.Keys {
+			if strings.Contains(k, m.terminator) {
+				errs.add(p.Errorf("keys."+k, "key %q contains the terminator %q", k, m.terminator))
+			}
+		}
+	}
+	if m.maxDigits == 1 {
+		// A single key needs no terminator, and "#" may then be a choice.
+		m.terminator = ""
+	}
+	return m, errs.err()
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *menu) Facts() Facts {
+	outcomes := append(sortedKeys(m.p.Keys), "timeout", "invalid", "max_retries")
+	return Facts{Outcomes: outcomes, Routes: m.p.Keys, Input: true, Media: m.p.Prompt}
+}
+
+func (m *menu) Run(ctx context.Context, env *Env) (Result, error) {
+	if err := env.Answer(ctx); err != nil {
+		return Result{}, err
+	}
+	prompt, err := env.Media(ctx, m.p.Prompt, m.p.Say)
+	if err != nil {
+		return Result{}, fmt.Errorf("menu: %w", err)
+	}
+	digits, err := env.Call.Gather(ctx, GatherSpec{
+		Prompt:       prompt,
+		MaxDigits:    m.maxDigits,
+		FirstTimeout: orDefault(m.p.Timeout, 5*time.Second),
+		InterTimeout: orDefault(m.p.InterDigitTimeout, 3*time.Second),
+		Terminator:   m.terminator,
+	})
+	var failure string
+	switch {
+	case errors.Is(err, ErrTimeout):
+		failure = "timeout"
+	case err != nil:
+		return Result{}, err
+	default:
+		env.Note("digits", digits)
+		if _, ok := m.p.Keys[digits]; ok {
+			return Result{Outcome: digits}, nil
+		}
+		failure = "invalid"
+	}
+	key := env.Flow.Name + "/" + env.Step
+	env.State.Attempts[key]++
+	n := env.State.Attempts[key]
+	env.Note("attempt", n)
+	if n > m.retries {
+		return Result{Outcome: "max_retries"}, nil
+	}
+	return Result{Outcome: failure}, nil
+}

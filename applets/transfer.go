@@ -1,0 +1,39 @@
+package applets
+
+import "context"
+
+// Transfer sends the call on to another flow, by its name. The call keeps
+// its variables, tags and step budget.
+//
+//	applet = "transfer"
+//	flow = "After-Hours Flow"
+var TransferDef = Definition{
+	Name:    "transfer",
+	Summary: "Continue the call in another flow.",
+	Params:  TransferParams{},
+	New:     newTransfer,
+}
+
+// TransferParams are transfer's parameters.
+type TransferParams struct {
+	Flow string `toml:"flow"`
+}
+
+type transfer struct{ p TransferParams }
+
+func newTransfer(p Params) (Applet, error) {
+	var t transfer
+	if err := p.Decode(&t.p); err != nil {
+		return nil, err
+	}
+	if t.p.Flow == "" {
+		return nil, p.Errorf("", "transfer needs the `flow` to go to")
+	}
+	return &t, nil
+}
+
+func (t *transfer) Facts() Facts { return Facts{Ends: true, Transfer: t.p.Flow} }
+
+func (t *transfer) Run(ctx context.Context, env *Env) (Result, error) {
+	return Result{Outcome: "transferred", Transfer: t.p.Flow}, nil
+}

@@ -1,0 +1,132 @@
+package applets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Voicemail records a message for a mailbox. A caller who hangs up while
+// recording still leaves the message if it has audio.
+//
+//	applet = "voicemail"
+//	mailbox = "support"
+//	prompt = ["sound:vm-intro"]  # played before the beep; [] for none
+//	beep = true
+//	max_length = "3m"
+//	max_silence = "5s"           # this much silence ends the message
+//	finish_key = "#"
+var VoicemailDef = Definition{
+	Name:     "voicemail",
+	Summary:  "Record a message for a mailbox.",
+	Outcomes: []string{"recorded", "empty"},
+	Params:   VoicemailParams{},
+	New:      newVoicemail,
+}
+
+// VoicemailParams are voicemail's parameters.
+type VoicemailParams struct {
+	Mailbox    string     `toml:"mailbox"`
+	Prompt     *MediaList `toml:"prompt"`
+	Say        string     `toml:"say"`
+	Beep       *bool      `toml:"beep"`
+	MaxLength  Duration   `toml:"max_length"`
+	MaxSilence Duration   `toml:"max_silence"`
+	FinishKey  *string    `toml:"finish_key"`
+}
+
+type voicemail struct {
+	p         VoicemailParams
+	prompt    []Media
+	beep      bool
+	finishKey string
+}
+
+func newVoicemail(p Params) (Applet, error) {
+	v := &voicemail{prompt: []Media{"sound:vm-intro"}, beep: true, finishKey: "#"}
+	if err := p.Decode(&v.p); err != nil {
+		return nil, err
+	}
+	var errs problems
+	if v.p.Mailbox == "" {
+		errs.add(p.Errorf("", "voicemail needs a `mailbox`"))
+	} else if !ValidName(v.p.Mailbox) {
+		errs.add(p.Errorf("mailbox", "mailbox %q: use letters, digits, '_', '.' and '-'", v.p.Mailbox))
+	}
+	if v.p.Prompt != nil {
+		v.prompt = *v.p.Prompt
+	}
+	if v.p.Beep != nil {
+		v.beep = *v.p.Beep
+	}
+	if v.p.FinishKey != nil {
+		v.finishKey = *v.p.FinishKey
+		if v.finishKey != "" && (len(v.finishKey) != 1 || !ValidKeys(v.finishKey)) {
+			errs.add(p.Errorf("finish_key", "finish_key must be one key: 0-9, * or #"))
+		}
+	}
+	if v.p.MaxLength != 0 && (v.p.MaxLength.D() < time.Second || v.p.MaxLength.D() > time.Hour) {
+		errs.add(p.Errorf("max_length", "max_length must be between 1s and 1h"))
+	}
+	if v.p.MaxSilence != 0 && v.p.MaxSilence.D() < time.Second {
+		errs.add(p.Errorf("max_silence", "max_silence must be at least 1s"))
+	}
+	return v, errs.err()
+}
+
+func (v *voicemail) Facts() Facts {
+	return Facts{Outcomes: []string{"recorded", "empty"}, Media: v.prompt, Mailboxes: []string{v.p.Mailbox}}
+}
+
+func (v *voicemail) Run(ctx context.Context, env *Env) (Result, error) {
+	if err := env.Answer(ctx); err != nil {
+		return Result{}, err
+	}
+	prompt, err := env.Media(ctx, v.prompt, v.p.Say)
+	if err != nil {
+		return Result{}, fmt.Errorf("voicemail: %w", err)
+	}
+	if len(prompt) > 0 {
+		if _, err := env.Call.Play(ctx, PlaySpec{Media: prompt}); err != nil {
+			return Result{}, err
+		}
+	}
+	started := env.Now()
+	rec, err := env.Call.Record(ctx, RecordSpec{
+		Name:        fmt.Sprintf("vm-%s-%d", v.p.Mailbox, started.UnixMilli()),
+		MaxDuration: orDefault(v.p.MaxLength, 3*time.Minute),
+		MaxSilence:  orDefault(v.p.MaxSilence, 5*time.Second),
+		Beep:        v.beep,
+		FinishKey:   v.finishKey,
+	})
+	if err != nil && !errors.Is(err, ErrHangup) {
+		return Result{}, err
+	}
+	hungUp := err
+	if rec.Empty() {
+		return Result{Outcome: "empty"}, hungUp
+	}
+	vm := Voicemail{
+		CallID:    env.Call.ID(),
+		Mailbox:   v.p.Mailbox,
+		Workspace: env.Flow.Workspace,
+		Caller:    env.Call.Caller(),
+		Called:    env.Call.Called(),
+		Flow:      env.Flow.Name,
+		Step:      env.Step,
+		Recording: rec,
+		Time:      started,
+	}
+	env.State.Voicemails = append(env.State.Voicemails, vm)
+	env.Note("recording", rec.Name)
+	env.Note("duration", rec.Duration.Round(100*time.Millisecond).String())
+	if env.Services != nil && env.Services.Voicemail != nil {
+		// The sink queues and retries; a failure here is already logged
+		// there and reconciled at start-up, so the caller is not punished.
+		if serr := env.Services.Voicemail.SaveVoicemail(context.WithoutCancel(ctx), vm); serr != nil {
+			env.Log.Error().Err(serr).Str("recording", rec.Name).Msg("voicemail not stored yet")
+		}
+	}
+	return Result{Outcome: "recorded"}, hungUp
+}

@@ -1,0 +1,314 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/callflow/callflow/internal/tomlpos"
+)
+
+// Config is the whole of callflow.toml. Field tags give the TOML keys; the
+// environment variable of each key is derived from them (see EnvKeys).
+// Fields tagged secret:"true" are hidden by Redacted.
+type Config struct {
+	// FlowsDir holds the flow files. Relative paths are relative to the
+	// working directory of the process, like every path here.
+	FlowsDir string `toml:"flows_dir"`
+	// SoundsDir is where Asterisk finds sounds; "" means unknown, and then
+	// flows' sound files cannot be checked.
+	SoundsDir string `toml:"sounds_dir"`
+	// Database is the SQLite file.
+	Database string `toml:"database"`
+	// RecordingsDir is where Asterisk writes recordings.
+	RecordingsDir string `toml:"recordings_dir"`
+	// DefaultCountry is the calling code (digits, no "+") that turns national
+	// numbers into E.164.
+	DefaultCountry string `toml:"default_country"`
+	// Workspace is the workspace numbers and flows belong to by default.
+	Workspace string `toml:"workspace"`
+
+	ARI      ARI      `toml:"ari"`
+	AGI      AGI      `toml:"agi"`
+	HTTP     HTTP     `toml:"http"`
+	Log      Log      `toml:"log"`
+	Calls    Calls    `toml:"calls"`
+	SMTP     SMTP     `toml:"smtp"`
+	SMS      SMS      `toml:"sms"`
+	TTS      TTS      `toml:"tts"`
+	Webhooks Webhooks `toml:"webhooks"`
+}
+
+// ARI is the connection to Asterisk's REST interface.
+type ARI struct {
+	URL string `toml:"url" redact:"url"`
+	// WebsocketURL is "" to derive it from URL; see EventsURL.
+	WebsocketURL   string           `toml:"websocket_url" redact:"url"`
+	App            string           `toml:"app"`
+	Username       string           `toml:"username"`
+	Password       string           `toml:"password" secret:"true"`
+	RequestTimeout tomlpos.Duration `toml:"request_timeout"`
+	ReconnectMin   tomlpos.Duration `toml:"reconnect_min"`
+	ReconnectMax   tomlpos.Duration `toml:"reconnect_max"`
+	// EventFilter asks Asterisk to send only the events callflow handles.
+	EventFilter bool `toml:"event_filter"`
+	Enabled     bool `toml:"enabled"`
+}
+
+// AGI is the FastAGI server.
+type AGI struct {
+	// Listen is host:port, or "" for no FastAGI server.
+	Listen         string           `toml:"listen"`
+	CommandTimeout tomlpos.Duration `toml:"command_timeout"`
+}
+
+// HTTP is the web inbox and API.
+type HTTP struct {
+	// Listen is host:port, or "" for no web server.
+	Listen string `toml:"listen"`
+	// BaseURL is how users reach the server, for links in mail; "" when
+	// unknown.
+	BaseURL string `toml:"base_url" redact:"url"`
+	// SessionKey signs session cookies; "" means a random key per start.
+	SessionKey string `toml:"session_key" secret:"true"`
+	// TrustedProxies are addresses or CIDR prefixes whose
+	// X-Forwarded-For is believed.
+	TrustedProxies []string `toml:"trusted_proxies"`
+}
+
+// Log is the process log.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn or error
+	Format string `toml:"format"` // json or console
+}
+
+// Calls bounds every call.
+type Calls struct {
+	// MaxSteps stops a call whose flow loops.
+	MaxSteps     int              `toml:"max_steps"`
+	MaxDuration  tomlpos.Duration `toml:"max_duration"`
+	DrainTimeout tomlpos.Duration `toml:"drain_timeout"`
+	// NotInService is the media played when a number has no published flow.
+	NotInService []string `toml:"not_in_service"`
+	// QualifiedAfter applies to flows that do not set their own.
+	QualifiedAfter tomlpos.Duration `toml:"qualified_after"`
+}
+
+// Mail transport security values of SMTP.TLS.
+const (
+	SMTPStartTLS = "starttls"
+	SMTPTLS      = "tls"
+	SMTPNone     = "none"
+)
+
+// SMTP sends mail; Host "" means no mail.
+type SMTP struct {
+	Host     string           `toml:"host"`
+	Port     int              `toml:"port"`
+	Username string           `toml:"username"`
+	Password string           `toml:"password" secret:"true"`
+	From     string           `toml:"from"`
+	TLS      string           `toml:"tls"`
+	Timeout  tomlpos.Duration `toml:"timeout"`
+}
+
+// SMS sends text messages through Asterisk's message API.
+type SMS struct {
+	Technology string `toml:"technology"`
+	// Endpoint is the endpoint resource messages go out through; "" means
+	// no SMS.
+	Endpoint string `toml:"endpoint"`
+	From     string `toml:"from"`
+}
+
+// TTS turns text into sound files.
+type TTS struct {
+	// Command is an argv template: {text} and {out} are replaced.
+	Command []string `toml:"command"`
+	// Convert is an argv template with {in} and {out} that makes the
+	// command's output playable by Asterisk; empty when it already is.
+	Convert []string `toml:"convert"`
+	// CacheDir is "" for <sounds_dir>/tts; see (*Config).TTSCacheDir.
+	CacheDir string `toml:"cache_dir"`
+}
+
+// Webhooks posts call events to other systems.
+type Webhooks struct {
+	Timeout     tomlpos.Duration `toml:"timeout"`
+	MaxAttempts int              `toml:"max_attempts"`
+	// HMACSecret signs each delivery; "" means unsigned.
+	HMACSecret string `toml:"hmac_secret" secret:"true"`
+}
+
+func dur(d time.Duration) tomlpos.Duration { return tomlpos.Duration(d) }
+
+// Default returns the settings used for every key the file and the
+// environment leave out.
+func Default() *Config {
+	return &Config{
+		FlowsDir:       "flows",
+		Database:       "callflow.db",
+		RecordingsDir:  "/var/spool/asterisk/recording",
+		DefaultCountry: "1",
+		Workspace:      "default",
+		ARI: ARI{
+			URL:            "http://127.0.0.1:8088/ari",
+			App:            "callflow",
+			Username:       "callflow",
+			RequestTimeout: dur(5 * time.Second),
+			ReconnectMin:   dur(500 * time.Millisecond),
+			ReconnectMax:   dur(10 * time.Second),
+			EventFilter:    true,
+			Enabled:        true,
+		},
+		AGI: AGI{CommandTimeout: dur(10 * time.Second)},
+		HTTP: HTTP{
+			Listen:         "127.0.0.1:8080",
+			TrustedProxies: []string{},
+		},
+		Log: Log{Level: "info", Format: "json"},
+		Calls: Calls{
+			MaxSteps:       100,
+			MaxDuration:    dur(4 * time.Hour),
+			DrainTimeout:   dur(30 * time.Second),
+			NotInService:   []string{"sound:ss-noservice"},
+			QualifiedAfter: dur(30 * time.Second),
+		},
+		SMTP: SMTP{
+			Port:    587,
+			From:    "callflow@localhost",
+			TLS:     SMTPStartTLS,
+			Timeout: dur(10 * time.Second),
+		},
+		SMS: SMS{Technology: "pjsip"},
+		TTS: TTS{
+			Command: []string{"espeak-ng", "-w", "{out}", "{text}"},
+			Convert: []string{"sox", "{in}", "-r", "8000", "-c", "1", "-b", "16", "{out}"},
+		},
+		Webhooks: Webhooks{Timeout: dur(5 * time.Second), MaxAttempts: 6},
+	}
+}
+
+// Load reads the file at path over the defaults (path "" reads no file),
+// applies the CALLFLOW_* environment variables and validates the result.
+// Problems in the file are reported as file:line:col, problems in the
+// environment name the variable; all problems found are returned together.
+func Load(path string) (*Config, error) {
+	return load(path, os.Environ())
+}
+
+func load(path string, environ []string) (*Config, error) {
+	c := Default()
+	var doc *tomlpos.Document
+	if path != "" {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		doc, err = tomlpos.Parse(src)
+		if err != nil {
+			return nil, fileError(path, err)
+		}
+		if errs := doc.Decode("", doc.Root, c); len(errs) > 0 {
+			for i, e := range errs {
+				errs[i] = fileError(path, e)
+			}
+			return nil, errors.Join(errs...)
+		}
+	}
+	fromEnv, err := c.applyEnv(environ)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, locate(err, path, doc, fromEnv)
+	}
+	return c, nil
+}
+
+// fileError puts the file name in front of a tomlpos error's line:col.
+func fileError(path string, err error) error {
+	return fmt.Errorf("%s:%w", path, err)
+}
+
+// locate turns validation errors into errors that say where the bad value
+// came from: the variable that set it, or its place in the file.
+func locate(err error, path string, doc *tomlpos.Document, fromEnv map[string]string) error {
+	var fes []*FieldError
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			if fe, ok := e.(*FieldError); ok {
+				fes = append(fes, fe)
+			}
+		}
+	} else if fe, ok := err.(*FieldError); ok {
+		fes = append(fes, fe)
+	}
+	if len(fes) == 0 {
+		return err
+	}
+	out := make([]error, 0, len(fes))
+	for _, fe := range fes {
+		out = append(out, locateOne(fe, path, doc, fromEnv))
+	}
+	return errors.Join(out...)
+}
+
+func locateOne(fe *FieldError, path string, doc *tomlpos.Document, fromEnv map[string]string) error {
+	for _, key := range append([]string{fe.Key}, fe.related...) {
+		for k := key; k != ""; k = parentKey(k) {
+			if v, ok := fromEnv[k]; ok {
+				return &EnvError{Var: v, Err: fe}
+			}
+			if doc != nil {
+				if p, ok := doc.Index.Lookup(k); ok {
+					return fileError(path, &tomlpos.Error{Pos: p, Path: fe.Key, Msg: fe.Error()})
+				}
+			}
+		}
+	}
+	return fe
+}
+
+// parentKey strips the last element ("[2]" or ".key") of a key path.
+func parentKey(k string) string {
+	if i := strings.LastIndexAny(k, ".["); i >= 0 {
+		return k[:i]
+	}
+	return ""
+}
+
+// EventsURL is the websocket URL ARI events arrive on: WebsocketURL, or
+// URL with ws/wss for http/https and "/events" appended.
+func (a ARI) EventsURL() string {
+	if a.WebsocketURL != "" {
+		return a.WebsocketURL
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	case "http":
+		u.Scheme = "ws"
+	}
+	return u.JoinPath("events").String()
+}
+
+// TTSCacheDir is where synthesised speech is kept: tts.cache_dir, or
+// <sounds_dir>/tts, or "" when neither is known.
+func (c *Config) TTSCacheDir() string {
+	if c.TTS.CacheDir != "" {
+		return c.TTS.CacheDir
+	}
+	if c.SoundsDir != "" {
+		return filepath.Join(c.SoundsDir, "tts")
+	}
+	return ""
+}

@@ -1,0 +1,322 @@
+package flows
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/callflow/callflow/internal/tomlpos"
+)
+
+// LintOptions tune the checks that look outside the flow files.
+type LintOptions struct {
+	// SoundsDir, when set, is searched for every sound a flow plays.
+	SoundsDir string
+	// DefaultMaxSteps is the step budget of flows that set none.
+	DefaultMaxSteps int
+}
+
+func (f *Flow) problem(pos tomlpos.Pos, sev Severity, format string, args ...any) Problem {
+	return Problem{File: f.File, Line: pos.Line, Col: pos.Col, Severity: sev, Msg: fmt.Sprintf(format, args...)}
+}
+
+// LintFlow checks one flow's graph.
+func LintFlow(f *Flow, opts LintOptions) Problems {
+	var probs Problems
+	add := func(pos tomlpos.Pos, sev Severity, format string, args ...any) {
+		probs = append(probs, f.problem(pos, sev, format, args...))
+	}
+	if f.Status == Published && len(f.Numbers) == 0 {
+		add(f.namePos, Warning, "flow %q is published but has no numbers: no call can reach it", f.Name)
+	}
+
+	for _, s := range f.Steps {
+		outcomes := map[string]bool{}
+		for _, o := range s.Facts.Outcomes {
+			outcomes[o] = true
+		}
+		if s.Facts.Legacy != "" {
+			add(s.appletPos, Warning, "step %q: %s", s.ID, s.Facts.Legacy)
+		}
+		if s.Facts.Ends && s.Next != "" {
+			add(s.nextPos, Warning, "step %q: a %s step ends the call here; `next` is never used", s.ID, s.Applet)
+		}
+		for _, o := range sortedOn(s.On) {
+			pos := s.onPos[o]
+			if !outcomes[o] {
+				add(pos, Error, "step %q: %s never produces outcome %q (it produces: %s)", s.ID, s.Applet, o, orNone(s.Facts.Outcomes))
+			}
+			if _, ok := f.Step(s.On[o]); !ok {
+				add(pos, Error, "step %q: on.%s goes to %q, which is no step in this flow", s.ID, o, s.On[o])
+			}
+		}
+		for _, o := range sortedOn(s.Facts.Routes) {
+			if _, ok := f.Step(s.Facts.Routes[o]); !ok {
+				add(s.pos, Error, "step %q: key %s goes to %q, which is no step in this flow", s.ID, o, s.Facts.Routes[o])
+			}
+		}
+		if s.Next != "" {
+			if _, ok := f.Step(s.Next); !ok {
+				add(s.nextPos, Error, "step %q: next goes to %q, which is no step in this flow", s.ID, s.Next)
+			}
+		}
+		probs = append(probs, f.lintMedia(s, opts)...)
+	}
+	if probs.HasErrors() || len(f.Steps) == 0 {
+		return probs
+	}
+
+	reached := f.reachable()
+	for _, s := range f.Steps {
+		if !reached[s.ID] {
+			add(s.pos, Warning, "step %q (%s) is unreachable: no step routes to it", s.ID, s.Applet)
+			continue
+		}
+		for _, o := range s.Facts.Outcomes {
+			if _, kind := f.Route(s, o); kind == RouteOffEnd {
+				add(s.pos, Warning, "dead end: step %q outcome %q falls off the end of the flow and the call hangs up without a word (route it with `on` or `next`, or end with a hangup step)", s.ID, o)
+			}
+		}
+	}
+	budget := f.Settings.MaxSteps
+	if budget == 0 {
+		budget = max(opts.DefaultMaxSteps, 0)
+		if budget == 0 {
+			budget = 100
+		}
+	}
+	for _, loop := range f.unboundedLoops(reached) {
+		ids := make([]string, len(loop))
+		for i, s := range loop {
+			ids[i] = s.ID
+		}
+		add(loop[0].pos, Warning, "loop %s -> %s waits for no caller input and counts nothing: only the step budget (%d) ends it (add a menu, or a set step with counter and limit)", strings.Join(ids, " -> "), ids[0], budget)
+	}
+	return probs
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none: it ends the call"
+	}
+	return strings.Join(s, ", ")
+}
+
+func sortedOn(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// edges lists the steps a step can lead to, in outcome order.
+func (f *Flow) edges(s *Step) []*Step {
+	var out []*Step
+	seen := map[string]bool{}
+	for _, o := range s.Facts.Outcomes {
+		t, kind := f.Route(s, o)
+		if (kind == RouteTo || kind == RouteFallThrough) && !seen[t] {
+			if ts, ok := f.Step(t); ok {
+				seen[t] = true
+				out = append(out, ts)
+			}
+		}
+	}
+	return out
+}
+
+func (f *Flow) reachable() map[string]bool {
+	reached := map[string]bool{}
+	if len(f.Steps) == 0 {
+		return reached
+	}
+	queue := []*Step{f.Steps[0]}
+	reached[f.Steps[0].ID] = true
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, t := range f.edges(s) {
+			if !reached[t.ID] {
+				reached[t.ID] = true
+				queue = append(queue, t)
+			}
+		}
+	}
+	return reached
+}
+
+// unboundedLoops finds cycles (strongly connected components, Tarjan) in
+// which no step waits for the caller or counts visits.
+func (f *Flow) unboundedLoops(reached map[string]bool) [][]*Step {
+	index := map[*Step]int{}
+	low := map[*Step]int{}
+	onStack := map[*Step]bool{}
+	var stack []*Step
+	var out [][]*Step
+	n := 0
+	var visit func(s *Step)
+	visit = func(s *Step) {
+		index[s], low[s] = n, n
+		n++
+		stack = append(stack, s)
+		onStack[s] = true
+		for _, t := range f.edges(s) {
+			if _, seen := index[t]; !seen {
+				visit(t)
+				low[s] = min(low[s], low[t])
+			} else if onStack[t] {
+				low[s] = min(low[s], index[t])
+			}
+		}
+		if low[s] != index[s] {
+			return
+		}
+		var comp []*Step
+		for {
+			t := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			onStack[t] = false
+			comp = append(comp, t)
+			if t == s {
+				break
+			}
+		}
+		if len(comp) == 1 && !selfLoop(f, comp[0]) {
+			return
+		}
+		for _, c := range comp {
+			if c.Facts.Input || c.Facts.Bounded {
+				return
+			}
+		}
+		sort.Slice(comp, func(i, j int) bool { return comp[i].Index < comp[j].Index })
+		out = append(out, comp)
+	}
+	for _, s := range f.Steps {
+		if _, seen := index[s]; !seen && reached[s.ID] {
+			visit(s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0].Index < out[j][0].Index })
+	return out
+}
+
+func selfLoop(f *Flow, s *Step) bool {
+	for _, t := range f.edges(s) {
+		if t == s {
+			return true
+		}
+	}
+	return false
+}
+
+var soundExts = []string{".wav", ".WAV", ".gsm", ".ulaw", ".alaw", ".sln", ".sln16", ".g722", ".g729"}
+
+func (f *Flow) lintMedia(s *Step, opts LintOptions) Problems {
+	if opts.SoundsDir == "" {
+		return nil
+	}
+	var probs Problems
+	for _, m := range s.Facts.Media {
+		name := m.SoundFile()
+		if name == "" {
+			continue
+		}
+		if !soundExists(opts.SoundsDir, name) {
+			probs = append(probs, f.problem(s.pos, Warning, "step %q: sound %q not found in %s", s.ID, name, opts.SoundsDir))
+		}
+	}
+	return probs
+}
+
+func soundExists(dir, name string) bool {
+	candidates := []string{filepath.Join(dir, name), filepath.Join(dir, "en", name)}
+	if filepath.IsAbs(name) {
+		candidates = []string{name}
+	}
+	for _, c := range candidates {
+		for _, ext := range soundExts {
+			if _, err := os.Stat(c + ext); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// LintSet checks what no single flow can see: names and numbers claimed
+// twice, transfers to flows that do not exist. It returns the problems and
+// the flows that have errors.
+func LintSet(all []*Flow) (Problems, map[*Flow]bool) {
+	var probs Problems
+	bad := map[*Flow]bool{}
+	byName := map[string][]*Flow{}
+	byNumber := map[string][]*Flow{}
+	for _, f := range all {
+		byName[strings.ToLower(f.Name)] = append(byName[strings.ToLower(f.Name)], f)
+		for _, n := range f.Numbers {
+			byNumber[n] = append(byNumber[n], f)
+		}
+	}
+	for _, fs := range byName {
+		if len(fs) < 2 {
+			continue
+		}
+		for _, f := range fs {
+			others := otherFiles(f, fs)
+			probs = append(probs, f.problem(f.namePos, Error, "flow name %q is also used by %s", f.Name, others))
+			bad[f] = true
+		}
+	}
+	for n, fs := range byNumber {
+		if len(fs) < 2 {
+			continue
+		}
+		for _, f := range fs {
+			pos := f.numbersPos
+			for i, fn := range f.Numbers {
+				if fn == n {
+					pos = f.numberPos[i]
+				}
+			}
+			probs = append(probs, f.problem(pos, Error, "number %s is also claimed by flow %q (%s): a number belongs to exactly one flow", n, otherName(f, fs), otherFiles(f, fs)))
+			bad[f] = true
+		}
+	}
+	for _, f := range all {
+		for _, s := range f.Steps {
+			if s.Facts.Transfer == "" {
+				continue
+			}
+			if len(byName[strings.ToLower(s.Facts.Transfer)]) == 0 {
+				probs = append(probs, f.problem(s.pos, Error, "step %q: transfer to flow %q, which does not exist", s.ID, s.Facts.Transfer))
+				bad[f] = true
+			}
+		}
+	}
+	return probs, bad
+}
+
+func otherFiles(f *Flow, fs []*Flow) string {
+	var out []string
+	for _, o := range fs {
+		if o != f {
+			out = append(out, o.File)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+func otherName(f *Flow, fs []*Flow) string {
+	for _, o := range fs {
+		if o != f {
+			return o.Name
+		}
+	}
+	return ""
+}

@@ -1,0 +1,308 @@
+package flows
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callflow/callflow/applets"
+)
+
+// Set is an immutable collection of loaded flows: what serves calls at one
+// moment. A call keeps the Set it started with, so a reload never changes
+// a call in progress (transfers included).
+type Set struct {
+	Version  int64
+	Loaded   time.Time
+	Problems Problems
+	flows    []*Flow
+	byName   map[string]*Flow
+	byNumber map[string]*Flow
+}
+
+// NewSet indexes flows. Flows must already be free of set-level errors.
+func NewSet(version int64, fs []*Flow, probs Problems) *Set {
+	s := &Set{Version: version, Loaded: time.Now(), Problems: probs, byName: map[string]*Flow{}, byNumber: map[string]*Flow{}}
+	s.flows = append(s.flows, fs...)
+	sort.Slice(s.flows, func(i, j int) bool { return s.flows[i].Name < s.flows[j].Name })
+	for _, f := range s.flows {
+		s.byName[strings.ToLower(f.Name)] = f
+		if f.Status == Published {
+			for _, n := range f.Numbers {
+				s.byNumber[n] = f
+			}
+		}
+	}
+	return s
+}
+
+// Flows lists every flow, drafts included, by name.
+func (s *Set) Flows() []*Flow { return s.flows }
+
+// ByName finds a flow by name, ignoring case.
+func (s *Set) ByName(name string) (*Flow, bool) {
+	f, ok := s.byName[strings.ToLower(strings.TrimSpace(name))]
+	return f, ok
+}
+
+// ByNumber finds the published flow for a normalised number.
+func (s *Set) ByNumber(number string) (*Flow, bool) {
+	f, ok := s.byNumber[number]
+	return f, ok
+}
+
+// Find looks a flow up by name or by number (normalised with country).
+func (s *Set) Find(nameOrNumber, country string) (*Flow, bool) {
+	if f, ok := s.ByName(nameOrNumber); ok {
+		return f, true
+	}
+	if n, err := NormalizeNumber(nameOrNumber, country); err == nil {
+		if f, ok := s.ByNumber(n); ok {
+			return f, true
+		}
+		for _, f := range s.flows {
+			for _, fn := range f.Numbers {
+				if fn == n {
+					return f, true // a draft, for simulate
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+// Registry holds the current Set; readers never block.
+type Registry struct {
+	cur atomic.Pointer[Set]
+}
+
+// NewRegistry starts with an empty set.
+func NewRegistry() *Registry {
+	r := &Registry{}
+	r.cur.Store(NewSet(0, nil, nil))
+	return r
+}
+
+// Current returns the set serving new calls.
+func (r *Registry) Current() *Set { return r.cur.Load() }
+
+// Swap installs s atomically.
+func (r *Registry) Swap(s *Set) { r.cur.Store(s) }
+
+// Loader reads flow files and remembers the last good version of each, so
+// a broken edit never takes a working flow away.
+type Loader struct {
+	Dir     string
+	Applets *applets.Registry
+	Parse   ParseOptions
+	Lint    LintOptions
+	// Extra returns flows kept elsewhere (the database), loaded with the files.
+	Extra func() ([]*Flow, Problems)
+
+	mu       sync.Mutex
+	version  int64
+	lastGood map[string]*Flow // by file
+}
+
+// Load reads every *.toml file of Dir and returns the new set and every
+// problem found (including those of files whose last good version is
+// kept).
+func (l *Loader) Load() (*Set, Problems) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lastGood == nil {
+		l.lastGood = map[string]*Flow{}
+	}
+	files, probs := listFlowFiles(l.Dir)
+	candidates := map[string]*Flow{}
+	changed := map[string]bool{}
+	for _, file := range files {
+		src, err := readLimited(file)
+		if err != nil {
+			probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()})
+			if old, ok := l.lastGood[file]; ok {
+				candidates[file] = old
+			}
+			continue
+		}
+		if old, ok := l.lastGood[file]; ok && string(old.Raw) == string(src) {
+			candidates[file] = old
+			probs = append(probs, LintFlow(old, l.Lint)...)
+			continue
+		}
+		f, fp := Parse(file, src, l.Applets, l.Parse)
+		if f != nil {
+			fp = append(fp, LintFlow(f, l.Lint)...)
+		}
+		probs = append(probs, fp...)
+		if f == nil || fp.HasErrors() {
+			if old, ok := l.lastGood[file]; ok {
+				probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Warning, Msg: fmt.Sprintf("keeping the last good version (%s) of flow %q", old.Version, old.Name)})
+				candidates[file] = old
+			}
+			continue
+		}
+		candidates[file] = f
+		changed[file] = true
+	}
+	if l.Extra != nil {
+		extra, ep := l.Extra()
+		probs = append(probs, ep...)
+		for _, f := range extra {
+			candidates[f.File] = f
+		}
+	}
+	// Set-level conflicts: a changed flow that conflicts goes back to its
+	// last good version (or out, if new) until the set is clean.
+	for range 3 {
+		all := make([]*Flow, 0, len(candidates))
+		for _, f := range candidates {
+			all = append(all, f)
+		}
+		sp, bad := LintSet(all)
+		if len(bad) == 0 {
+			break
+		}
+		reverted := false
+		for f := range bad {
+			if !changed[f.File] {
+				continue
+			}
+			reverted = true
+			delete(changed, f.File)
+			if old, ok := l.lastGood[f.File]; ok {
+				candidates[f.File] = old
+			} else {
+				delete(candidates, f.File)
+			}
+		}
+		if !reverted {
+			// Conflicts between flows that did not change this time (or
+			// from the start): refuse every flow involved.
+			for f := range bad {
+				delete(candidates, f.File)
+			}
+		}
+		_ = sp
+	}
+	all := make([]*Flow, 0, len(candidates))
+	for _, f := range candidates {
+		all = append(all, f)
+	}
+	sp, _ := LintSet(l.allParsed(files, candidates))
+	probs = append(probs, sp...)
+	next := map[string]*Flow{}
+	for file, f := range candidates {
+		if f.Source == "file" {
+			next[file] = f
+		}
+	}
+	l.lastGood = next
+	l.version++
+	probs = dedupe(probs)
+	probs.Sort()
+	return NewSet(l.version, all, probs), probs
+}
+
+// allParsed is what the admin wrote, for reporting set-level problems
+// even when a flow was held back.
+func (l *Loader) allParsed(files []string, candidates map[string]*Flow) []*Flow {
+	out := make([]*Flow, 0, len(candidates))
+	for _, f := range candidates {
+		out = append(out, f)
+	}
+	return out
+}
+
+func dedupe(ps Problems) Problems {
+	seen := map[Problem]bool{}
+	out := ps[:0]
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// MaxFileSize bounds one flow file: a flow is a few kilobytes.
+const MaxFileSize = 4 << 20
+
+func readLimited(file string) ([]byte, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("file is %d bytes; a flow file may be at most %d", fi.Size(), MaxFileSize)
+	}
+	return os.ReadFile(file)
+}
+
+// listFlowFiles returns the *.toml files of dir (not recursive; hidden and
+// editor backup files skipped).
+func listFlowFiles(dir string) ([]string, Problems) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, Problems{{File: dir, Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".toml") {
+			continue
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// LoadFiles parses and lints the given files and directories together, for
+// `callflow check`: nothing is kept, every problem is reported.
+func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts LintOptions) ([]*Flow, Problems) {
+	var files []string
+	var probs Problems
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			probs = append(probs, Problem{File: p, Line: 1, Col: 1, Severity: Error, Msg: err.Error()})
+			continue
+		}
+		if fi.IsDir() {
+			fs, fp := listFlowFiles(p)
+			files = append(files, fs...)
+			probs = append(probs, fp...)
+		} else {
+			files = append(files, p)
+		}
+	}
+	var flows []*Flow
+	for _, file := range files {
+		src, err := readLimited(file)
+		if err != nil {
+			probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()})
+			continue
+		}
+		f, fp := Parse(file, src, reg, popts)
+		probs = append(probs, fp...)
+		if f != nil {
+			probs = append(probs, LintFlow(f, lopts)...)
+			flows = append(flows, f)
+		}
+	}
+	sp, _ := LintSet(flows)
+	probs = append(probs, sp...)
+	probs = dedupe(probs)
+	probs.Sort()
+	return flows, probs
+}
