@@ -13,5 +13,6 @@ func Builtin() *Registry {
 		HangupDef,
 		SetDef,
 		WebhookDef,
+		EmailDef,
 	)
 }

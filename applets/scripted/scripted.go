@@ -1,0 +1,313 @@
+// Package scripted is a Call driven by a script instead of a phone: keys
+// the caller presses, what each dial gets, how long each message is. The
+// simulator and the applet tests run the real applets against it.
+package scripted
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callflow/callflow/applets"
+)
+
+// Input is what the caller does at one prompt: keys, or nothing.
+type Input struct {
+	Keys    string
+	Timeout bool
+}
+
+// ParseInputs reads "1,timeout,42#": keys or the word timeout.
+func ParseInputs(s string) ([]Input, error) {
+	var out []Input
+	for _, f := range splitList(s) {
+		if f == "timeout" || f == "silence" {
+			out = append(out, Input{Timeout: true})
+			continue
+		}
+		if !applets.ValidKeys(f) {
+			return nil, fmt.Errorf("input %q: keys 0-9 * # or \"timeout\"", f)
+		}
+		out = append(out, Input{Keys: f})
+	}
+	return out, nil
+}
+
+// ParseAgents reads "no_answer,answered,busy,failed".
+func ParseAgents(s string) ([]applets.DialStatus, error) {
+	var out []applets.DialStatus
+	for _, f := range splitList(s) {
+		st := applets.DialStatus(strings.ReplaceAll(f, "-", "_"))
+		switch st {
+		case applets.Answered, applets.NoAnswer, applets.Busy, applets.Failed:
+			out = append(out, st)
+		default:
+			return nil, fmt.Errorf("agent outcome %q: answered, no_answer, busy or failed", f)
+		}
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Script is what the caller and the agents will do.
+type Script struct {
+	ID     string // call id (default "sim-1")
+	From   string
+	To     string
+	Inputs []Input
+	// Agents: what each successive dial gets (default no_answer).
+	Agents []applets.DialStatus
+	// Messages: length of each successive recording (default 10s; 0 is empty).
+	Messages []time.Duration
+	// TalkTime of answered dials (default 2m).
+	TalkTime time.Duration
+	// HangupAt makes the caller hang up during the Nth call action
+	// (1-based; 0: never), for tests of every moment.
+	HangupAt int
+	// Start is the virtual clock's start (default now). Actions advance it.
+	Start time.Time
+	// Vars are channel variables the call starts with.
+	Vars map[string]string
+}
+
+// Call is a scripted applets.Call. It is safe for concurrent use.
+type Call struct {
+	mu       sync.Mutex
+	s        Script
+	now      time.Time
+	actions  int
+	gone     bool
+	inputs   int
+	agents   int
+	messages int
+	recs     int
+	vars     map[string]string
+	sent     []applets.Message
+	log      []string
+}
+
+// New returns a call following s.
+func New(s Script) *Call {
+	if s.ID == "" {
+		s.ID = "sim-1"
+	}
+	if s.TalkTime == 0 {
+		s.TalkTime = 2 * time.Minute
+	}
+	if s.Start.IsZero() {
+		s.Start = time.Now()
+	}
+	vars := map[string]string{}
+	for k, v := range s.Vars {
+		vars[k] = v
+	}
+	return &Call{s: s, now: s.Start, vars: vars}
+}
+
+// Now is the virtual clock.
+func (c *Call) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Log lists every action in order ("play sound:x", "dial PJSIP/1 -> busy").
+func (c *Call) Log() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.log...)
+}
+
+// Sent lists the text messages sent.
+func (c *Call) Sent() []applets.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]applets.Message(nil), c.sent...)
+}
+
+// HungUp reports whether the call is over.
+func (c *Call) HungUp() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
+}
+
+// step counts an action; it reports whether the caller hangs up now.
+func (c *Call) step(ctx context.Context, what string) error {
+	c.actions++
+	c.log = append(c.log, what)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, applets.ErrHangup)
+	}
+	if c.gone {
+		return fmt.Errorf("%s: %w", what, applets.ErrHangup)
+	}
+	if c.s.HangupAt > 0 && c.actions >= c.s.HangupAt {
+		c.gone = true
+		return fmt.Errorf("%s: %w", what, applets.ErrHangup)
+	}
+	return nil
+}
+
+func (c *Call) ID() string     { return c.s.ID }
+func (c *Call) Caller() string { return c.s.From }
+func (c *Call) Called() string { return c.s.To }
+
+func (c *Call) Answer(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.step(ctx, "answer")
+}
+
+func (c *Call) Hangup(ctx context.Context, cause string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.log = append(c.log, "hangup "+cause)
+	c.gone = true
+	return nil
+}
+
+// mediaTime is how long the simulator pretends each media item lasts.
+const mediaTime = 3 * time.Second
+
+func (c *Call) Play(ctx context.Context, spec applets.PlaySpec) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.step(ctx, "play "+join(spec.Media)); err != nil {
+		return "", err
+	}
+	c.now = c.now.Add(time.Duration(len(spec.Media)) * mediaTime)
+	return "", nil
+}
+
+func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.step(ctx, "gather "+join(spec.Prompt)); err != nil {
+		return "", err
+	}
+	c.now = c.now.Add(time.Duration(len(spec.Prompt)) * mediaTime)
+	if c.inputs >= len(c.s.Inputs) || c.s.Inputs[c.inputs].Timeout {
+		c.inputs++
+		c.now = c.now.Add(spec.FirstTimeout)
+		return "", fmt.Errorf("gather: %w", applets.ErrTimeout)
+	}
+	keys := c.s.Inputs[c.inputs].Keys
+	c.inputs++
+	max := spec.MaxDigits
+	if max <= 0 {
+		max = 1
+	}
+	var got strings.Builder
+	for _, k := range keys {
+		if spec.Terminator != "" && string(k) == spec.Terminator {
+			break
+		}
+		got.WriteRune(k)
+		if got.Len() >= max {
+			break
+		}
+	}
+	c.now = c.now.Add(time.Duration(len(keys)) * 300 * time.Millisecond)
+	if got.Len() < max && !strings.Contains(keys, spec.Terminator+"") {
+		c.now = c.now.Add(spec.InterTimeout)
+	}
+	return got.String(), nil
+}
+
+func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Recording, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	length := 10 * time.Second
+	if c.messages < len(c.s.Messages) {
+		length = c.s.Messages[c.messages]
+	}
+	c.messages++
+	c.recs++
+	rec := applets.Recording{Format: "wav"}
+	if length > 0 {
+		if spec.MaxDuration > 0 && length > spec.MaxDuration {
+			length = spec.MaxDuration
+		}
+		rec.Name = fmt.Sprintf("%s-%s-%d", spec.Name, c.s.ID, c.recs)
+		rec.Duration = length
+	}
+	if err := c.step(ctx, "record "+spec.Name); err != nil {
+		return rec, err // a caller who hangs up mid-message leaves it
+	}
+	c.now = c.now.Add(length)
+	return rec, nil
+}
+
+func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := applets.NoAnswer
+	if c.agents < len(c.s.Agents) {
+		st = c.s.Agents[c.agents]
+	}
+	c.agents++
+	if err := c.step(ctx, fmt.Sprintf("dial %s -> %s", strings.Join(spec.Targets, "&"), st)); err != nil {
+		return applets.DialResult{}, err
+	}
+	switch st {
+	case applets.Answered:
+		c.now = c.now.Add(5 * time.Second)
+		res := applets.DialResult{Status: st, Answered: c.now, TalkTime: c.s.TalkTime}
+		if len(spec.Targets) > 0 {
+			res.Target = spec.Targets[0]
+		}
+		c.now = c.now.Add(c.s.TalkTime)
+		return res, nil
+	case applets.NoAnswer:
+		c.now = c.now.Add(spec.RingTimeout)
+	default:
+		c.now = c.now.Add(time.Second)
+	}
+	return applets.DialResult{Status: st}, nil
+}
+
+func (c *Call) Var(ctx context.Context, name string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vars[name], nil
+}
+
+func (c *Call) SetVar(ctx context.Context, name, value string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.step(ctx, "set "+name); err != nil {
+		return err
+	}
+	c.vars[name] = value
+	return nil
+}
+
+func (c *Call) Send(ctx context.Context, m applets.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.step(ctx, "send "+m.To); err != nil {
+		return err
+	}
+	c.sent = append(c.sent, m)
+	return nil
+}
+
+func join(m []applets.Media) string {
+	s := make([]string, len(m))
+	for i, x := range m {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ",")
+}
