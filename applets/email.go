@@ -51,10 +51,8 @@ type email struct{ p EmailParams }
 
 func newEmail(p Params) (Applet, error) {
 	var e email
-	if err := p.Decode(&e.p); err != nil {
-		return nil, err
-	}
 	var errs problems
+	errs.add(p.Decode(&e.p))
 	if len(e.p.To) == 0 {
 		errs.add(p.Errorf("to", "email needs `to`: at least one address"))
 	}

@@ -1,6 +1,9 @@
 package applets
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Forward rings one destination and bridges the caller when it answers.
 // An answered call ends when the conversation ends unless `on.answered`
@@ -29,14 +32,12 @@ type forward struct{ p ForwardParams }
 
 func newForward(p Params) (Applet, error) {
 	var f forward
-	if err := p.Decode(&f.p); err != nil {
-		return nil, err
-	}
+	decodeErr := p.Decode(&f.p)
 	var to []string
 	if f.p.To != "" {
 		to = []string{f.p.To}
 	}
-	return &f, f.p.validate(p, to, "to")
+	return &f, errors.Join(decodeErr, f.p.validate(p, to, "to"))
 }
 
 func (f *forward) Facts() Facts {

@@ -31,13 +31,12 @@ type greeting struct{ p GreetingParams }
 
 func newGreeting(p Params) (Applet, error) {
 	var g greeting
-	if err := p.Decode(&g.p); err != nil {
-		return nil, err
+	var errs problems
+	errs.add(p.Decode(&g.p))
+	if len(g.p.Play) == 0 && g.p.Say == "" && !p.Has("play") {
+		errs.add(p.Errorf("", "greeting needs `play` or `say`"))
 	}
-	if len(g.p.Play) == 0 && g.p.Say == "" {
-		return nil, p.Errorf("", "greeting needs `play` or `say`")
-	}
-	return &g, nil
+	return &g, errs.err()
 }
 
 func (g *greeting) Facts() Facts {

@@ -30,13 +30,12 @@ type hangup struct{ p HangupParams }
 
 func newHangup(p Params) (Applet, error) {
 	var h hangup
-	if err := p.Decode(&h.p); err != nil {
-		return nil, err
-	}
+	var errs problems
+	errs.add(p.Decode(&h.p))
 	if !hangupCauses[h.p.Cause] {
-		return nil, p.Errorf("cause", "cause %q: use normal, busy, congestion or no_answer", h.p.Cause)
+		errs.add(p.Errorf("cause", "cause %q: use normal, busy, congestion or no_answer", h.p.Cause))
 	}
-	return &h, nil
+	return &h, errs.err()
 }
 
 func (h *hangup) Facts() Facts { return Facts{Ends: true, Media: h.p.Play} }

@@ -52,14 +52,12 @@ type menu struct {
 
 func newMenu(p Params) (Applet, error) {
 	m := &menu{retries: 2, terminator: "#"}
-	if err := p.Decode(&m.p); err != nil {
-		return nil, err
-	}
 	var errs problems
+	errs.add(p.Decode(&m.p))
 	if len(m.p.Prompt) == 0 && m.p.Say == "" {
 		errs.add(p.Errorf("", "menu needs a `prompt` (or `say`)"))
 	}
-	if len(m.p.Keys) == 0 {
+	if len(m.p.Keys) == 0 && !p.Has("keys") {
 		errs.add(p.Errorf("keys", "menu needs `keys`: which key goes to which step"))
 	}
 	if m.p.Retries != nil {
@@ -131,7 +129,6 @@ func (m *menu) Run(ctx context.Context, env *Env) (Result, error) {
 	case err != nil:
 		return Result{}, err
 	default:
-		env.Note("digits", digits)
 		if _, ok := m.p.Keys[digits]; ok {
 			return Result{Outcome: digits}, nil
 		}

@@ -1,6 +1,9 @@
 package applets
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // MultiRing rings every destination at once; the first to answer is
 // bridged with the caller and the others stop ringing.
@@ -26,10 +29,8 @@ type multiRing struct{ p MultiRingParams }
 
 func newMultiRing(p Params) (Applet, error) {
 	var m multiRing
-	if err := p.Decode(&m.p); err != nil {
-		return nil, err
-	}
-	return &m, m.p.validate(p, m.p.To, "to")
+	decodeErr := p.Decode(&m.p)
+	return &m, errors.Join(decodeErr, m.p.validate(p, m.p.To, "to"))
 }
 
 func (m *multiRing) Facts() Facts {

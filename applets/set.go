@@ -40,10 +40,8 @@ type set struct{ p SetParams }
 
 func newSet(p Params) (Applet, error) {
 	var s set
-	if err := p.Decode(&s.p); err != nil {
-		return nil, err
-	}
 	var errs problems
+	errs.add(p.Decode(&s.p))
 	for _, k := range sortedKeys(s.p.Vars) {
 		if !varNameRe.MatchString(k) {
 			errs.add(p.Errorf("vars."+k, "variable name %q: letters, digits, '_' and '.'", k))

@@ -23,13 +23,12 @@ type transfer struct{ p TransferParams }
 
 func newTransfer(p Params) (Applet, error) {
 	var t transfer
-	if err := p.Decode(&t.p); err != nil {
-		return nil, err
+	var errs problems
+	errs.add(p.Decode(&t.p))
+	if t.p.Flow == "" && !p.Has("flow") {
+		errs.add(p.Errorf("", "transfer needs the `flow` to go to"))
 	}
-	if t.p.Flow == "" {
-		return nil, p.Errorf("", "transfer needs the `flow` to go to")
-	}
-	return &t, nil
+	return &t, errs.err()
 }
 
 func (t *transfer) Facts() Facts { return Facts{Ends: true, Transfer: t.p.Flow} }

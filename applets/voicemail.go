@@ -45,11 +45,9 @@ type voicemail struct {
 
 func newVoicemail(p Params) (Applet, error) {
 	v := &voicemail{prompt: []Media{"sound:vm-intro"}, beep: true, finishKey: "#"}
-	if err := p.Decode(&v.p); err != nil {
-		return nil, err
-	}
 	var errs problems
-	if v.p.Mailbox == "" {
+	errs.add(p.Decode(&v.p))
+	if v.p.Mailbox == "" && !p.Has("mailbox") {
 		errs.add(p.Errorf("", "voicemail needs a `mailbox`"))
 	} else if !ValidName(v.p.Mailbox) {
 		errs.add(p.Errorf("mailbox", "mailbox %q: use letters, digits, '_', '.' and '-'", v.p.Mailbox))
@@ -119,8 +117,7 @@ func (v *voicemail) Run(ctx context.Context, env *Env) (Result, error) {
 		Time:      started,
 	}
 	env.State.Voicemails = append(env.State.Voicemails, vm)
-	env.Note("recording", rec.Name)
-	env.Note("duration", rec.Duration.Round(100*time.Millisecond).String())
+	env.Note("mailbox", v.p.Mailbox)
 	if env.Services != nil && env.Services.Voicemail != nil {
 		// The sink queues and retries; a failure here is already logged
 		// there and reconciled at start-up, so the caller is not punished.

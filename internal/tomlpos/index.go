@@ -138,6 +138,7 @@ func (s *scanner) run() {
 }
 
 func (s *scanner) header() bool {
+	start := s.pos() // a table is reported at its opening bracket
 	s.advance()
 	array := false
 	if s.peek() == '[' {
@@ -145,7 +146,6 @@ func (s *scanner) header() bool {
 		s.advance()
 	}
 	s.skipSpace(false)
-	start := s.pos()
 	parts, ok := s.key()
 	if !ok {
 		return false

@@ -1,0 +1,128 @@
+package flows
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+)
+
+// Watcher reloads the flows directory when it changes and swaps the
+// registry. fsnotify gives speed; a poll of file sizes and times catches
+// what it misses (network file systems, a directory replaced whole).
+type Watcher struct {
+	Loader   *Loader
+	Registry *Registry
+	Log      zerolog.Logger
+	// Debounce gathers a burst of writes into one reload (default 200ms).
+	Debounce time.Duration
+	// Poll is the fallback scan interval (default 1s).
+	Poll time.Duration
+	// OnReload, when set, sees every new set (metrics, the web page).
+	OnReload func(*Set, Problems)
+}
+
+// Load loads once and installs the result; serve calls it before taking
+// calls.
+func (w *Watcher) Load() (*Set, Problems) {
+	set, probs := w.Loader.Load()
+	w.Registry.Swap(set)
+	w.report(set, probs)
+	return set, probs
+}
+
+func (w *Watcher) report(set *Set, probs Problems) {
+	for _, p := range probs {
+		ev := w.Log.Warn()
+		if p.Severity == Error {
+			ev = w.Log.Error()
+		}
+		ev.Str("problem", p.String()).Msg("flow problem")
+	}
+	w.Log.Info().Int64("version", set.Version).Int("flows", len(set.Flows())).Int("problems", len(probs)).Msg("flows loaded")
+	if w.OnReload != nil {
+		w.OnReload(set, probs)
+	}
+}
+
+// Run watches until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	debounce := w.Debounce
+	if debounce <= 0 {
+		debounce = 200 * time.Millisecond
+	}
+	poll := w.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch flows: %w", err)
+	}
+	defer fw.Close()
+	if err := fw.Add(w.Loader.Dir); err != nil {
+		w.Log.Warn().Err(err).Str("dir", w.Loader.Dir).Msg("cannot watch the flows directory; polling only")
+	}
+	sig := dirSignature(w.Loader.Dir)
+	ticker := time.NewTicker(poll)
+	defer ticker.Stop()
+	var timer *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(debounce)
+			} else {
+				timer.Reset(debounce)
+			}
+			fire = timer.C
+		case err, ok := <-fw.Errors:
+			if ok {
+				w.Log.Warn().Err(err).Msg("flows watcher")
+			}
+		case <-ticker.C:
+			if s := dirSignature(w.Loader.Dir); s != sig {
+				sig = s
+				w.Load()
+				// Re-add the watch: the directory may have been replaced.
+				_ = fw.Add(w.Loader.Dir)
+			}
+		case <-fire:
+			fire = nil
+			sig = dirSignature(w.Loader.Dir)
+			w.Load()
+		}
+	}
+}
+
+// dirSignature summarises names, sizes and modification times.
+func dirSignature(dir string) [32]byte {
+	h := sha256.New()
+	files, _ := listFlowFiles(dir)
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(h, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
