@@ -73,6 +73,7 @@ func dial(ctx context.Context, env *Env, d DialParams, targets []string) (Result
 		env.State.Dials = append(env.State.Dials, res)
 	}
 	if res.Status == Answered {
+		env.State.Answered = true // the transport answered the caller to bridge
 		env.Note("agent", res.Target)
 		env.Note("talk_time", res.TalkTime.Round(time.Second).String())
 		// The conversation happened: a hang-up now ends the call normally.

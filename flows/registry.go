@@ -157,14 +157,13 @@ func (l *Loader) Load() (*Set, Problems) {
 			candidates[f.File] = f
 		}
 	}
-	// Set-level conflicts: a changed flow that conflicts goes back to its
-	// last good version (or out, if new) until the set is clean.
+	// Set-level conflicts (a number or name claimed twice, a transfer to
+	// nowhere): what the admin wrote is reported, and a changed flow that
+	// conflicts goes back to its last good version (or out, if new) until
+	// the set is clean.
+	probs = append(probs, lintCandidates(candidates)...)
 	for range 3 {
-		all := make([]*Flow, 0, len(candidates))
-		for _, f := range candidates {
-			all = append(all, f)
-		}
-		sp, bad := LintSet(all)
+		_, bad := LintSet(values(candidates))
 		if len(bad) == 0 {
 			break
 		}
@@ -182,20 +181,12 @@ func (l *Loader) Load() (*Set, Problems) {
 			}
 		}
 		if !reverted {
-			// Conflicts between flows that did not change this time (or
-			// from the start): refuse every flow involved.
-			for f := range bad {
-				delete(candidates, f.File)
-			}
+			// Conflicts among flows that did not change (a transfer whose
+			// target was deleted stays: the runner ends such calls cleanly).
+			break
 		}
-		_ = sp
 	}
-	all := make([]*Flow, 0, len(candidates))
-	for _, f := range candidates {
-		all = append(all, f)
-	}
-	sp, _ := LintSet(l.allParsed(files, candidates))
-	probs = append(probs, sp...)
+	all := values(candidates)
 	next := map[string]*Flow{}
 	for file, f := range candidates {
 		if f.Source == "file" {
@@ -209,13 +200,17 @@ func (l *Loader) Load() (*Set, Problems) {
 	return NewSet(l.version, all, probs), probs
 }
 
-// allParsed is what the admin wrote, for reporting set-level problems
-// even when a flow was held back.
-func (l *Loader) allParsed(files []string, candidates map[string]*Flow) []*Flow {
-	out := make([]*Flow, 0, len(candidates))
-	for _, f := range candidates {
+func lintCandidates(candidates map[string]*Flow) Problems {
+	sp, _ := LintSet(values(candidates))
+	return sp
+}
+
+func values(m map[string]*Flow) []*Flow {
+	out := make([]*Flow, 0, len(m))
+	for _, f := range m {
 		out = append(out, f)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out
 }
 

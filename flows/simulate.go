@@ -133,7 +133,11 @@ func WriteTrace(w io.Writer, rec *CallRecord) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	summary := fmt.Sprintf("call %s: %s after %d steps at %s", rec.ID, rec.Outcome, len(rec.Steps), rec.LastStep)
+	steps := "steps"
+	if len(rec.Steps) == 1 {
+		steps = "step"
+	}
+	summary := fmt.Sprintf("call %s: %s after %d %s at %s", rec.ID, rec.Outcome, len(rec.Steps), steps, rec.LastStep)
 	if rec.TalkTime > 0 {
 		summary += fmt.Sprintf("; talk time %s", rec.TalkTime.Round(time.Second))
 	}

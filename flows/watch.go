@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -24,11 +25,17 @@ type Watcher struct {
 	Poll time.Duration
 	// OnReload, when set, sees every new set (metrics, the web page).
 	OnReload func(*Set, Problems)
+
+	mu  sync.Mutex
+	sig [32]byte // of the directory as last loaded
 }
 
 // Load loads once and installs the result; serve calls it before taking
 // calls.
 func (w *Watcher) Load() (*Set, Problems) {
+	w.mu.Lock()
+	w.sig = dirSignature(w.Loader.Dir)
+	w.mu.Unlock()
 	set, probs := w.Loader.Load()
 	w.Registry.Swap(set)
 	w.report(set, probs)
@@ -67,7 +74,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := fw.Add(w.Loader.Dir); err != nil {
 		w.Log.Warn().Err(err).Str("dir", w.Loader.Dir).Msg("cannot watch the flows directory; polling only")
 	}
-	sig := dirSignature(w.Loader.Dir)
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	var timer *time.Timer
@@ -97,15 +103,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 				w.Log.Warn().Err(err).Msg("flows watcher")
 			}
 		case <-ticker.C:
-			if s := dirSignature(w.Loader.Dir); s != sig {
-				sig = s
+			w.mu.Lock()
+			stale := dirSignature(w.Loader.Dir) != w.sig
+			w.mu.Unlock()
+			if stale {
 				w.Load()
 				// Re-add the watch: the directory may have been replaced.
 				_ = fw.Add(w.Loader.Dir)
 			}
 		case <-fire:
 			fire = nil
-			sig = dirSignature(w.Loader.Dir)
 			w.Load()
 		}
 	}
