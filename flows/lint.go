@@ -301,6 +301,8 @@ func LintSet(all []*Flow) (Problems, map[*Flow]bool) {
 	return probs, bad
 }
 
+// otherFiles names the other files, a few of them: a thousand copies of
+// one flow must not make a million-name report.
 func otherFiles(f *Flow, fs []*Flow) string {
 	var out []string
 	for _, o := range fs {
@@ -309,6 +311,9 @@ func otherFiles(f *Flow, fs []*Flow) string {
 		}
 	}
 	sort.Strings(out)
+	if len(out) > 3 {
+		return fmt.Sprintf("%s and %d other files", strings.Join(out[:3], ", "), len(out)-3)
+	}
 	return strings.Join(out, ", ")
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -121,34 +122,38 @@ func (l *Loader) Load() (*Set, Problems) {
 	files, probs := listFlowFiles(l.Dir)
 	candidates := map[string]*Flow{}
 	changed := map[string]bool{}
-	for _, file := range files {
+	results := parseFiles(files, func(file string) (*Flow, Problems) {
 		src, err := readLimited(file)
 		if err != nil {
-			probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()})
-			if old, ok := l.lastGood[file]; ok {
-				candidates[file] = old
-			}
-			continue
+			return nil, Problems{{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}
 		}
 		if old, ok := l.lastGood[file]; ok && string(old.Raw) == string(src) {
-			candidates[file] = old
-			probs = append(probs, LintFlow(old, l.Lint)...)
-			continue
+			return old, LintFlow(old, l.Lint)
 		}
 		f, fp := Parse(file, src, l.Applets, l.Parse)
 		if f != nil {
 			fp = append(fp, LintFlow(f, l.Lint)...)
 		}
-		probs = append(probs, fp...)
-		if f == nil || fp.HasErrors() {
-			if old, ok := l.lastGood[file]; ok {
-				probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Warning, Msg: fmt.Sprintf("keeping the last good version (%s) of flow %q", old.Version, old.Name)})
-				candidates[file] = old
-			}
-			continue
+		if fp.HasErrors() {
+			f = nil
 		}
-		candidates[file] = f
-		changed[file] = true
+		return f, fp
+	})
+	for i, file := range files {
+		r := results[i]
+		probs = append(probs, r.probs...)
+		old, hadOld := l.lastGood[file]
+		switch {
+		case r.flow == nil && hadOld:
+			probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Warning, Msg: fmt.Sprintf("keeping the last good version (%s) of flow %q", old.Version, old.Name)})
+			candidates[file] = old
+		case r.flow == nil:
+		default:
+			candidates[file] = r.flow
+			if !hadOld || old != r.flow {
+				changed[file] = true
+			}
+		}
 	}
 	if l.Extra != nil {
 		extra, ep := l.Extra()
@@ -281,18 +286,22 @@ func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts 
 			files = append(files, p)
 		}
 	}
-	var flows []*Flow
-	for _, file := range files {
+	results := parseFiles(files, func(file string) (*Flow, Problems) {
 		src, err := readLimited(file)
 		if err != nil {
-			probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()})
-			continue
+			return nil, Problems{{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}
 		}
 		f, fp := Parse(file, src, reg, popts)
-		probs = append(probs, fp...)
 		if f != nil {
-			probs = append(probs, LintFlow(f, lopts)...)
-			flows = append(flows, f)
+			fp = append(fp, LintFlow(f, lopts)...)
+		}
+		return f, fp
+	})
+	var flows []*Flow
+	for _, r := range results {
+		probs = append(probs, r.probs...)
+		if r.flow != nil {
+			flows = append(flows, r.flow)
 		}
 	}
 	sp, _ := LintSet(flows)
@@ -300,4 +309,33 @@ func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts 
 	probs = dedupe(probs)
 	probs.Sort()
 	return flows, probs
+}
+
+type parsed struct {
+	flow  *Flow
+	probs Problems
+}
+
+// parseFiles runs parse on every file, one worker per CPU; results keep
+// the files' order.
+func parseFiles(files []string, parse func(string) (*Flow, Problems)) []parsed {
+	out := make([]parsed, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				out[i].flow, out[i].probs = parse(files[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }

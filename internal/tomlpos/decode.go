@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -212,7 +213,20 @@ func Fields(t reflect.Type) []string {
 	return out
 }
 
+// fieldCache keeps each struct type's key -> field index map: the
+// reflection walk is the costly part of decoding ten thousand flows.
+var fieldCache sync.Map // reflect.Type -> map[string][]int
+
 func structFields(t reflect.Type) map[string][]int {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string][]int)
+	}
+	m := buildFields(t)
+	fieldCache.Store(t, m)
+	return m
+}
+
+func buildFields(t reflect.Type) map[string][]int {
 	out := map[string][]int{}
 	for i := range t.NumField() {
 		f := t.Field(i)
