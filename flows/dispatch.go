@@ -1,0 +1,85 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/callflow/callflow/applets"
+	"github.com/rs/zerolog"
+)
+
+// Route is how a transport says which flow a call is for.
+type Route struct {
+	FlowName string // by name (Stasis(callflow,flow=support), agi://host/flow/support)
+	Number   string // by the dialled number
+}
+
+// Dispatcher finds the flow for an inbound call and runs it; a number
+// with no published flow gets the not-in-service message, never silence.
+type Dispatcher struct {
+	Registry *Registry
+	Runner   *Runner
+	Country  string
+	// NotInService is played to callers of numbers without a flow
+	// (default Asterisk's "ss-noservice").
+	NotInService []applets.Media
+	Log          zerolog.Logger
+}
+
+// Lookup resolves a route against set: the flow name wins, then the number.
+func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
+	if r.FlowName != "" {
+		f, ok := set.ByName(r.FlowName)
+		return f, ok && f.Status == Published
+	}
+	n, err := NormalizeNumber(r.Number, d.Country)
+	if err != nil {
+		return nil, false
+	}
+	return set.ByNumber(n)
+}
+
+// Handle runs the call to its end and returns its record.
+func (d *Dispatcher) Handle(ctx context.Context, call applets.Call, r Route, transport string) *CallRecord {
+	set := d.Registry.Current() // the call keeps this version to the end
+	if f, ok := d.Lookup(set, r); ok {
+		return d.Runner.Run(ctx, call, set, f, CallInfo{Transport: transport})
+	}
+	return d.notInService(ctx, call, r, transport)
+}
+
+func (d *Dispatcher) notInService(ctx context.Context, call applets.Call, r Route, transport string) *CallRecord {
+	now := time.Now()
+	rec := &CallRecord{ID: call.ID(), Transport: transport, Caller: call.Caller(), Called: call.Called(), Started: now, Outcome: "not_in_service"}
+	if r.FlowName != "" {
+		rec.Error = "no published flow named " + r.FlowName
+	} else {
+		rec.Error = "no published flow for number " + r.Number
+	}
+	d.Log.Warn().Str("call", call.ID()).Str("caller", rec.Caller).Str("number", r.Number).Str("flow", r.FlowName).Msg("not in service: " + rec.Error)
+	media := d.NotInService
+	if len(media) == 0 {
+		media = []applets.Media{"sound:ss-noservice"}
+	}
+	st := StepTrace{Seq: 1, Step: "not-in-service", Applet: "hangup", Started: now}
+	err := call.Answer(ctx)
+	if err == nil {
+		_, err = call.Play(ctx, applets.PlaySpec{Media: media})
+	}
+	st.Outcome = "hangup"
+	if err != nil && !errors.Is(err, applets.ErrHangup) {
+		st.Error = err.Error()
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	_ = call.Hangup(hctx, "normal")
+	cancel()
+	st.Ended = time.Now()
+	rec.Steps = []StepTrace{st}
+	rec.LastStep = st.Step
+	rec.Ended = st.Ended
+	if d.Runner != nil && d.Runner.Sink != nil {
+		d.Runner.Sink.RecordCall(rec)
+	}
+	return rec
+}

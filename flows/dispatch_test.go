@@ -1,0 +1,63 @@
+package flows
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/callflow/callflow/applets/scripted"
+	"github.com/rs/zerolog"
+)
+
+func TestDispatcherRoutesByNameThenNumber(t *testing.T) {
+	pub := mustParse(t, "pub", `
+name = "Support"
+numbers = ["(555) 000-2222"]
+[[steps]]
+id = "bye"
+applet = "hangup"
+`)
+	draft := mustParse(t, "draft", `
+name = "Draft"
+status = "draft"
+numbers = ["+15550003333"]
+[[steps]]
+id = "bye"
+applet = "hangup"
+`)
+	reg := NewRegistry()
+	reg.Swap(NewSet(1, []*Flow{pub, draft}, nil))
+	var got []*CallRecord
+	d := &Dispatcher{Registry: reg, Runner: &Runner{Log: zerolog.Nop(), Sink: TraceSinkFunc(func(r *CallRecord) { got = append(got, r) })}, Country: "1", Log: zerolog.Nop()}
+	cases := []struct {
+		name    string
+		route   Route
+		flow    string
+		outcome string
+	}{
+		{"national number is normalised", Route{Number: "5550002222"}, "Support", "completed"},
+		{"E.164 number", Route{Number: "+15550002222"}, "Support", "completed"},
+		{"flow name, any case", Route{FlowName: "support"}, "Support", "completed"},
+		{"a draft takes no calls", Route{Number: "+15550003333"}, "", "not_in_service"},
+		{"unknown number", Route{Number: "+15559999999"}, "", "not_in_service"},
+		{"garbage number", Route{Number: "s"}, "", "not_in_service"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			call := scripted.New(scripted.Script{})
+			rec := d.Handle(context.Background(), call, c.route, "test")
+			if rec.Flow != c.flow || rec.Outcome != c.outcome {
+				t.Errorf("flow %q outcome %q", rec.Flow, rec.Outcome)
+			}
+			if !call.HungUp() {
+				t.Error("call left up")
+			}
+			if c.outcome == "not_in_service" && !strings.Contains(strings.Join(call.Log(), " "), "play sound:ss-noservice") {
+				t.Errorf("caller heard nothing: %v", call.Log())
+			}
+		})
+	}
+	if len(got) != len(cases) {
+		t.Errorf("%d records sunk, want %d", len(got), len(cases))
+	}
+}
