@@ -1,0 +1,794 @@
+package agi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callflow/callflow/applets"
+)
+
+// Call is one caller's channel driven over FastAGI. It implements
+// applets.Call. Its methods are meant for the handler's goroutine; commands
+// from several goroutines are serialised.
+type Call struct {
+	s   *session
+	req Request
+
+	mu        sync.Mutex
+	typeahead []byte // keys received and not consumed yet
+	records   int    // recordings made, for unique names
+}
+
+var _ applets.Call = (*Call)(nil)
+
+// maxTypeahead bounds the keys kept for the next Gather.
+const maxTypeahead = 32
+
+// Request is the agi_ environment of the call.
+func (c *Call) Request() Request { return c.req }
+
+// ID is Asterisk's unique id of the caller's channel.
+func (c *Call) ID() string { return c.req.UniqueID }
+
+// Caller is the caller's number ("" when Asterisk does not know it).
+func (c *Call) Caller() string { return c.req.CallerID }
+
+// Called is the dialled number (agi_dnid, else agi_extension).
+func (c *Call) Called() string { return c.req.Number }
+
+// ready fails fast when the call is over: after a hang-up a command is a
+// wasted round trip answered with 511.
+func (c *Call) ready(ctx context.Context, what string) error {
+	if c.s.hungUp.Load() {
+		return cmdErr(what, applets.ErrHangup)
+	}
+	if c.s.ctx.Err() != nil {
+		if c.s.hungUp.Load() { // set before the cancel
+			return cmdErr(what, applets.ErrHangup)
+		}
+		// The session is failing: dead closes right after the cancel.
+		<-c.s.dead
+		return c.s.deadErr(what)
+	}
+	if err := ctx.Err(); err != nil {
+		return cmdErr(what, err)
+	}
+	return nil
+}
+
+func (c *Call) quick() time.Duration { return c.s.srv.opts.CommandTimeout }
+
+// Answer answers the channel.
+func (c *Call) Answer(ctx context.Context) error {
+	const cmd = "ANSWER"
+	if err := c.ready(ctx, cmd); err != nil {
+		return err
+	}
+	r, err := c.s.do(ctx, c.quick(), cmd)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.num(); n < 0 {
+		c.s.markHangup()
+		return cmdErr(cmd, applets.ErrHangup)
+	}
+	return nil
+}
+
+// hangupCauses maps ARI's hang-up reasons to Q.850 causes for Hangup().
+var hangupCauses = map[string]int{
+	"normal": 16, "busy": 17, "congestion": 34, "no_answer": 19,
+	"timeout": 18, "rejected": 21, "unallocated": 1, "normal_unspecified": 31,
+	"number_incomplete": 28, "codec_mismatch": 58, "interworking": 127,
+	"failure": 38, "answered_elsewhere": 26,
+}
+
+// Hangup hangs the caller up; cause is an ARI reason ("busy") or a Q.850
+// code ("17"), "" for normal clearing. A caller already gone is no error.
+func (c *Call) Hangup(ctx context.Context, cause string) error {
+	cmd := "HANGUP"
+	code, err := strconv.Atoi(cause)
+	if err != nil {
+		code = hangupCauses[strings.ToLower(cause)]
+	}
+	if code > 0 && code != 16 {
+		cmd = "EXEC Hangup " + strconv.Itoa(code)
+	}
+	if err := c.ready(ctx, cmd); err != nil {
+		if errors.Is(err, applets.ErrHangup) {
+			return nil
+		}
+		return err
+	}
+	_, err = c.s.do(ctx, c.quick(), cmd)
+	if errors.Is(err, applets.ErrHangup) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// HANGUP answers result=1, EXEC Hangup result=-1: either way the
+	// channel is going.
+	c.s.markHangup()
+	return nil
+}
+
+// Var reads a channel variable or function ("CALLERID(num)"); an
+// expression with ${...} is evaluated with GET FULL VARIABLE. Unset is "".
+func (c *Call) Var(ctx context.Context, name string) (string, error) {
+	var cmd string
+	if strings.Contains(name, "${") {
+		cmd = "GET FULL VARIABLE " + quote(name)
+	} else {
+		if name == "" {
+			return "", errors.New("agi GET VARIABLE: empty name")
+		}
+		cmd = "GET VARIABLE " + word(name)
+	}
+	if err := c.ready(ctx, cmd); err != nil {
+		return "", err
+	}
+	return c.getVar(ctx, cmd)
+}
+
+func (c *Call) getVar(ctx context.Context, cmd string) (string, error) {
+	r, err := c.s.do(ctx, c.quick(), cmd)
+	if err != nil {
+		return "", err
+	}
+	if r.result == "0" {
+		return "", nil
+	}
+	v, ok := r.value()
+	if r.result != "1" || !ok {
+		return "", cmdErr(cmd, fmt.Errorf("%w: unexpected reply %q", ErrProtocol, clip(r.text)))
+	}
+	return v, nil
+}
+
+// SetVar sets a channel variable (or writes a function).
+func (c *Call) SetVar(ctx context.Context, name, value string) error {
+	if name == "" {
+		return errors.New("agi SET VARIABLE: empty name")
+	}
+	cmd := "SET VARIABLE " + word(name) + " " + quote(value)
+	if err := c.ready(ctx, cmd); err != nil {
+		return err
+	}
+	return c.setVar(ctx, cmd)
+}
+
+func (c *Call) setVar(ctx context.Context, cmd string) error {
+	r, err := c.s.do(ctx, c.quick(), cmd)
+	if err != nil {
+		return err
+	}
+	if r.result != "1" {
+		return cmdErr(cmd, fmt.Errorf("%w: result=%s", ErrRejected, r.result))
+	}
+	return nil
+}
+
+// Play plays media in order; with BargeIn set a key in it stops the
+// playback and is returned (and kept for the next Gather). Without BargeIn
+// no escape digits are given, so Asterisk ignores keys.
+func (c *Call) Play(ctx context.Context, spec applets.PlaySpec) (string, error) {
+	if err := c.ready(ctx, "STREAM FILE"); err != nil {
+		return "", err
+	}
+	esc := escapeDigits(spec.BargeIn)
+	for _, m := range spec.Media {
+		key, err := c.playOne(ctx, m, esc)
+		if err != nil {
+			return "", err
+		}
+		if key != 0 {
+			c.pushKey(key)
+			return string(key), nil
+		}
+	}
+	return "", nil
+}
+
+// escapeDigits turns a PlaySpec.BargeIn into STREAM FILE escape digits.
+func escapeDigits(bargeIn string) string {
+	if bargeIn == "" {
+		return ""
+	}
+	if strings.EqualFold(bargeIn, "any") {
+		return applets.AnyKey
+	}
+	var b strings.Builder
+	for i := 0; i < len(bargeIn); i++ {
+		if k := bargeIn[i]; strings.IndexByte(applets.AnyKey, k) >= 0 && strings.IndexByte(b.String(), k) < 0 {
+			b.WriteByte(k)
+		}
+	}
+	return b.String()
+}
+
+// mediaCommand maps a media URI to the AGI command that plays it; ""
+// when AGI cannot play it.
+func (c *Call) mediaCommand(m applets.Media, esc string) (string, error) {
+	s := string(m)
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || strings.ContainsAny(scheme, "/ ") {
+		scheme, rest = "sound", s // a bare name is a sound
+	}
+	switch scheme {
+	case "sound":
+		if rest == "" {
+			return "", errors.New("empty sound name")
+		}
+		return "STREAM FILE " + word(rest) + " " + quote(esc), nil
+	case "digits":
+		if rest == "" || strings.Trim(rest, "0123456789*#") != "" {
+			return "", fmt.Errorf("digits %q: only 0-9, * and #", rest)
+		}
+		return "SAY DIGITS " + rest + " " + quote(esc), nil
+	case "number":
+		if _, err := strconv.Atoi(rest); err != nil {
+			return "", fmt.Errorf("number %q is not an integer", rest)
+		}
+		return "SAY NUMBER " + rest + " " + quote(esc), nil
+	case "recording":
+		file, err := c.recordingFile(rest)
+		if err != nil {
+			return "", err
+		}
+		return "STREAM FILE " + word(file) + " " + quote(esc), nil
+	}
+	return "", fmt.Errorf("media %q cannot be played over AGI", s)
+}
+
+// recordingFile is the path (without extension, as STREAM FILE wants it)
+// of a recording this transport stored.
+func (c *Call) recordingFile(name string) (string, error) {
+	for _, ext := range []string{".wav", ".WAV", ".gsm", ".ulaw", ".alaw", ".sln"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	if name == "" || strings.Contains(name, "/") || strings.HasPrefix(name, ".") {
+		return "", fmt.Errorf("recording %q: a recording is named by a plain file name", name)
+	}
+	return path.Join(c.s.srv.opts.RecordingsDir, name), nil
+}
+
+// playOne plays one media item; it returns the key that stopped it, or 0.
+func (c *Call) playOne(ctx context.Context, m applets.Media, esc string) (byte, error) {
+	cmd, err := c.mediaCommand(m, esc)
+	if err != nil {
+		c.s.log.Warn().Err(err).Str("media", string(m)).Msg("media skipped")
+		return 0, nil
+	}
+	r, err := c.s.do(ctx, c.quick()+c.s.srv.opts.MaxPlayback, cmd)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := r.num()
+	switch {
+	case !ok:
+		return 0, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+	case n < 0:
+		gone, err := c.gone(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if gone {
+			return 0, cmdErr(cmd, applets.ErrHangup)
+		}
+		c.s.log.Warn().Str("media", string(m)).Msg("Asterisk could not play the file: skipped")
+		return 0, nil
+	case n == 0:
+		return 0, nil
+	case n > 0 && n < 128 && strings.IndexByte(esc, byte(n)) >= 0:
+		return byte(n), nil
+	default:
+		// Not one of the escape digits: Asterisk should not stop on it.
+		c.s.log.Debug().Int("result", n).Msg("unexpected key ignored")
+		return 0, nil
+	}
+}
+
+// gone tells a caller who hung up from a file that failed to play: both
+// are result=-1, but only a hang-up is followed by HANGUP and a dead
+// channel, which Asterisk notes before it reads the next command.
+func (c *Call) gone(ctx context.Context) (bool, error) {
+	if c.s.hungUp.Load() {
+		return true, nil
+	}
+	r, err := c.s.do(context.WithoutCancel(ctx), c.quick(), "CHANNEL STATUS")
+	if errors.Is(err, applets.ErrHangup) || c.s.hungUp.Load() {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if n, ok := r.num(); !ok || n < 0 {
+		c.s.markHangup()
+		return true, nil
+	}
+	return false, nil
+}
+
+func (c *Call) pushKey(k byte) {
+	c.mu.Lock()
+	if len(c.typeahead) < maxTypeahead {
+		c.typeahead = append(c.typeahead, k)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Call) popKey() (byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.typeahead) == 0 {
+		return 0, false
+	}
+	k := c.typeahead[0]
+	c.typeahead = append(c.typeahead[:0], c.typeahead[1:]...)
+	return k, true
+}
+
+func (c *Call) clearKeys() {
+	c.mu.Lock()
+	c.typeahead = c.typeahead[:0]
+	c.mu.Unlock()
+}
+
+// Gather collects keys: first those typed ahead (then the prompt is
+// skipped), else the prompt is played with every key as an escape digit,
+// then WAIT FOR DIGIT until MaxDigits, the terminator or a timeout. No key
+// at all is ErrTimeout; the terminator alone gives "".
+func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, error) {
+	if err := c.ready(ctx, "WAIT FOR DIGIT"); err != nil {
+		return "", err
+	}
+	maxDigits := spec.MaxDigits
+	if maxDigits <= 0 {
+		maxDigits = 1
+	}
+	first := spec.FirstTimeout
+	if first <= 0 {
+		first = 5 * time.Second
+	}
+	inter := spec.InterTimeout
+	if inter <= 0 {
+		inter = 3 * time.Second
+	}
+	var term byte
+	if spec.Terminator != "" {
+		term = spec.Terminator[0]
+	}
+
+	digits := make([]byte, 0, maxDigits)
+	pressed := false
+	// add takes one key and reports whether the entry is complete.
+	add := func(k byte) bool {
+		pressed = true
+		if term != 0 && k == term {
+			return true
+		}
+		digits = append(digits, k)
+		return len(digits) >= maxDigits
+	}
+
+	done := false
+	for !done {
+		k, ok := c.popKey()
+		if !ok {
+			break
+		}
+		done = add(k)
+	}
+	if !pressed {
+		for _, m := range spec.Prompt {
+			k, err := c.playOne(ctx, m, applets.AnyKey)
+			if err != nil {
+				return "", err
+			}
+			if k != 0 {
+				done = add(k)
+				break
+			}
+		}
+	}
+	for !done {
+		wait := first
+		if pressed {
+			wait = inter
+		}
+		k, err := c.waitForDigit(ctx, wait)
+		if err != nil {
+			return "", err
+		}
+		if k == 0 {
+			break
+		}
+		done = add(k)
+	}
+	if !pressed {
+		return "", cmdErr("WAIT FOR DIGIT", applets.ErrTimeout)
+	}
+	return string(digits), nil
+}
+
+// waitForDigit waits for one key; 0 is a timeout.
+func (c *Call) waitForDigit(ctx context.Context, wait time.Duration) (byte, error) {
+	cmd := "WAIT FOR DIGIT " + strconv.FormatInt(wait.Milliseconds(), 10)
+	r, err := c.s.do(ctx, wait+c.quick(), cmd)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := r.num()
+	switch {
+	case !ok:
+		return 0, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+	case n < 0:
+		c.s.markHangup()
+		return 0, cmdErr(cmd, applets.ErrHangup)
+	case n == 0:
+		return 0, nil
+	case n < 128:
+		return byte(n), nil
+	}
+	return 0, cmdErr(cmd, fmt.Errorf("%w: result %d is not a key", ErrProtocol, n))
+}
+
+// samplesPerSecond is the rate of the "wav" format Asterisk records.
+const samplesPerSecond = 8000
+
+// Record records the caller into RecordingsDir with RECORD FILE. The name
+// gets the channel's unique id appended. On hang-up it returns what was
+// recorded (if anything) with ErrHangup.
+func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Recording, error) {
+	if err := c.ready(ctx, "RECORD FILE"); err != nil {
+		return applets.Recording{}, err
+	}
+	c.clearKeys()
+	c.mu.Lock()
+	c.records++
+	seq := c.records
+	c.mu.Unlock()
+	name := fileName(spec.Name) + "-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-"))
+	if seq > 1 {
+		name += "-" + strconv.Itoa(seq)
+	}
+	file := path.Join(c.s.srv.opts.RecordingsDir, name)
+
+	ms := int64(-1)
+	wait := c.s.srv.opts.MaxPlayback
+	if spec.MaxDuration > 0 {
+		ms = spec.MaxDuration.Milliseconds()
+		wait = spec.MaxDuration + 2*time.Second // the beep
+	}
+	var finish string
+	if spec.FinishKey != "" {
+		finish = escapeDigits(spec.FinishKey)
+	}
+	cmd := "RECORD FILE " + quote(file) + " wav " + quote(finish) + " " + strconv.FormatInt(ms, 10)
+	if spec.Beep {
+		cmd += " BEEP"
+	}
+	if spec.MaxSilence > 0 {
+		cmd += " s=" + strconv.FormatInt(int64((spec.MaxSilence+time.Second-1)/time.Second), 10)
+	}
+	r, err := c.s.do(ctx, wait+c.quick(), cmd)
+	if err != nil {
+		return applets.Recording{}, err
+	}
+	n, ok := r.num()
+	if !ok {
+		return applets.Recording{}, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+	}
+	rec := applets.Recording{Name: name, Format: "wav", Path: file + ".wav"}
+	if samples, ok := r.endpos(); ok {
+		rec.Duration = time.Duration(samples) * time.Second / samplesPerSecond
+	}
+	switch reason := r.reason(); {
+	case reason == "writefile":
+		return applets.Recording{}, cmdErr(cmd, fmt.Errorf("asterisk cannot write %s.wav", file))
+	case reason == "hangup":
+		c.s.markHangup()
+		return partial(rec), cmdErr(cmd, applets.ErrHangup)
+	case n < 0:
+		// randomerror or waitfor: the beep failed or the caller left.
+		gone, err := c.gone(ctx)
+		if err != nil {
+			return partial(rec), err
+		}
+		if gone {
+			return partial(rec), cmdErr(cmd, applets.ErrHangup)
+		}
+		return applets.Recording{}, cmdErr(cmd, fmt.Errorf("recording failed: %s", clip(r.text)))
+	}
+	return rec, nil
+}
+
+// partial is what a caller who hung up leaves: nothing if nothing was
+// recorded.
+func partial(r applets.Recording) applets.Recording {
+	if r.Duration <= 0 {
+		return applets.Recording{}
+	}
+	return r
+}
+
+// fileName keeps the characters that are safe in a file name and in a
+// dialplan argument.
+func fileName(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-', ch == '_':
+		case ch == '.' && i > 0:
+		default:
+			b[i] = '_'
+		}
+	}
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	if len(b) == 0 {
+		return "recording"
+	}
+	return string(b)
+}
+
+// dialStatuses maps DIALSTATUS to an outcome.
+var dialStatuses = map[string]applets.DialStatus{
+	"ANSWER":      applets.Answered,
+	"NOANSWER":    applets.NoAnswer,
+	"BUSY":        applets.Busy,
+	"CONGESTION":  applets.Failed,
+	"CHANUNAVAIL": applets.Failed,
+	"CANCEL":      applets.Failed,
+	"DONTCALL":    applets.Failed,
+	"TORTURE":     applets.Failed,
+	"INVALIDARGS": applets.Failed,
+}
+
+// dialVars are read in one GET FULL VARIABLE after Dial returns.
+const dialVars = "${DIALSTATUS}|${ANSWEREDTIME_MS}|${ANSWEREDTIME}|${DIALEDPEERNAME}|${DIALEDPEERNUMBER}"
+
+// Dial rings every target at once with EXEC Dial and bridges the first to
+// answer; it returns when that conversation ends. Options: g (the caller
+// stays in the flow when the agent hangs up), r or m(class) for what the
+// caller hears, A(file) for a one-sound whisper. Accept is not supported
+// over AGI. CallerID is set on the channel for the dial and restored after.
+// Record starts MixMonitor (b: bridged audio only) before the dial.
+func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialResult, error) {
+	if err := c.ready(ctx, "EXEC Dial"); err != nil {
+		return applets.DialResult{}, err
+	}
+	c.clearKeys()
+	if len(spec.Targets) == 0 {
+		return applets.DialResult{}, errors.New("agi EXEC Dial: no targets")
+	}
+	for _, t := range spec.Targets {
+		if t == "" || strings.ContainsAny(t, "&,|\"\\\r\n") {
+			return applets.DialResult{}, fmt.Errorf("agi EXEC Dial: bad target %q", t)
+		}
+	}
+	ring := spec.RingTimeout
+	if ring <= 0 {
+		ring = 30 * time.Second
+	}
+	secs := int64((ring + time.Second - 1) / time.Second)
+	opts := "g"
+	switch m := spec.Music; {
+	case m == "" || m == "ringing":
+		opts += "r"
+	case safeArg(m):
+		opts += "m(" + m + ")"
+	default:
+		c.s.log.Warn().Str("music", m).Msg("music class not usable in Dial: ringing instead")
+		opts += "r"
+	}
+	if w := c.whisperFile(spec.Whisper); w != "" {
+		opts += "A(" + w + ")"
+	}
+	if spec.Accept != "" {
+		c.s.log.Debug().Msg("whisper accept key is not supported over AGI: ignored")
+	}
+
+	if spec.CallerID != "" {
+		if err := c.setVar(ctx, "SET VARIABLE CALLERID(num) "+quote(spec.CallerID)); err != nil {
+			return applets.DialResult{}, err
+		}
+		defer func() {
+			if !c.s.hungUp.Load() {
+				_ = c.setVar(context.WithoutCancel(ctx), "SET VARIABLE CALLERID(num) "+quote(c.req.CallerID))
+			}
+		}()
+	}
+	var recName string
+	if spec.Record {
+		c.mu.Lock()
+		c.records++
+		seq := c.records
+		c.mu.Unlock()
+		recName = "call-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-")) + "-" + strconv.Itoa(seq)
+		mix := "EXEC MixMonitor " + quote(path.Join(c.s.srv.opts.RecordingsDir, recName)+".wav,b")
+		if _, err := c.exec(ctx, c.quick(), mix); err != nil {
+			return applets.DialResult{}, err
+		}
+		defer func() {
+			if !c.s.hungUp.Load() {
+				_, _ = c.exec(context.WithoutCancel(ctx), c.quick(), "EXEC StopMixMonitor")
+			}
+		}()
+	}
+
+	cmd := "EXEC Dial " + quote(strings.Join(spec.Targets, "&")+","+strconv.FormatInt(secs, 10)+","+opts)
+	n, err := c.exec(ctx, ring+c.s.srv.opts.MaxBridge+c.quick(), cmd)
+	if err != nil {
+		return applets.DialResult{}, err
+	}
+	if n == -2 {
+		return applets.DialResult{}, cmdErr(cmd, errors.New("the Dial application is not loaded"))
+	}
+	if n < 0 {
+		// Dial returns -1 when the caller hangs up, ringing or talking.
+		c.s.markHangup()
+	}
+	// DIALSTATUS can be read on a dead channel: the result of a dial the
+	// caller ended is still worth keeping.
+	vars, err := c.getVar(context.WithoutCancel(ctx), "GET FULL VARIABLE "+quote(dialVars))
+	if err != nil {
+		return applets.DialResult{}, err
+	}
+	res, err := parseDial(vars, spec.Targets)
+	if strings.HasPrefix(vars, "CANCEL|") {
+		c.s.markHangup() // the caller gave up while it rang
+	}
+	if err != nil {
+		if c.s.hungUp.Load() {
+			return applets.DialResult{}, cmdErr(cmd, applets.ErrHangup)
+		}
+		return applets.DialResult{}, cmdErr(cmd, err)
+	}
+	if res.Status == applets.Answered {
+		res.Answered = time.Now().Add(-res.TalkTime)
+		res.Recording = recName
+	}
+	if c.s.hungUp.Load() {
+		return res, cmdErr(cmd, applets.ErrHangup)
+	}
+	return res, nil
+}
+
+// parseDial reads dialVars' expansion.
+func parseDial(vars string, targets []string) (applets.DialResult, error) {
+	f := strings.Split(vars, "|")
+	if len(f) != 5 {
+		return applets.DialResult{}, fmt.Errorf("%w: dial variables %q", ErrProtocol, clip(vars))
+	}
+	status, ok := dialStatuses[f[0]]
+	if !ok {
+		return applets.DialResult{}, fmt.Errorf("unknown DIALSTATUS %q", f[0])
+	}
+	res := applets.DialResult{Status: status}
+	if status != applets.Answered {
+		return res, nil
+	}
+	if ms, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+		res.TalkTime = time.Duration(ms) * time.Millisecond
+	} else if s, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+		res.TalkTime = time.Duration(s) * time.Second
+	}
+	res.Target = answeredTarget(targets, f[3], f[4])
+	return res, nil
+}
+
+// answeredTarget finds which dial string answered from DIALEDPEERNAME
+// ("PJSIP/101-0000002a") and DIALEDPEERNUMBER ("101").
+func answeredTarget(targets []string, peerName, peerNumber string) string {
+	for _, t := range targets {
+		tech, res, _ := strings.Cut(t, "/")
+		if res == peerNumber && strings.HasPrefix(peerName, tech+"/") {
+			return t
+		}
+	}
+	for _, t := range targets {
+		if _, res, _ := strings.Cut(t, "/"); res == peerNumber {
+			return t
+		}
+	}
+	if len(targets) == 1 {
+		return targets[0]
+	}
+	if tech, _, ok := strings.Cut(peerName, "/"); ok && peerNumber != "" {
+		return tech + "/" + peerNumber
+	}
+	return peerName
+}
+
+// whisperFile is the file for Dial's A() option: one playable sound.
+func (c *Call) whisperFile(media []applets.Media) string {
+	if len(media) == 0 {
+		return ""
+	}
+	if len(media) > 1 {
+		c.s.log.Warn().Int("items", len(media)).Msg("whisper over AGI plays one sound: only the first is used")
+	}
+	s := string(media[0])
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || strings.ContainsAny(scheme, "/ ") {
+		scheme, rest = "sound", s
+	}
+	var file string
+	switch scheme {
+	case "sound":
+		file = rest
+	case "recording":
+		f, err := c.recordingFile(rest)
+		if err == nil {
+			file = f
+		}
+	}
+	if file == "" || !safeArg(file) {
+		c.s.log.Warn().Str("media", s).Msg("whisper not playable over AGI: skipped")
+		return ""
+	}
+	return file
+}
+
+// safeArg reports whether s can sit inside a dialplan option.
+func safeArg(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ",()&^|\"\\ \t\r\n")
+}
+
+// exec runs EXEC and returns the application's result.
+func (c *Call) exec(ctx context.Context, timeout time.Duration, cmd string) (int, error) {
+	r, err := c.s.do(ctx, timeout, cmd)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := r.num()
+	if !ok {
+		return 0, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+	}
+	return n, nil
+}
+
+// Send sends a text message with MessageSend: MESSAGE(body) is set on the
+// channel first, as the dialplan does. To is a message destination
+// Asterisk knows ("pjsip:+15551234@trunk"); From is optional.
+func (c *Call) Send(ctx context.Context, msg applets.Message) error {
+	const what = "EXEC MessageSend"
+	if err := c.ready(ctx, what); err != nil {
+		return err
+	}
+	if msg.To == "" || strings.ContainsAny(msg.To+msg.From, ",\r\n") {
+		return fmt.Errorf("agi %s: bad address to=%q from=%q", what, msg.To, msg.From)
+	}
+	if err := c.setVar(ctx, "SET VARIABLE MESSAGE(body) "+quote(msg.Body)); err != nil {
+		return err
+	}
+	data := msg.To
+	if msg.From != "" {
+		data += "," + msg.From
+	}
+	cmd := what + " " + quote(data)
+	n, err := c.exec(ctx, c.quick(), cmd)
+	if err != nil {
+		return err
+	}
+	if n == -2 {
+		return cmdErr(cmd, errors.New("the MessageSend application is not loaded"))
+	}
+	status, err := c.getVar(ctx, "GET VARIABLE MESSAGE_SEND_STATUS")
+	if err != nil {
+		return err
+	}
+	if status != "SUCCESS" {
+		return cmdErr(cmd, fmt.Errorf("message not sent: MESSAGE_SEND_STATUS=%s", status))
+	}
+	return nil
+}
