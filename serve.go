@@ -1,10 +1,237 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/agi"
+	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flows"
 )
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
-	return errors.New("serve: not yet wired")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file")
+	flowsDir := fs.String("flows", "", "flows directory (overrides the config)")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *flowsDir != "" {
+		cfg.FlowsDir = *flowsDir
+	}
+	log, err := newLogger(cfg.Log, stdout)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log level: %w", err)
+	}
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// server is everything `callflow serve` runs, wired together.
+type server struct {
+	cfg        *config.Config
+	log        zerolog.Logger
+	registry   *flows.Registry
+	watcher    *flows.Watcher
+	dispatcher *flows.Dispatcher
+	ari        *ari.App
+	agi        *agi.Server
+}
+
+func newServer(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc *applets.Services) *server {
+	s := &server{cfg: cfg, log: log, registry: flows.NewRegistry()}
+	s.watcher = &flows.Watcher{
+		Loader: &flows.Loader{
+			Dir:     cfg.FlowsDir,
+			Applets: applets.Builtin(),
+			Parse:   flows.ParseOptions{Country: cfg.DefaultCountry},
+			Lint:    flows.LintOptions{SoundsDir: cfg.SoundsDir, DefaultMaxSteps: cfg.Calls.MaxSteps},
+		},
+		Registry: s.registry,
+		Log:      log.With().Str("component", "flows").Logger(),
+	}
+	var notInService []applets.Media
+	for _, m := range cfg.Calls.NotInService {
+		if media, err := applets.ParseMedia(m); err == nil {
+			notInService = append(notInService, media)
+		}
+	}
+	s.dispatcher = &flows.Dispatcher{
+		Registry: s.registry,
+		Runner: &flows.Runner{
+			Services:       svc,
+			Sink:           sink,
+			Log:            log,
+			MaxSteps:       cfg.Calls.MaxSteps,
+			MaxDuration:    cfg.Calls.MaxDuration.D(),
+			QualifiedAfter: cfg.Calls.QualifiedAfter.D(),
+		},
+		Country:      cfg.DefaultCountry,
+		NotInService: notInService,
+		Log:          log,
+	}
+	if cfg.ARI.Enabled {
+		s.ari = ari.New(ari.Options{
+			URL:            cfg.ARI.URL,
+			WebsocketURL:   cfg.ARI.WebsocketURL,
+			App:            cfg.ARI.App,
+			Username:       cfg.ARI.Username,
+			Password:       cfg.ARI.Password,
+			RequestTimeout: cfg.ARI.RequestTimeout.D(),
+			ReconnectMin:   cfg.ARI.ReconnectMin.D(),
+			ReconnectMax:   cfg.ARI.ReconnectMax.D(),
+			EventFilter:    cfg.ARI.EventFilter,
+			DrainTimeout:   cfg.Calls.DrainTimeout.D(),
+			NotInService:   notInService,
+			Logger:         log.With().Str("component", "ari").Logger(),
+		}, ariHandler{s})
+	}
+	if cfg.AGI.Listen != "" {
+		s.agi = agi.NewServer(agi.Options{
+			Listen:         cfg.AGI.Listen,
+			Handler:        agiHandler{s},
+			RecordingsDir:  cfg.RecordingsDir,
+			CommandTimeout: cfg.AGI.CommandTimeout.D(),
+			Logger:         log.With().Str("component", "agi").Logger(),
+		})
+	}
+	return s
+}
+
+// ariHandler runs Stasis calls.
+type ariHandler struct{ s *server }
+
+func (h ariHandler) HandleCall(ctx context.Context, call *ari.Call, in ari.Inbound) {
+	h.s.dispatcher.Handle(ctx, call, flows.Route{FlowName: in.FlowName, Number: calledNumber(in, h.s.cfg.DefaultCountry)}, "ari")
+}
+
+// calledNumber is the dialled number: number=, else the extension, else a
+// positional Stasis argument that is a number (Stasis(app,inbound,${EXTEN})).
+func calledNumber(in ari.Inbound, country string) string {
+	if _, err := flows.NormalizeNumber(in.Number, country); err == nil {
+		return in.Number
+	}
+	for _, a := range in.Args {
+		if strings.Contains(a, "=") {
+			continue
+		}
+		if _, err := flows.NormalizeNumber(a, country); err == nil {
+			return a
+		}
+	}
+	return in.Number
+}
+
+// agiHandler runs FastAGI calls.
+type agiHandler struct{ s *server }
+
+func (h agiHandler) HandleCall(ctx context.Context, call *agi.Call, req agi.Request) {
+	h.s.dispatcher.Handle(ctx, call, flows.Route{FlowName: req.FlowName, Number: req.Number}, "agi")
+}
+
+// run starts every part and stops them in order when ctx ends: first no
+// new calls, then calls in progress drain, then the rest.
+func (s *server) run(ctx context.Context) error {
+	s.watcher.Load()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.watcher.Run(bg); err != nil {
+			errc <- err
+		}
+	}()
+	if s.ari != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.ari.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("ari: %w", err)
+			}
+		}()
+	}
+	if s.agi != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.agi.ListenAndServe(bg); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("agi: %w", err)
+			}
+		}()
+	}
+	s.log.Info().Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		s.log.Error().Err(runErr).Msg("stopping")
+	}
+	s.log.Info().Dur("drain", s.cfg.Calls.DrainTimeout.D()).Msg("shutting down: no new calls; draining calls in progress")
+	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Calls.DrainTimeout.D()+5*time.Second)
+	defer cancel()
+	var sd sync.WaitGroup
+	if s.ari != nil {
+		sd.Add(1)
+		go func() {
+			defer sd.Done()
+			if err := s.ari.Shutdown(drain); err != nil {
+				s.log.Warn().Err(err).Msg("ari shutdown")
+			}
+		}()
+	}
+	if s.agi != nil {
+		sd.Add(1)
+		go func() {
+			defer sd.Done()
+			if err := s.agi.Shutdown(drain); err != nil {
+				s.log.Warn().Err(err).Msg("agi shutdown")
+			}
+		}()
+	}
+	sd.Wait()
+	cancelBG()
+	wg.Wait()
+	s.log.Info().Msg("stopped")
+	return runErr
+}
+
+func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
+	if _, err := os.Stat(cfg.FlowsDir); err != nil {
+		return fmt.Errorf("flows directory: %w", err)
+	}
+	s := newServer(cfg, log, nil, &applets.Services{})
+	return s.run(ctx)
 }

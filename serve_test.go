@@ -1,0 +1,529 @@
+package main
+
+import (
+	"context"
+
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/ari/aritest"
+	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flows"
+)
+
+// harness runs the real `serve` wiring against a fake Asterisk.
+type harness struct {
+	t       *testing.T
+	ast     *aritest.Server
+	cfg     *config.Config
+	srv     *server
+	cancel  context.CancelFunc
+	done    chan error
+	mu      sync.Mutex
+	records map[string]*flows.CallRecord
+	notify  chan struct{}
+	mail    *captureMail
+	vms     *captureVoicemail
+}
+
+type captureMail struct {
+	mu   sync.Mutex
+	sent []applets.Email
+}
+
+func (m *captureMail) Send(ctx context.Context, e applets.Email) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, e)
+	return nil
+}
+
+func (m *captureMail) all() []applets.Email {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]applets.Email(nil), m.sent...)
+}
+
+type captureVoicemail struct {
+	mu  sync.Mutex
+	vms []applets.Voicemail
+}
+
+func (c *captureVoicemail) SaveVoicemail(ctx context.Context, vm applets.Voicemail) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vms = append(c.vms, vm)
+	return nil
+}
+
+func (c *captureVoicemail) all() []applets.Voicemail {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]applets.Voicemail(nil), c.vms...)
+}
+
+// seedFlows copies seed 004's flows with short timers: the same flows,
+// so tests need not wait 20 s for each ring timeout.
+func seedFlows(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"basic-support.toml", "after-hours.toml"} {
+		src, err := os.ReadFile(filepath.Join("testdata/flows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.NewReplacer(`timeout = "5s"`, `timeout = "1s"`, `ring_timeout = "20s"`, `ring_timeout = "2s"`).Replace(string(src))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Config)) *harness {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	if opts.DefaultMediaDuration == 0 {
+		opts.DefaultMediaDuration = 50 * time.Millisecond
+	}
+	ast := aritest.NewServer(opts)
+	cfg := config.Default()
+	cfg.FlowsDir = seedFlows(t)
+	cfg.ARI.URL = ast.URL()
+	cfg.ARI.Username, cfg.ARI.Password = "callflow", "secret"
+	cfg.ARI.ReconnectMin.UnmarshalTOMLValue("50ms")
+	cfg.ARI.ReconnectMax.UnmarshalTOMLValue("200ms")
+	cfg.Calls.DrainTimeout.UnmarshalTOMLValue("2s")
+	cfg.DefaultCountry = "91"
+	for _, f := range tweak {
+		f(cfg)
+	}
+	h := &harness{t: t, ast: ast, cfg: cfg, records: map[string]*flows.CallRecord{}, notify: make(chan struct{}, 1000),
+		mail: &captureMail{}, vms: &captureVoicemail{}}
+	sink := flows.TraceSinkFunc(func(r *flows.CallRecord) {
+		h.mu.Lock()
+		h.records[r.ID] = r
+		h.mu.Unlock()
+		h.notify <- struct{}{}
+	})
+	log := zerolog.New(io.Discard)
+	if testing.Verbose() {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel)
+	}
+	h.srv = newServer(cfg, log, sink, &applets.Services{Mail: h.mail, Voicemail: h.vms})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.srv.run(ctx) }()
+	h.waitConnected()
+	t.Cleanup(func() {
+		h.stop()
+		ast.Close()
+		waitGoroutines(t, base)
+	})
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("serve did not stop")
+	}
+}
+
+func (h *harness) waitConnected() {
+	h.t.Helper()
+	waitUntil(h.t, "ARI connected", func() bool { return h.srv.ari.Health().Connected })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines left (started with %d):\n%s", runtime.NumGoroutine(), base, buf[:n])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// call places a call and returns its handle.
+func (h *harness) call(spec aritest.CallSpec) *aritest.Caller {
+	h.t.Helper()
+	if spec.From == "" {
+		spec.From = "+15557654321"
+	}
+	c, err := h.ast.PlaceCall(context.Background(), spec)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// record waits for the call's record.
+func (h *harness) record(id string) *flows.CallRecord {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		h.mu.Lock()
+		r := h.records[id]
+		h.mu.Unlock()
+		if r != nil {
+			return r
+		}
+		select {
+		case <-h.notify:
+		case <-deadline:
+			h.t.Fatalf("no record for call %s", id)
+		}
+	}
+}
+
+func stepPath(r *flows.CallRecord) string {
+	var s []string
+	for _, st := range r.Steps {
+		s = append(s, st.Step+":"+st.Outcome)
+	}
+	return strings.Join(s, " ")
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+const support = "+914430001234"
+
+func TestServeSupportFlowEndToEnd(t *testing.T) {
+	type agents map[string]aritest.AgentBehavior
+	answer := aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 300 * time.Millisecond, HangupAfter: 500 * time.Millisecond}
+	noAnswer := aritest.AgentBehavior{Mode: aritest.AgentNoAnswer}
+	busy := aritest.AgentBehavior{Mode: aritest.AgentBusy}
+	cases := []struct {
+		name   string
+		agents agents
+		keys   []string // pressed at each menu prompt ("" = stay silent)
+		want   string
+		vm     string // mailbox that gets a message
+		email  bool
+	}{
+		{"key 1, tech answers", agents{"PJSIP/tech1": noAnswer, "PJSIP/tech2": answer}, []string{"1"},
+			"welcome:done menu:1 tech:answered", "", false},
+		{"key 1, nobody answers: voicemail and email", agents{"PJSIP/tech1": noAnswer, "PJSIP/tech2": noAnswer}, []string{"1"},
+			"welcome:done menu:1 tech:no_answer tech-vm:recorded notify:sent goodbye:hangup", "tech", true},
+		{"key 1, both busy", agents{"PJSIP/tech1": busy, "PJSIP/tech2": busy}, []string{"1"},
+			"welcome:done menu:1 tech:busy tech-vm:recorded notify:sent goodbye:hangup", "tech", true},
+		{"key 2, billing answers", agents{"PJSIP/billing1": answer}, []string{"2"},
+			"welcome:done menu:2 billing:answered", "", false},
+		{"key 2, billing busy", agents{"PJSIP/billing1": busy}, []string{"2"},
+			"welcome:done menu:2 billing:busy billing-vm:recorded goodbye:hangup", "billing", false},
+		{"key 3, sales no answer", agents{"PJSIP/sales1": noAnswer, "PJSIP/sales2": noAnswer}, []string{"3"},
+			"welcome:done menu:3 sales:no_answer sales-vm:recorded goodbye:hangup", "sales", false},
+		{"timeout then 3", agents{"PJSIP/sales1": answer, "PJSIP/sales2": noAnswer}, []string{"", "3"},
+			"welcome:done menu:timeout invalid:done menu:3 sales:answered", "", false},
+		{"invalid then 2", agents{"PJSIP/billing1": answer}, []string{"9", "2"},
+			"welcome:done menu:invalid invalid:done menu:2 billing:answered", "", false},
+		{"silent caller", nil, []string{"", "", ""},
+			"welcome:done menu:timeout invalid:done menu:timeout invalid:done menu:max_retries goodbye:hangup", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := startHarness(t, aritest.Options{})
+			for ep, b := range c.agents {
+				h.ast.SetAgent(ep, b)
+			}
+			caller := h.call(aritest.CallSpec{Exten: support, Talk: 2 * time.Second})
+			ctx := ctxT(t)
+			for _, k := range c.keys {
+				if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+					t.Fatal(err)
+				}
+				if k != "" {
+					caller.Press(k)
+				}
+			}
+			select {
+			case <-caller.Done():
+			case <-ctx.Done():
+				t.Fatal("call never ended")
+			}
+			rec := h.record(caller.ID())
+			if got := stepPath(rec); got != c.want {
+				t.Errorf("path\n got  %s\n want %s", got, c.want)
+			}
+			if rec.Flow != "Basic Support Flow" || rec.Transport != "ari" {
+				t.Errorf("flow %q transport %q", rec.Flow, rec.Transport)
+			}
+			vms := h.vms.all()
+			if c.vm == "" && len(vms) != 0 {
+				t.Errorf("unexpected voicemail %+v", vms)
+			}
+			if c.vm != "" {
+				if len(vms) != 1 || vms[0].Mailbox != c.vm || vms[0].Recording.Duration <= 0 {
+					t.Fatalf("voicemails %+v, want one in %s", vms, c.vm)
+				}
+				if !contains(h.ast.StoredRecordings(), vms[0].Recording.Name) {
+					t.Errorf("recording %s not stored in Asterisk (%v)", vms[0].Recording.Name, h.ast.StoredRecordings())
+				}
+			}
+			if mails := h.mail.all(); c.email != (len(mails) == 1) {
+				t.Errorf("emails %+v", mails)
+			} else if c.email && (len(mails[0].Attachments) != 1 || mails[0].Attachments[0].Recording != vms[0].Recording.Name) {
+				t.Errorf("email without the voicemail: %+v", mails[0])
+			}
+			for _, ch := range h.ast.History() {
+				if ch.SampleRate != 8000 {
+					t.Errorf("channel %s (%s) created without originator or formats", ch.ID, ch.Endpoint)
+				}
+			}
+			if left := h.ast.Channels(); len(left) != 0 {
+				t.Errorf("channels left behind: %+v", left)
+			}
+			if left := h.ast.Bridges(); len(left) != 0 {
+				t.Errorf("bridges left behind: %v", left)
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestServeAfterHoursFlow(t *testing.T) {
+	h := startHarness(t, aritest.Options{})
+	caller := h.call(aritest.CallSpec{Exten: "+914430009999", Talk: 3 * time.Second})
+	<-caller.Done()
+	rec := h.record(caller.ID())
+	if got, want := stepPath(rec), "hours:done leave-message:done voicemail:recorded notify:sent goodbye:hangup"; got != want {
+		t.Errorf("path %s, want %s", got, want)
+	}
+	if vms := h.vms.all(); len(vms) != 1 || vms[0].Mailbox != "after-hours" || vms[0].Caller != "+15557654321" {
+		t.Errorf("voicemails %+v", vms)
+	}
+}
+
+func TestServeNumberWithoutFlowHearsNotInService(t *testing.T) {
+	h := startHarness(t, aritest.Options{})
+	caller := h.call(aritest.CallSpec{Exten: "+914430000000"})
+	<-caller.Done()
+	rec := h.record(caller.ID())
+	if rec.Outcome != "not_in_service" || !contains(caller.Heard(), "sound:ss-noservice") {
+		t.Errorf("outcome %q, heard %v", rec.Outcome, caller.Heard())
+	}
+}
+
+func TestServeFlowChosenByStasisArgument(t *testing.T) {
+	h := startHarness(t, aritest.Options{})
+	caller := h.call(aritest.CallSpec{Exten: "s", Args: []string{"flow=After-Hours Flow"}, Talk: time.Second})
+	<-caller.Done()
+	if rec := h.record(caller.ID()); rec.Flow != "After-Hours Flow" {
+		t.Errorf("flow %q", rec.Flow)
+	}
+	caller = h.call(aritest.CallSpec{Exten: "s", Args: []string{"inbound", "04430009999"}, Talk: time.Second})
+	<-caller.Done()
+	if rec := h.record(caller.ID()); rec.Flow != "After-Hours Flow" {
+		t.Errorf("by positional national number: flow %q", rec.Flow)
+	}
+}
+
+// The caller hangs up at every kind of moment; each call ends cleanly with
+// its record, and nothing is left in Asterisk.
+func TestServeCallerHangsUpAnyTime(t *testing.T) {
+	cases := []struct {
+		name    string
+		agents  map[string]aritest.AgentBehavior
+		setup   func(ctx context.Context, c *aritest.Caller) error
+		last    string
+		voice   bool
+		abandon bool
+	}{
+		{"during the greeting", nil, func(ctx context.Context, c *aritest.Caller) error {
+			return c.WaitPlayback(ctx, "sound:custom/acme-welcome")
+		}, "welcome", false, true},
+		{"during the menu", nil, func(ctx context.Context, c *aritest.Caller) error {
+			return c.WaitPlayback(ctx, "sound:custom/acme-menu")
+		}, "menu", false, true},
+		{"while agents ring", map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentNoAnswer}, "PJSIP/tech2": {Mode: aritest.AgentNoAnswer}},
+			func(ctx context.Context, c *aritest.Caller) error {
+				if err := c.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+					return err
+				}
+				c.Press("1")
+				time.Sleep(300 * time.Millisecond)
+				return nil
+			}, "tech", false, true},
+		{"while bridged", map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond}, "PJSIP/tech2": {Mode: aritest.AgentNoAnswer}},
+			func(ctx context.Context, c *aritest.Caller) error {
+				if err := c.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+					return err
+				}
+				c.Press("1")
+				_, err := c.WaitBridged(ctx)
+				time.Sleep(200 * time.Millisecond)
+				return err
+			}, "tech", false, false},
+		{"while recording", map[string]aritest.AgentBehavior{"PJSIP/billing1": {Mode: aritest.AgentBusy}},
+			func(ctx context.Context, c *aritest.Caller) error {
+				if err := c.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+					return err
+				}
+				c.Press("2")
+				if _, err := c.WaitRecording(ctx); err != nil {
+					return err
+				}
+				time.Sleep(1500 * time.Millisecond) // say something first
+				return nil
+			}, "billing-vm", true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := startHarness(t, aritest.Options{})
+			for ep, b := range c.agents {
+				h.ast.SetAgent(ep, b)
+			}
+			caller := h.call(aritest.CallSpec{Exten: support, Talk: 10 * time.Second})
+			if err := c.setup(ctxT(t), caller); err != nil {
+				t.Fatal(err)
+			}
+			caller.Hangup()
+			rec := h.record(caller.ID())
+			if rec.Outcome != "hangup" || rec.LastStep != c.last || rec.Abandoned != c.abandon {
+				t.Errorf("outcome %q last step %q abandoned %v: %s", rec.Outcome, rec.LastStep, rec.Abandoned, stepPath(rec))
+			}
+			if vms := h.vms.all(); c.voice != (len(vms) == 1) {
+				t.Errorf("voicemails %+v", vms)
+			}
+			waitUntil(t, "nothing left in Asterisk", func() bool { return len(h.ast.Channels()) == 0 && len(h.ast.Bridges()) == 0 })
+		})
+	}
+}
+
+func TestServeSurvivesWebsocketDropAndRestart(t *testing.T) {
+	h := startHarness(t, aritest.Options{})
+	h.ast.SetAgent("PJSIP/billing1", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond})
+
+	// A call in the menu when the websocket drops goes on after reconnect.
+	caller := h.call(aritest.CallSpec{Exten: support})
+	ctx := ctxT(t)
+	if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+		t.Fatal(err)
+	}
+	h.ast.DropWebsockets()
+	waitUntil(t, "reconnect", func() bool { return h.srv.ari.Health().Reconnects > 0 && h.srv.ari.Health().Connected })
+	caller.Hangup()
+	rec := h.record(caller.ID())
+	if rec.Ended.IsZero() {
+		t.Fatal("no end")
+	}
+
+	// A call in progress when Asterisk restarts is ended and logged.
+	caller = h.call(aritest.CallSpec{Exten: support})
+	if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+		t.Fatal(err)
+	}
+	h.ast.Restart()
+	rec = h.record(caller.ID())
+	if rec.Outcome != "hangup" {
+		t.Errorf("after restart: outcome %q", rec.Outcome)
+	}
+
+	// New calls work once reconnected.
+	waitUntil(t, "reconnect after restart", func() bool { return h.srv.ari.Health().Connected })
+	caller = h.call(aritest.CallSpec{Exten: support})
+	if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+		t.Fatal(err)
+	}
+	caller.Press("2")
+	if _, err := caller.WaitBridged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	caller.Hangup()
+	if rec := h.record(caller.ID()); stepPath(rec) != "welcome:done menu:2 billing:answered" {
+		t.Errorf("after reconnect: %s", stepPath(rec))
+	}
+}
+
+func TestServeShutdownDrainsCalls(t *testing.T) {
+	h := startHarness(t, aritest.Options{}, func(c *config.Config) { c.Calls.DrainTimeout.UnmarshalTOMLValue("30s") })
+	// A call in progress when shutdown starts finishes its flow.
+	caller := h.call(aritest.CallSpec{Exten: "+914430009999", Talk: time.Second})
+	if err := caller.WaitPlayback(ctxT(t), "sound:custom/acme-hours"); err != nil {
+		t.Fatal(err)
+	}
+	h.cancel() // SIGTERM
+	// A new call while draining goes back to the dialplan's fallback.
+	var late *aritest.Caller
+	waitUntil(t, "a late call handed back", func() bool {
+		c, err := h.ast.PlaceCall(context.Background(), aritest.CallSpec{Exten: support})
+		if err != nil {
+			return true // the app is gone already: Stasis() fails, the fallback runs
+		}
+		late = c
+		return true
+	})
+	rec := h.record(caller.ID())
+	if got := stepPath(rec); got != "hours:done leave-message:done voicemail:recorded notify:sent goodbye:hangup" {
+		t.Errorf("draining call: %s", got)
+	}
+	if late != nil {
+		select {
+		case <-late.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("late call neither continued nor ended")
+		}
+		if _, ok := late.Continued(); !ok {
+			t.Errorf("late call was not handed back to the dialplan")
+		}
+	}
+	h.stop()
+}
