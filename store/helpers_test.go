@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// childEnv switches the test binary into a helper process (crash and
+// cross-process tests re-execute it).
+const childEnv = "CALLFLOW_STORE_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// testOptions are fast: cheap bcrypt, short waits for locks.
+func testOptions() Options {
+	return Options{
+		BcryptCost:   bcrypt.MinCost,
+		BusyTimeout:  20 * time.Millisecond,
+		RetryMin:     time.Millisecond,
+		RetryMax:     20 * time.Millisecond,
+		CloseTimeout: 30 * time.Second,
+	}
+}
+
+// openTest opens a store in a fresh directory and closes it at the end
+// of the test, checking that no goroutine of it is left.
+func openTest(t testing.TB, opts Options) *Store {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "callflow.db"), opts)
+}
+
+func openAt(t testing.TB, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		checkNoGoroutines(t)
+	})
+	return s
+}
+
+// leakMarks are frames of goroutines a Store starts.
+var leakMarks = []string{
+	"callflow/store.(*writer)",
+	"database/sql.(*DB).connectionOpener",
+	"database/sql.(*DB).connectionCleaner",
+	"go-sqlite3.(*SQLiteConn)",
+}
+
+func storeGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, m := range leakMarks {
+			if strings.Contains(g, m) && !strings.Contains(g, "testing.tRunner") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// checkNoGoroutines waits for goroutines that are on their way out, then
+// fails on any a closed store left.
+func checkNoGoroutines(t testing.TB) {
+	t.Helper()
+	var left []string
+	for i := 0; i < 200; i++ {
+		if left = storeGoroutines(); len(left) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("goroutines left after Close:\n%s", strings.Join(left, "\n\n"))
+}
+
+// lockDB holds the database's write lock from another connection, as a
+// second process would, until the returned function is called.
+func lockDB(t testing.TB, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite3", path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("taking the write lock: %v", err)
+	}
+	done := false
+	release = func() {
+		if done {
+			return
+		}
+		done = true
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			t.Errorf("releasing the write lock: %v", err)
+		}
+		conn.Close()
+		db.Close()
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitFor polls cond; the limit only keeps a broken test from hanging.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func count(t testing.TB, s *Store, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func flush(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+var t0 = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+
+// sampleCall is a call with n steps.
+func sampleCall(id string, at time.Time, steps int) CallRecord {
+	c := CallRecord{
+		ID: id, Transport: "ari", Flow: "Acme Support", FlowVersion: "sha256:abc", Workspace: "acme",
+		Called: "+914430001234", Caller: "+919800000001",
+		Started: at, Answered: at.Add(2 * time.Second), Ended: at.Add(95 * time.Second),
+		Outcome: "answered", TalkTime: 80 * time.Second, Qualified: true, LastStep: "tech",
+		Tags: []string{"support"}, Vars: map[string]string{"zip": "600001"},
+	}
+	for i := range steps {
+		c.Steps = append(c.Steps, StepRecord{
+			Flow: c.Flow, Step: fmt.Sprintf("step%d", i), Applet: "greeting", Outcome: "done",
+			Started: at.Add(time.Duration(i) * time.Second), Ended: at.Add(time.Duration(i+1) * time.Second),
+			Details: map[string]any{"played": "sound:hello"},
+		})
+	}
+	return c
+}

@@ -1,0 +1,261 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migration is one additive schema change. Migrations are never edited or
+// removed once released: a new change is a new migration at the end.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations in order; version i+1 is migrations[i].
+var migrations = []migration{
+	{1, "calls", `
+CREATE TABLE calls (
+	id           TEXT PRIMARY KEY,
+	transport    TEXT NOT NULL DEFAULT '',
+	flow         TEXT NOT NULL DEFAULT '',
+	flow_version TEXT NOT NULL DEFAULT '',
+	workspace    TEXT NOT NULL DEFAULT '',
+	called       TEXT NOT NULL DEFAULT '',
+	caller       TEXT NOT NULL DEFAULT '',
+	started      INTEGER NOT NULL,
+	answered     INTEGER,
+	ended        INTEGER,
+	outcome      TEXT NOT NULL DEFAULT '',
+	talk_ms      INTEGER NOT NULL DEFAULT 0,
+	qualified    INTEGER NOT NULL DEFAULT 0,
+	abandoned    INTEGER NOT NULL DEFAULT 0,
+	last_step    TEXT NOT NULL DEFAULT '',
+	tags         TEXT NOT NULL DEFAULT '[]',
+	vars         TEXT NOT NULL DEFAULT '{}',
+	recording    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX calls_started ON calls(started);
+CREATE INDEX calls_flow_started ON calls(flow, started);
+CREATE INDEX calls_workspace_started ON calls(workspace, started);
+CREATE INDEX calls_called ON calls(called);
+CREATE INDEX calls_caller ON calls(caller);
+
+CREATE TABLE call_steps (
+	call_id TEXT NOT NULL REFERENCES calls(id),
+	seq     INTEGER NOT NULL,
+	flow    TEXT NOT NULL DEFAULT '',
+	step    TEXT NOT NULL DEFAULT '',
+	applet  TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL DEFAULT '',
+	started INTEGER,
+	ended   INTEGER,
+	details TEXT NOT NULL DEFAULT '{}',
+	PRIMARY KEY (call_id, seq)
+);
+
+-- Text messages, emails, bids, HTTP look-ups: one row each, kind + JSON.
+CREATE TABLE call_events (
+	call_id TEXT NOT NULL REFERENCES calls(id),
+	seq     INTEGER NOT NULL,
+	kind    TEXT NOT NULL,
+	step    TEXT NOT NULL DEFAULT '',
+	at      INTEGER,
+	data    TEXT NOT NULL DEFAULT '{}',
+	PRIMARY KEY (call_id, seq)
+);
+CREATE INDEX call_events_kind ON call_events(kind, call_id);
+
+-- Whole-call recordings. No foreign key: the recording may be saved
+-- before the call's record.
+CREATE TABLE recordings (
+	name        TEXT PRIMARY KEY,
+	call_id     TEXT NOT NULL DEFAULT '',
+	path        TEXT NOT NULL DEFAULT '',
+	duration_ms INTEGER NOT NULL DEFAULT 0,
+	created     INTEGER NOT NULL
+);
+CREATE INDEX recordings_call ON recordings(call_id);
+`},
+	{2, "voicemails", `
+-- The recording name is the voicemail's identity: saving it twice, or
+-- finding it on disk later, never makes a second row.
+CREATE TABLE voicemails (
+	id          INTEGER PRIMARY KEY,
+	recording   TEXT NOT NULL UNIQUE,
+	call_id     TEXT NOT NULL DEFAULT '',
+	mailbox     TEXT NOT NULL DEFAULT '',
+	workspace   TEXT NOT NULL DEFAULT '',
+	caller      TEXT NOT NULL DEFAULT '',
+	called      TEXT NOT NULL DEFAULT '',
+	flow        TEXT NOT NULL DEFAULT '',
+	step        TEXT NOT NULL DEFAULT '',
+	duration_ms INTEGER NOT NULL DEFAULT 0,
+	path        TEXT NOT NULL DEFAULT '',
+	created     INTEGER NOT NULL,
+	heard       INTEGER NOT NULL DEFAULT 0,
+	heard_by    TEXT NOT NULL DEFAULT '',
+	heard_at    INTEGER,
+	deleted     INTEGER NOT NULL DEFAULT 0,
+	deleted_by  TEXT NOT NULL DEFAULT '',
+	deleted_at  INTEGER,
+	recovered   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX voicemails_created ON voicemails(created);
+CREATE INDEX voicemails_workspace_created ON voicemails(workspace, created);
+CREATE INDEX voicemails_mailbox_created ON voicemails(mailbox, created);
+CREATE INDEX voicemails_flow_created ON voicemails(flow, created);
+`},
+	{3, "counters", `
+CREATE TABLE counters (
+	key      TEXT PRIMARY KEY,
+	position INTEGER NOT NULL,
+	updated  INTEGER NOT NULL
+);
+`},
+	{4, "users", `
+CREATE TABLE workspaces (
+	name    TEXT PRIMARY KEY,
+	title   TEXT NOT NULL DEFAULT '',
+	created INTEGER NOT NULL
+);
+INSERT INTO workspaces(name, title, created) VALUES ('default', 'Default', 0);
+
+CREATE TABLE users (
+	id       INTEGER PRIMARY KEY,
+	name     TEXT NOT NULL UNIQUE,
+	password TEXT NOT NULL,
+	role     TEXT NOT NULL CHECK (role IN ('admin', 'workspace_admin', 'staff')),
+	created  INTEGER NOT NULL,
+	updated  INTEGER NOT NULL
+);
+
+CREATE TABLE user_workspaces (
+	user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	workspace TEXT NOT NULL REFERENCES workspaces(name),
+	PRIMARY KEY (user_id, workspace)
+);
+
+-- Tokens are random, so a SHA-256 of them is enough and can be looked up.
+CREATE TABLE api_tokens (
+	id      INTEGER PRIMARY KEY,
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	label   TEXT NOT NULL DEFAULT '',
+	prefix  TEXT NOT NULL,
+	hash    TEXT NOT NULL UNIQUE,
+	created INTEGER NOT NULL
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id);
+`},
+	{5, "flows", `
+-- Deleted flows keep their row (deleted = 1) and their history.
+CREATE TABLE flows (
+	name       TEXT PRIMARY KEY,
+	workspace  TEXT NOT NULL DEFAULT 'default',
+	revision   INTEGER NOT NULL,
+	status     TEXT NOT NULL CHECK (status IN ('draft', 'published')),
+	created    INTEGER NOT NULL,
+	updated    INTEGER NOT NULL,
+	updated_by TEXT NOT NULL DEFAULT '',
+	deleted    INTEGER NOT NULL DEFAULT 0,
+	deleted_by TEXT NOT NULL DEFAULT '',
+	deleted_at INTEGER
+);
+
+CREATE TABLE flow_revisions (
+	flow      TEXT NOT NULL REFERENCES flows(name),
+	revision  INTEGER NOT NULL,
+	source    TEXT NOT NULL,
+	status    TEXT NOT NULL,
+	workspace TEXT NOT NULL,
+	numbers   TEXT NOT NULL DEFAULT '[]',
+	author    TEXT NOT NULL DEFAULT '',
+	created   INTEGER NOT NULL,
+	comment   TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (flow, revision)
+);
+
+-- A number belongs to exactly one flow.
+CREATE TABLE numbers (
+	number      TEXT PRIMARY KEY,
+	flow        TEXT NOT NULL REFERENCES flows(name),
+	assigned    INTEGER NOT NULL,
+	assigned_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX numbers_flow ON numbers(flow);
+`},
+}
+
+// SchemaVersion is the schema version this program writes.
+func SchemaVersion() int { return len(migrations) }
+
+// migrate applies the migrations the database lacks, each in its own
+// IMMEDIATE transaction so that two processes opening a new file at once
+// do not both apply one.
+func migrate(ctx context.Context, db *sql.DB, migs []migration, now func() time.Time) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version INTEGER PRIMARY KEY,
+	name    TEXT NOT NULL,
+	applied INTEGER NOT NULL
+)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	cur, err := schemaVersion(ctx, db)
+	if err != nil {
+		return err
+	}
+	if cur > len(migs) {
+		return fmt.Errorf("%w: database is at version %d, this program knows %d", ErrSchemaTooNew, cur, len(migs))
+	}
+	for i, m := range migs {
+		if m.version != i+1 {
+			return fmt.Errorf("store: migration %q has version %d, want %d", m.name, m.version, i+1)
+		}
+		if m.version <= cur {
+			continue
+		}
+		if err := applyMigration(ctx, db, m, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func schemaVersion(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return v, nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, m migration, now func() time.Time) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+	}
+	defer tx.Rollback()
+	var done int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+		return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+	}
+	if done > 0 { // another process got there first
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied) VALUES (?, ?, ?)`,
+		m.version, m.name, now().UTC().UnixNano()); err != nil {
+		return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+	}
+	return nil
+}
