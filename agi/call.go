@@ -455,9 +455,11 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 	c.records++
 	seq := c.records
 	c.mu.Unlock()
-	name := fileName(spec.Name) + "-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-"))
-	if seq > 1 {
-		name += "-" + strconv.Itoa(seq)
+	// A name given by the flow is already unique (voicemails carry the
+	// call id and time); only a nameless recording gets one made here.
+	name := fileName(spec.Name)
+	if spec.Name == "" {
+		name = "rec-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-")) + "-" + strconv.Itoa(seq)
 	}
 	file := path.Join(c.s.srv.opts.RecordingsDir, name)
 

@@ -112,11 +112,11 @@ func golden(t *testing.T, path, got string) {
 
 func TestMediaNames(t *testing.T) {
 	cases := map[string]string{
-		"hello-world":          "sound:hello-world",
-		"custom/welcome.wav":   "sound:custom/welcome",
-		"sound:custom/x.gsm":   "sound:custom/x",
-		"recording:vm-1":       "recording:vm-1",
-		"digits:42":            "digits:42",
+		"hello-world":           "sound:hello-world",
+		"custom/welcome.wav":    "sound:custom/welcome",
+		"sound:custom/x.gsm":    "sound:custom/x",
+		"recording:vm-1":        "recording:vm-1",
+		"digits:42":             "digits:42",
 		"/var/lib/sounds/a.wav": "sound:/var/lib/sounds/a",
 	}
 	for in, want := range cases {

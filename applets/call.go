@@ -75,7 +75,9 @@ type GatherSpec struct {
 
 // RecordSpec says how to record.
 type RecordSpec struct {
-	Name        string // stored recording name; the transport makes it unique
+	// Name of the stored recording, unique (the transport uses it as is,
+	// and makes one up when it is empty).
+	Name        string
 	MaxDuration time.Duration
 	MaxSilence  time.Duration
 	Beep        bool

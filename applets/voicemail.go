@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/callflow/callflow/internal/vmname"
 )
 
 // Voicemail records a message for a mailbox. A caller who hangs up while
@@ -92,7 +94,7 @@ func (v *voicemail) Run(ctx context.Context, env *Env) (Result, error) {
 	}
 	started := env.Now()
 	rec, err := env.Call.Record(ctx, RecordSpec{
-		Name:        fmt.Sprintf("vm-%s-%d", v.p.Mailbox, started.UnixMilli()),
+		Name:        vmname.Name(v.p.Mailbox, env.Call.ID(), started),
 		MaxDuration: orDefault(v.p.MaxLength, 3*time.Minute),
 		MaxSilence:  orDefault(v.p.MaxSilence, 5*time.Second),
 		Beep:        v.beep,

@@ -9,95 +9,29 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callflow/callflow/internal/vmname"
 )
 
-// Voicemail recordings are named
-//
-//	vm-<mailbox>-<call id>-<unix milliseconds>
-//
-// e.g. "vm-tech-1767225600.42-1767225612345". The mailbox is escaped so
-// that it holds no '-' (bytes other than letters, digits, '.', '_', '+'
-// and '@' become "~xx", hex), so it ends at the first '-' and the time
-// begins after the last; the call id is what lies between (escaped the
-// same way, '-' allowed). Next to the audio file "<name>.wav" the caller
-// writes the sidecar "<name>.json" (WriteVoicemailMeta) holding the whole
-// Voicemail: caller, called number, flow, step, workspace. A recording
-// found without its database row is rebuilt from the sidecar, or from the
-// name alone when the sidecar is missing.
-const voicemailPrefix = "vm-"
+// Voicemail recordings are named by internal/vmname
+// ("vm-<mailbox>-<call id>-<unix ms>", escaped so the name reads back).
+// Next to the audio file "<name>.wav" the caller writes the sidecar
+// "<name>.json" (WriteVoicemailMeta) holding the whole Voicemail: caller,
+// called number, flow, step, workspace. A recording found without its
+// database row is rebuilt from the sidecar, or from the name alone when
+// the sidecar is missing.
 
 // VoicemailName returns the recording name of a voicemail.
 func VoicemailName(mailbox, callID string, at time.Time) string {
-	return voicemailPrefix + escapeName(mailbox, false) + "-" + escapeName(callID, true) + "-" + strconv.FormatInt(at.UnixMilli(), 10)
+	return vmname.Name(mailbox, callID, at)
 }
 
 // ParseVoicemailName reads a name made by VoicemailName (an audio
 // extension is ignored).
 func ParseVoicemailName(name string) (mailbox, callID string, at time.Time, ok bool) {
-	name = trimAudioExt(name)
-	rest, found := strings.CutPrefix(name, voicemailPrefix)
-	if !found {
-		return "", "", time.Time{}, false
-	}
-	i := strings.IndexByte(rest, '-')
-	j := strings.LastIndexByte(rest, '-')
-	if i <= 0 || j <= i {
-		return "", "", time.Time{}, false
-	}
-	ms, err := strconv.ParseInt(rest[j+1:], 10, 64)
-	if err != nil || ms < 0 {
-		return "", "", time.Time{}, false
-	}
-	mailbox, err1 := unescapeName(rest[:i])
-	callID, err2 := unescapeName(rest[i+1 : j])
-	if err1 != nil || err2 != nil || mailbox == "" {
-		return "", "", time.Time{}, false
-	}
-	return mailbox, callID, time.UnixMilli(ms).UTC(), true
-}
-
-func nameSafe(c byte, dash bool) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '.' || c == '_' || c == '+' || c == '@' || (dash && c == '-')
-}
-
-func escapeName(s string, dash bool) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if nameSafe(c, dash) {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "~%02x", c)
-	}
-	return b.String()
-}
-
-func unescapeName(s string) (string, error) {
-	if !strings.Contains(s, "~") {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '~' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", errors.New("bad escape")
-		}
-		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", err
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), nil
+	return vmname.Parse(trimAudioExt(name))
 }
 
 // audioExts are the extensions Asterisk stores recordings under.
@@ -184,7 +118,7 @@ func ScanVoicemailDir(dir string) ([]FoundRecording, error) {
 	for _, e := range entries {
 		name := e.Name()
 		ext := filepath.Ext(name)
-		if e.IsDir() || !audioExts[ext] || !strings.HasPrefix(name, voicemailPrefix) {
+		if e.IsDir() || !audioExts[ext] || !strings.HasPrefix(name, "vm-") {
 			continue
 		}
 		base := strings.TrimSuffix(name, ext)

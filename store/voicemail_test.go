@@ -58,7 +58,7 @@ func TestVoicemailNamesRoundTrip(t *testing.T) {
 			t.Errorf("%q -> %q -> (%q, %q, %v, %v)", tc.mailbox, name, mb, id, got, ok)
 		}
 	}
-	if VoicemailName("tech", "1767225600.42", at) != "vm-tech-1767225600.42-1767225612345" {
+	if VoicemailName("tech", "1767225600.42", at) != "vm-tech-1767225600_o42-1767225612345" {
 		t.Errorf("name = %s", VoicemailName("tech", "1767225600.42", at))
 	}
 	for _, bad := range []string{"call-1", "vm-", "vm-tech", "vm-tech-1", "vm--c-1", "vm-tech-c-notatime", "vm-te~zz-c-1"} {

@@ -240,7 +240,10 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 		if spec.MaxDuration > 0 && length > spec.MaxDuration {
 			length = spec.MaxDuration
 		}
-		rec.Name = fmt.Sprintf("%s-%s-%d", spec.Name, c.s.ID, c.recs)
+		rec.Name = spec.Name
+		if rec.Name == "" {
+			rec.Name = fmt.Sprintf("rec-%s-%d", c.s.ID, c.recs)
+		}
 		rec.Duration = length
 	}
 	if err := c.step(ctx, "record "+spec.Name); err != nil {
