@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,9 @@ import (
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/mailer"
+	"github.com/callflow/callflow/speech"
+	"github.com/callflow/callflow/store"
 )
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -232,6 +237,55 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if _, err := os.Stat(cfg.FlowsDir); err != nil {
 		return fmt.Errorf("flows directory: %w", err)
 	}
-	s := newServer(cfg, log, nil, &applets.Services{})
-	return s.run(ctx)
+	st, err := store.Open(ctx, cfg.Database, store.Options{Log: log.With().Str("component", "store").Logger()})
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the database")
+		}
+	}()
+	svc := &applets.Services{
+		Voicemail: voicemailLog{st},
+		Counters:  st,
+		HTTP:      &http.Client{Timeout: 10 * time.Second},
+		SoundsDir: cfg.SoundsDir,
+	}
+	ttsDir := cfg.TTSCacheDir()
+	if ttsDir == "" {
+		ttsDir = filepath.Join(filepath.Dir(cfg.Database), "tts")
+	}
+	if abs, err := filepath.Abs(ttsDir); err == nil {
+		ttsDir = abs // Asterisk plays sound:/absolute/path
+	}
+	if sp, err := speech.New(speech.Options{Command: cfg.TTS.Command, Convert: cfg.TTS.Convert, CacheDir: ttsDir,
+		Logger: log.With().Str("component", "tts").Logger()}); err != nil {
+		log.Warn().Err(err).Msg("text to speech unavailable: steps that say text will fail")
+	} else {
+		svc.Speech = sp
+	}
+	s := newServer(cfg, log, callLog{st: st, log: log}, svc)
+	var mail *mailer.Mailer
+	if cfg.SMTP.Host != "" {
+		opts := mailer.Options{
+			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
+			From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.D(),
+			Spool:  filepath.Join(filepath.Dir(cfg.Database), "mail-spool"),
+			Logger: log.With().Str("component", "mail").Logger(),
+		}
+		if s.ari != nil {
+			opts.Fetch = s.ari.FetchRecording // voicemails recorded over ARI live in Asterisk
+		}
+		mail = mailer.New(opts)
+		svc.Mail = mail
+	}
+	err = s.run(ctx)
+	if mail != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = mail.Flush(fctx)
+		cancel()
+		mail.Close()
+	}
+	return err
 }

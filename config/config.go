@@ -186,7 +186,7 @@ func Default() *Config {
 		},
 		SMS: SMS{Technology: "pjsip"},
 		TTS: TTS{
-			Command: []string{"espeak-ng", "-w", "{out}", "{text}"},
+			Command: []string{"espeak-ng", "-w", "{out}", "--", "{text}"},
 			Convert: []string{"sox", "{in}", "-r", "8000", "-c", "1", "-b", "16", "{out}"},
 		},
 		Webhooks: Webhooks{Timeout: dur(5 * time.Second), MaxAttempts: 6},

@@ -69,7 +69,7 @@ func TestDefaults(t *testing.T) {
 		{"smtp.tls", c.SMTP.TLS, "starttls"},
 		{"smtp.timeout", c.SMTP.Timeout.D(), 10 * time.Second},
 		{"sms.technology", c.SMS.Technology, "pjsip"},
-		{"tts.command", c.TTS.Command, []string{"espeak-ng", "-w", "{out}", "{text}"}},
+		{"tts.command", c.TTS.Command, []string{"espeak-ng", "-w", "{out}", "--", "{text}"}},
 		{"tts.convert", c.TTS.Convert, []string{"sox", "{in}", "-r", "8000", "-c", "1", "-b", "16", "{out}"}},
 		{"tts.cache_dir", c.TTSCacheDir(), ""},
 		{"webhooks.timeout", c.Webhooks.Timeout.D(), 5 * time.Second},
@@ -209,7 +209,7 @@ func TestFileErrors(t *testing.T) {
 	}{
 		{"unknown top-level key", "flows_dir = \"f\"\nflow_dir = \"f\"\n", `2:1: unknown key "flow_dir" (did you mean "flows_dir"?)`},
 		{"unknown key in section", "[ari]\nurl = \"http://x/ari\"\n  passwrd = \"x\"\n", `3:3: unknown key "passwrd" (did you mean "password"?)`},
-		{"unknown section", "[databse]\npath = \"x\"\n", `1:2: unknown key "databse" (did you mean "database"?)`},
+		{"unknown section", "[databse]\npath = \"x\"\n", `1:1: unknown key "databse" (did you mean "database"?)`},
 		{"unknown dotted key", "log.colour = true\n", `1:1: unknown key "colour"`},
 		{"wrong type", "[calls]\nmax_steps = \"100\"\n", `2:1: max_steps: want an integer, got a string`},
 		{"wrong type list", "[http]\ntrusted_proxies = \"10.0.0.1\"\n", `2:1: trusted_proxies: want a list, got a string`},

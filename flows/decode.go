@@ -28,7 +28,29 @@ type fileDoc struct {
 	Status      string           `toml:"status"`
 	Workspace   string           `toml:"workspace"`
 	Settings    Settings         `toml:"settings"`
-	Steps       []map[string]any `toml:"steps"`
+	Steps       rawTables        `toml:"steps"`
+}
+
+// rawTables keeps an array of tables as parsed: each step is decoded
+// later, by its applet, so copying it here would be wasted work.
+type rawTables []map[string]any
+
+func (r *rawTables) UnmarshalTOMLValue(v any) error {
+	switch x := v.(type) {
+	case []map[string]any:
+		*r = x
+	case []any:
+		for _, item := range x {
+			m, ok := item.(map[string]any)
+			if !ok {
+				return fmt.Errorf("want [[steps]] tables")
+			}
+			*r = append(*r, m)
+		}
+	default:
+		return fmt.Errorf("want [[steps]] tables")
+	}
+	return nil
 }
 
 type stepHead struct {

@@ -31,6 +31,9 @@ type Document struct {
 
 // Parse parses src. A syntax error comes back as *Error with its position.
 func Parse(src []byte) (*Document, error) {
+	if root, ix, ok := parseFast(src); ok {
+		return &Document{Root: root, Index: ix}, nil
+	}
 	root := map[string]any{}
 	if _, err := toml.Decode(string(src), &root); err != nil {
 		var pe toml.ParseError
@@ -75,12 +78,18 @@ func (d *Document) Decode(path string, value any, dst any) []error {
 		if a.Pos.Line != b.Pos.Line {
 			return a.Pos.Line < b.Pos.Line
 		}
-		return a.Pos.Col < b.Pos.Col
+		if a.Pos.Col != b.Pos.Col {
+			return a.Pos.Col < b.Pos.Col
+		}
+		return a.Msg < b.Msg
 	})
 	return errs
 }
 
-var timeType = reflect.TypeOf(time.Time{})
+var (
+	timeType      = reflect.TypeOf(time.Time{})
+	stringMapType = reflect.TypeOf(map[string]string{})
+)
 
 func (d *Document) decode(path string, value any, rv reflect.Value, errs *[]error) {
 	fail := func(format string, args ...any) { *errs = append(*errs, d.Errorf(path, format, args...)) }
@@ -175,10 +184,24 @@ func (d *Document) decode(path string, value any, rv reflect.Value, errs *[]erro
 		if rv.Type().Key().Kind() != reflect.String {
 			panic("tomlpos: map keys must be strings")
 		}
+		if rv.Type() == stringMapType {
+			// the common case, without reflection per entry
+			out := make(map[string]string, len(m))
+			for k, v := range m {
+				s, ok := v.(string)
+				if !ok {
+					*errs = append(*errs, d.Errorf(joinPath(path, k), "%s: want a string, got %s", k, typeName(v)))
+					continue
+				}
+				out[k] = s
+			}
+			rv.Set(reflect.ValueOf(out))
+			return
+		}
 		out := reflect.MakeMapWithSize(rv.Type(), len(m))
-		for _, k := range sortedKeys(m) {
+		for k, v := range m {
 			elem := reflect.New(rv.Type().Elem()).Elem()
-			d.decode(joinPath(path, k), m[k], elem, errs)
+			d.decode(joinPath(path, k), v, elem, errs)
 			out.SetMapIndex(reflect.ValueOf(k).Convert(rv.Type().Key()), elem)
 		}
 		rv.Set(out)
@@ -189,13 +212,13 @@ func (d *Document) decode(path string, value any, rv reflect.Value, errs *[]erro
 			return
 		}
 		fields := structFields(rv.Type())
-		for _, k := range sortedKeys(m) {
+		for k, v := range m { // errors are sorted by position at the end
 			idx, ok := fields[k]
 			if !ok {
 				*errs = append(*errs, d.Errorf(joinPath(path, k), "unknown key %q%s", k, suggest(k, fields)))
 				continue
 			}
-			d.decode(joinPath(path, k), m[k], rv.FieldByIndex(idx), errs)
+			d.decode(joinPath(path, k), v, rv.FieldByIndex(idx), errs)
 		}
 	default:
 		panic("tomlpos: unsupported field type " + rv.Type().String())

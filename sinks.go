@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"maps"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/store"
+)
+
+// callLog hands finished calls to the store's queue (never blocking).
+type callLog struct {
+	st  *store.Store
+	log zerolog.Logger
+}
+
+func (c callLog) RecordCall(r *flows.CallRecord) {
+	rec := store.CallRecord{
+		ID: r.ID, Transport: r.Transport, Flow: r.Flow, FlowVersion: r.FlowVersion, Workspace: r.Workspace,
+		Called: r.Called, Caller: r.Caller, Started: r.Started, Answered: r.Answered, Ended: r.Ended,
+		Outcome: r.Outcome, TalkTime: r.TalkTime, Qualified: r.Qualified, Abandoned: r.Abandoned,
+		LastStep: r.LastStep, Tags: r.Tags, Vars: r.Vars,
+	}
+	for _, s := range r.Steps {
+		d := map[string]any{}
+		maps.Copy(d, s.Details)
+		if len(s.Actions) > 0 {
+			d["actions"] = s.Actions
+		}
+		if s.Next != "" {
+			d["next"] = s.Next
+		}
+		if s.Error != "" {
+			d["error"] = s.Error
+		}
+		rec.Steps = append(rec.Steps, store.StepRecord{Flow: s.Flow, Step: s.Step, Applet: s.Applet, Outcome: s.Outcome, Started: s.Started, Ended: s.Ended, Details: d})
+	}
+	if err := c.st.RecordCall(rec); err != nil {
+		// The store spools what it cannot queue: an error means it is closed.
+		c.log.Error().Err(err).Str("call", r.ID).Msg("call record not stored")
+	}
+}
+
+// voicemailLog hands voicemails to the store.
+type voicemailLog struct{ st *store.Store }
+
+func (v voicemailLog) SaveVoicemail(ctx context.Context, vm applets.Voicemail) error {
+	return v.st.SaveVoicemail(store.Voicemail{
+		CallID: vm.CallID, Mailbox: vm.Mailbox, Workspace: vm.Workspace, Caller: vm.Caller, Called: vm.Called,
+		Flow: vm.Flow, Step: vm.Step, Duration: vm.Recording.Duration, Recording: vm.Recording.Name,
+		Path: vm.Recording.Path, Created: vm.Time,
+	})
+}
