@@ -22,13 +22,13 @@ type ParseOptions struct {
 }
 
 type fileDoc struct {
-	Name        string           `toml:"name"`
-	Description string           `toml:"description"`
-	Numbers     []string         `toml:"numbers"`
-	Status      string           `toml:"status"`
-	Workspace   string           `toml:"workspace"`
-	Settings    Settings         `toml:"settings"`
-	Steps       rawTables        `toml:"steps"`
+	Name        string    `toml:"name"`
+	Description string    `toml:"description"`
+	Numbers     []string  `toml:"numbers"`
+	Status      string    `toml:"status"`
+	Workspace   string    `toml:"workspace"`
+	Settings    Settings  `toml:"settings"`
+	Steps       rawTables `toml:"steps"`
 }
 
 // rawTables keeps an array of tables as parsed: each step is decoded
