@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/callflow/callflow/agi/agitest"
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/ari/aritest"
 	"github.com/callflow/callflow/config"
@@ -136,7 +138,18 @@ func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Conf
 	h.cancel = cancel
 	h.done = make(chan error, 1)
 	go func() { h.done <- h.srv.run(ctx) }()
-	h.waitConnected()
+	if h.srv.ari != nil {
+		h.waitConnected()
+	}
+	if cfg.AGI.Listen != "" {
+		waitUntil(t, "AGI listening", func() bool {
+			c, err := net.Dial("tcp", cfg.AGI.Listen)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
 	t.Cleanup(func() {
 		h.stop()
 		ast.Close()
@@ -238,96 +251,168 @@ func ctxT(t *testing.T) context.Context {
 
 const support = "+914430001234"
 
-func TestServeSupportFlowEndToEnd(t *testing.T) {
-	type agents map[string]aritest.AgentBehavior
-	answer := aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 300 * time.Millisecond, HangupAfter: 500 * time.Millisecond}
-	noAnswer := aritest.AgentBehavior{Mode: aritest.AgentNoAnswer}
-	busy := aritest.AgentBehavior{Mode: aritest.AgentBusy}
-	cases := []struct {
-		name   string
-		agents agents
-		keys   []string // pressed at each menu prompt ("" = stay silent)
-		want   string
-		vm     string // mailbox that gets a message
-		email  bool
-	}{
-		{"key 1, tech answers", agents{"PJSIP/tech1": noAnswer, "PJSIP/tech2": answer}, []string{"1"},
-			"welcome:done menu:1 tech:answered", "", false},
-		{"key 1, nobody answers: voicemail and email", agents{"PJSIP/tech1": noAnswer, "PJSIP/tech2": noAnswer}, []string{"1"},
-			"welcome:done menu:1 tech:no_answer tech-vm:recorded notify:sent goodbye:hangup", "tech", true},
-		{"key 1, both busy", agents{"PJSIP/tech1": busy, "PJSIP/tech2": busy}, []string{"1"},
-			"welcome:done menu:1 tech:busy tech-vm:recorded notify:sent goodbye:hangup", "tech", true},
-		{"key 2, billing answers", agents{"PJSIP/billing1": answer}, []string{"2"},
-			"welcome:done menu:2 billing:answered", "", false},
-		{"key 2, billing busy", agents{"PJSIP/billing1": busy}, []string{"2"},
-			"welcome:done menu:2 billing:busy billing-vm:recorded goodbye:hangup", "billing", false},
-		{"key 3, sales no answer", agents{"PJSIP/sales1": noAnswer, "PJSIP/sales2": noAnswer}, []string{"3"},
-			"welcome:done menu:3 sales:no_answer sales-vm:recorded goodbye:hangup", "sales", false},
-		{"timeout then 3", agents{"PJSIP/sales1": answer, "PJSIP/sales2": noAnswer}, []string{"", "3"},
-			"welcome:done menu:timeout invalid:done menu:3 sales:answered", "", false},
-		{"invalid then 2", agents{"PJSIP/billing1": answer}, []string{"9", "2"},
-			"welcome:done menu:invalid invalid:done menu:2 billing:answered", "", false},
-		{"silent caller", nil, []string{"", "", ""},
-			"welcome:done menu:timeout invalid:done menu:timeout invalid:done menu:max_retries goodbye:hangup", "", false},
+// scenario is one caller's way through seed 004's support flow: the key
+// pressed at each menu prompt ("" stays silent) and what every dial gets.
+type scenario struct {
+	name  string
+	keys  []string
+	dial  string // answered, no_answer, busy (every dial of the call)
+	want  string
+	vm    string // the mailbox that gets a message
+	email bool
+}
+
+var supportScenarios = []scenario{
+	{"key 1, tech answers", []string{"1"}, "answered", "welcome:done menu:1 tech:answered", "", false},
+	{"key 1, nobody answers: voicemail and email", []string{"1"}, "no_answer",
+		"welcome:done menu:1 tech:no_answer tech-vm:recorded notify:sent goodbye:hangup", "tech", true},
+	{"key 1, all busy", []string{"1"}, "busy",
+		"welcome:done menu:1 tech:busy tech-vm:recorded notify:sent goodbye:hangup", "tech", true},
+	{"key 2, billing answers", []string{"2"}, "answered", "welcome:done menu:2 billing:answered", "", false},
+	{"key 2, billing busy", []string{"2"}, "busy",
+		"welcome:done menu:2 billing:busy billing-vm:recorded goodbye:hangup", "billing", false},
+	{"key 3, sales no answer", []string{"3"}, "no_answer",
+		"welcome:done menu:3 sales:no_answer sales-vm:recorded goodbye:hangup", "sales", false},
+	{"timeout then 3", []string{"", "3"}, "answered",
+		"welcome:done menu:timeout invalid:done menu:3 sales:answered", "", false},
+	{"invalid then 2", []string{"9", "2"}, "answered",
+		"welcome:done menu:invalid invalid:done menu:2 billing:answered", "", false},
+	{"silent caller", []string{"", "", ""}, "",
+		"welcome:done menu:timeout invalid:done menu:timeout invalid:done menu:max_retries goodbye:hangup", "", false},
+}
+
+var agentEndpoints = []string{"PJSIP/tech1", "PJSIP/tech2", "PJSIP/billing1", "PJSIP/sales1", "PJSIP/sales2"}
+
+// The same scenarios over ARI (Stasis) and FastAGI.
+func TestSupportFlowOverBothTransports(t *testing.T) {
+	for _, transport := range []string{"ari", "agi"} {
+		for _, sc := range supportScenarios {
+			t.Run(transport+"/"+sc.name, func(t *testing.T) {
+				var h *harness
+				var rec *flows.CallRecord
+				if transport == "ari" {
+					h, rec = runARIScenario(t, sc)
+				} else {
+					h, rec = runAGIScenario(t, sc)
+				}
+				if got := stepPath(rec); got != sc.want {
+					t.Errorf("path\n got  %s\n want %s", got, sc.want)
+				}
+				if rec.Flow != "Basic Support Flow" || rec.Transport != transport {
+					t.Errorf("flow %q transport %q", rec.Flow, rec.Transport)
+				}
+				vms := h.vms.all()
+				if sc.vm == "" && len(vms) != 0 {
+					t.Errorf("unexpected voicemail %+v", vms)
+				}
+				if sc.vm != "" && (len(vms) != 1 || vms[0].Mailbox != sc.vm || vms[0].Recording.Duration <= 0) {
+					t.Fatalf("voicemails %+v, want one in %s", vms, sc.vm)
+				}
+				mails := h.mail.all()
+				if sc.email != (len(mails) == 1) {
+					t.Errorf("emails %+v", mails)
+				} else if sc.email && (len(mails[0].Attachments) != 1 || mails[0].Attachments[0].Recording != vms[0].Recording.Name) {
+					t.Errorf("email without the voicemail: %+v", mails[0])
+				}
+			})
+		}
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h := startHarness(t, aritest.Options{})
-			for ep, b := range c.agents {
-				h.ast.SetAgent(ep, b)
-			}
-			caller := h.call(aritest.CallSpec{Exten: support, Talk: 2 * time.Second})
-			ctx := ctxT(t)
-			for _, k := range c.keys {
-				if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
-					t.Fatal(err)
-				}
-				if k != "" {
-					caller.Press(k)
-				}
-			}
-			select {
-			case <-caller.Done():
-			case <-ctx.Done():
-				t.Fatal("call never ended")
-			}
-			rec := h.record(caller.ID())
-			if got := stepPath(rec); got != c.want {
-				t.Errorf("path\n got  %s\n want %s", got, c.want)
-			}
-			if rec.Flow != "Basic Support Flow" || rec.Transport != "ari" {
-				t.Errorf("flow %q transport %q", rec.Flow, rec.Transport)
-			}
-			vms := h.vms.all()
-			if c.vm == "" && len(vms) != 0 {
-				t.Errorf("unexpected voicemail %+v", vms)
-			}
-			if c.vm != "" {
-				if len(vms) != 1 || vms[0].Mailbox != c.vm || vms[0].Recording.Duration <= 0 {
-					t.Fatalf("voicemails %+v, want one in %s", vms, c.vm)
-				}
-				if !contains(h.ast.StoredRecordings(), vms[0].Recording.Name) {
-					t.Errorf("recording %s not stored in Asterisk (%v)", vms[0].Recording.Name, h.ast.StoredRecordings())
-				}
-			}
-			if mails := h.mail.all(); c.email != (len(mails) == 1) {
-				t.Errorf("emails %+v", mails)
-			} else if c.email && (len(mails[0].Attachments) != 1 || mails[0].Attachments[0].Recording != vms[0].Recording.Name) {
-				t.Errorf("email without the voicemail: %+v", mails[0])
-			}
-			for _, ch := range h.ast.History() {
-				if ch.SampleRate != 8000 {
-					t.Errorf("channel %s (%s) created without originator or formats", ch.ID, ch.Endpoint)
-				}
-			}
-			if left := h.ast.Channels(); len(left) != 0 {
-				t.Errorf("channels left behind: %+v", left)
-			}
-			if left := h.ast.Bridges(); len(left) != 0 {
-				t.Errorf("bridges left behind: %v", left)
-			}
-		})
+}
+
+func runARIScenario(t *testing.T, sc scenario) (*harness, *flows.CallRecord) {
+	h := startHarness(t, aritest.Options{})
+	for _, ep := range agentEndpoints {
+		switch sc.dial {
+		case "answered":
+			h.ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 300 * time.Millisecond, HangupAfter: 500 * time.Millisecond})
+		case "busy":
+			h.ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentBusy})
+		default:
+			h.ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentNoAnswer})
+		}
 	}
+	caller := h.call(aritest.CallSpec{Exten: support, Talk: 2 * time.Second})
+	ctx := ctxT(t)
+	for _, k := range sc.keys {
+		if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+			t.Fatal(err)
+		}
+		if k != "" {
+			caller.Press(k)
+		}
+	}
+	select {
+	case <-caller.Done():
+	case <-ctx.Done():
+		t.Fatal("call never ended")
+	}
+	rec := h.record(caller.ID())
+	if sc.vm != "" {
+		if vms := h.vms.all(); len(vms) == 1 && !contains(h.ast.StoredRecordings(), vms[0].Recording.Name) {
+			t.Errorf("recording %s not stored in Asterisk (%v)", vms[0].Recording.Name, h.ast.StoredRecordings())
+		}
+	}
+	for _, ch := range h.ast.History() {
+		if ch.SampleRate != 8000 {
+			t.Errorf("channel %s (%s) created without originator or formats", ch.ID, ch.Endpoint)
+		}
+	}
+	waitUntil(t, "nothing left in Asterisk", func() bool { return len(h.ast.Channels()) == 0 && len(h.ast.Bridges()) == 0 })
+	return h, rec
+}
+
+// agiKeys turns key-per-menu-visit into the FastAGI peer's key per
+// playing or listening command: the greeting, then for each menu visit
+// the prompt (a key pressed there ends it) or the prompt and a wait for a
+// digit, with the "invalid input" greeting between visits.
+func agiKeys(keys []string) []string {
+	out := []string{""} // welcome
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, "") // invalid
+		}
+		if k != "" {
+			out = append(out, k)
+		} else {
+			out = append(out, "", "")
+		}
+	}
+	return out
+}
+
+func runAGIScenario(t *testing.T, sc scenario) (*harness, *flows.CallRecord) {
+	h := startHarness(t, aritest.Options{}, func(c *config.Config) {
+		c.ARI.Enabled = false
+		c.AGI.Listen = freePort(t)
+		c.RecordingsDir = t.TempDir()
+	})
+	var agents []agitest.Agent
+	for range 3 {
+		switch sc.dial {
+		case "answered":
+			agents = append(agents, agitest.Agent{Status: "ANSWER", Talk: 40 * time.Second})
+		case "busy":
+			agents = append(agents, agitest.Agent{Status: "BUSY"})
+		default:
+			agents = append(agents, agitest.Agent{Status: "NOANSWER"})
+		}
+	}
+	id := fmt.Sprintf("1795237640.%d", time.Now().UnixNano()%100000)
+	ses, err := agitest.Dial(ctxT(t), h.cfg.AGI.Listen, agitest.Script{
+		Env:       map[string]string{"agi_dnid": support, "agi_extension": support, "agi_uniqueid": id},
+		Keys:      agiKeys(sc.keys),
+		Agents:    agents,
+		RecordFor: 2 * time.Second,
+		RecordDir: h.cfg.RecordingsDir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ses.Close()
+	if err := ses.Wait(ctxT(t)); err != nil {
+		t.Logf("session: %v", err)
+	}
+	return h, h.record(id)
 }
 
 func contains(list []string, s string) bool {
@@ -526,4 +611,74 @@ func TestServeShutdownDrainsCalls(t *testing.T) {
 		}
 	}
 	h.stop()
+}
+
+// Over FastAGI the caller hangs up at every command of the longest path
+// in turn: every call ends with its record, and no session is left.
+func TestAGIHangupAtEveryCommand(t *testing.T) {
+	h := startHarness(t, aritest.Options{}, func(c *config.Config) {
+		c.ARI.Enabled = false
+		c.AGI.Listen = freePort(t)
+		c.RecordingsDir = t.TempDir()
+	})
+	script := func(id string, hangupAt int) agitest.Script {
+		return agitest.Script{
+			Env:       map[string]string{"agi_dnid": support, "agi_uniqueid": id},
+			Keys:      agiKeys([]string{"1"}),
+			Agents:    []agitest.Agent{{Status: "NOANSWER"}},
+			RecordFor: 2 * time.Second,
+			RecordDir: h.cfg.RecordingsDir,
+			HangupAt:  hangupAt,
+		}
+	}
+	full, err := agitest.Dial(ctxT(t), h.cfg.AGI.Listen, script("full.1", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.Wait(ctxT(t))
+	full.Close()
+	n := len(full.Commands())
+	if rec := h.record("full.1"); rec.Outcome != "completed" || n < 8 {
+		t.Fatalf("full run: %s after %d commands", rec.Outcome, n)
+	}
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("cut.%d", i)
+		ses, err := agitest.Dial(ctxT(t), h.cfg.AGI.Listen, script(id, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ses.Wait(ctxT(t))
+		ses.Close()
+		rec := h.record(id)
+		if rec.Ended.IsZero() || len(rec.Steps) == 0 {
+			t.Errorf("hang-up at command %d (%s): incomplete record %+v", i, full.Commands()[i-1], rec)
+		}
+		if i < n-1 && rec.Outcome != "hangup" {
+			t.Errorf("hang-up at command %d (%s): outcome %q", i, full.Commands()[i-1], rec.Outcome)
+		}
+	}
+}
+
+// A peer that sends garbage or stops answering ends the call with a
+// record, not a stuck session.
+func TestAGIBadPeer(t *testing.T) {
+	h := startHarness(t, aritest.Options{}, func(c *config.Config) {
+		c.ARI.Enabled = false
+		c.AGI.Listen = freePort(t)
+		c.AGI.CommandTimeout.UnmarshalTOMLValue("300ms")
+	})
+	for _, sc := range []agitest.Script{
+		{Env: map[string]string{"agi_dnid": support, "agi_uniqueid": "bad.1"}, MalformedAt: 2},
+		{Env: map[string]string{"agi_dnid": support, "agi_uniqueid": "bad.2"}, SilentAt: 1},
+	} {
+		ses, err := agitest.Dial(ctxT(t), h.cfg.AGI.Listen, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ses.Wait(ctxT(t))
+		ses.Close()
+		if rec := h.record(sc.Env["agi_uniqueid"]); rec.Ended.IsZero() {
+			t.Errorf("%s: no end", sc.Env["agi_uniqueid"])
+		}
+	}
 }
