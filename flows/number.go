@@ -46,6 +46,9 @@ func NormalizeNumber(raw, country string) (string, error) {
 	if country == "" {
 		country = "1"
 	}
+	if len(country) > 3 || country[0] == '0' || strings.Trim(country, "0123456789") != "" {
+		return "", fmt.Errorf("number %q: bad country code %q", raw, country)
+	}
 	if country == "1" {
 		switch {
 		case len(d) == 10 && d[0] >= '2':
