@@ -23,6 +23,7 @@ import (
 	"github.com/callflow/callflow/mailer"
 	"github.com/callflow/callflow/speech"
 	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/webhooks"
 )
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -265,7 +266,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	} else {
 		svc.Speech = sp
 	}
-	s := newServer(cfg, log, callLog{st: st, log: log}, svc)
+	hooks := webhooks.New(webhooks.Options{
+		Timeout: cfg.Webhooks.Timeout.D(), MaxAttempts: cfg.Webhooks.MaxAttempts, Secret: cfg.Webhooks.HMACSecret,
+		Log: log.With().Str("component", "webhooks").Logger(),
+	})
+	s := newServer(cfg, log, sinks{callLog{st: st, log: log}, hooks}, svc)
 	var mail *mailer.Mailer
 	if cfg.SMTP.Host != "" {
 		opts := mailer.Options{
@@ -280,7 +285,12 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		mail = mailer.New(opts)
 		svc.Mail = mail
 	}
+	hooks.SetMailer(svc.Mail)
 	err = s.run(ctx)
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = hooks.Flush(hctx)
+	hcancel()
+	hooks.Close()
 	if mail != nil {
 		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = mail.Flush(fctx)

@@ -11,6 +11,15 @@ import (
 	"github.com/callflow/callflow/store"
 )
 
+// sinks hands every finished call to each sink in turn.
+type sinks []flows.TraceSink
+
+func (s sinks) RecordCall(r *flows.CallRecord) {
+	for _, sink := range s {
+		sink.RecordCall(r)
+	}
+}
+
 // callLog hands finished calls to the store's queue (never blocking).
 type callLog struct {
 	st  *store.Store

@@ -61,6 +61,7 @@ func (r *Runner) Run(ctx context.Context, call applets.Call, set *Set, flow *Flo
 	rec := &CallRecord{
 		ID: call.ID(), Transport: info.Transport, Flow: flow.Name, FlowVersion: flow.Version,
 		Workspace: flow.Workspace, Caller: call.Caller(), Called: call.Called(), Started: r.now(),
+		Notify: Notify{PostCallWebhook: flow.Settings.PostCallWebhook, AbandonedWebhook: flow.Settings.AbandonedWebhook, AbandonedEmail: flow.Settings.AbandonedEmail},
 	}
 	log := r.Log.With().Str("call", call.ID()).Str("flow", flow.Name).Logger()
 	log.Info().Str("caller", rec.Caller).Str("called", rec.Called).Str("version", flow.Version).Str("transport", info.Transport).Msg("call started")

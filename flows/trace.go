@@ -32,6 +32,15 @@ type CallRecord struct {
 	Voicemails []applets.Voicemail
 	Dials      []applets.DialResult
 	Error      string
+	// Notify is where the flow the call started in wants to hear of it.
+	Notify Notify
+}
+
+// Notify is a flow's post-call and abandoned-call settings.
+type Notify struct {
+	PostCallWebhook  string
+	AbandonedWebhook string
+	AbandonedEmail   []string
 }
 
 // StepTrace is one step of a call.
