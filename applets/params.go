@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -76,16 +75,33 @@ func (m Media) SoundFile() string {
 	return ""
 }
 
-var dtmfKeys = regexp.MustCompile(`^[0-9*#]+$`)
-
 // ValidKeys reports whether s is made only of phone keys 0-9 * #.
-func ValidKeys(s string) bool { return dtmfKeys.MatchString(s) }
-
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+func ValidKeys(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c == '*' || c == '#') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // ValidName reports whether s can name a mailbox, counter or recording:
-// letters, digits, '_', '.', '-', no path tricks.
-func ValidName(s string) bool { return nameRe.MatchString(s) && !strings.Contains(s, "..") }
+// letters, digits, '_', '.', '-' (64 at most, starting with a letter or
+// digit), no path tricks. Checked by hand: it runs for every step of
+// every flow loaded.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 64 || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // orDefault returns d when v is zero.
 func orDefault(v Duration, d time.Duration) time.Duration {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -63,8 +62,6 @@ type stepHead struct {
 
 var stepKeys = map[string]bool{"id": true, "applet": true, "next": true, "on": true, "note": true}
 
-var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // Parse decodes one flow file. It returns the flow (nil when the file
 // cannot be used at all) and every problem found while decoding; graph
 // checks are Lint's.
@@ -95,8 +92,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 		Version:     hex.EncodeToString(sum[:])[:12],
 		Raw:         src,
 		byID:        map[string]int{},
-		namePos:     doc.Pos("name"),
-		numbersPos:  doc.Pos("numbers"),
+		doc:         doc,
 	}
 	if f.Source == "" {
 		f.Source = "file"
@@ -133,7 +129,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 		}
 		seen[n] = true
 		f.Numbers = append(f.Numbers, n)
-		f.numberPos = append(f.numberPos, doc.Pos(path))
+		f.numberIdx = append(f.numberIdx, i)
 	}
 	probs = append(probs, checkSettings(file, doc, &f.Settings)...)
 
@@ -141,7 +137,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 		errorf("", "flow %q has no steps: add at least one [[steps]]", f.Name)
 	}
 	for i, table := range fd.Steps {
-		step, sp := parseStep(file, doc, i, table, reg)
+		step, sp := parseStep(file, doc, i, table, reg, f)
 		probs = append(probs, sp...)
 		if step == nil {
 			continue
@@ -154,6 +150,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 		f.byID[step.ID] = step.Index
 		f.Steps = append(f.Steps, step)
 	}
+	doc.Root = nil // decoded: only positions are needed from now on
 	if probs.HasErrors() {
 		return nil, probs
 	}
@@ -187,7 +184,7 @@ func checkSettings(file string, doc *tomlpos.Document, s *Settings) Problems {
 	return probs
 }
 
-func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, reg *applets.Registry) (*Step, Problems) {
+func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, reg *applets.Registry, f *Flow) (*Step, Problems) {
 	path := "steps[" + strconv.Itoa(i) + "]"
 	var probs Problems
 	errorf := func(p string, format string, args ...any) {
@@ -208,16 +205,13 @@ func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, 
 		probs = append(probs, problemsFrom(file, Error, e, tomlpos.Pos{})...)
 	}
 	s := &Step{ID: h.ID, Applet: h.Applet, Next: h.Next, On: h.On, Note: h.Note,
-		pos: doc.Pos(path), appletPos: doc.Pos(path + ".applet"), nextPos: doc.Pos(path + ".next"), onPos: map[string]tomlpos.Pos{}}
-	for k := range h.On {
-		s.onPos[k] = doc.Pos(tomlpos.JoinPath(path+".on", k))
-	}
+		flow: f, path: path}
 	if s.ID == "" {
 		if _, written := doc.Index.Lookup(path + ".id"); written {
 			errorf(path+".id", "step id is empty")
 		}
 		s.ID = "step-" + strconv.Itoa(i+1)
-	} else if !idRe.MatchString(s.ID) {
+	} else if !applets.ValidName(s.ID) {
 		errorf(path+".id", "step id %q: use letters, digits, '_', '.' and '-'", s.ID)
 	}
 	if s.Applet == "" {
@@ -231,7 +225,9 @@ func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, 
 	}
 	sp := &stepParams{doc: doc, path: path, values: params, applet: s.Applet, file: file}
 	applet, err := def.New(sp)
-	probs = append(probs, problemsFrom(file, Error, err, s.pos)...)
+	if err != nil {
+		probs = append(probs, problemsFrom(file, Error, err, s.pos())...)
+	}
 	probs = append(probs, sp.warnings...)
 	if applet == nil || err != nil {
 		return nil, probs

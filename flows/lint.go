@@ -29,7 +29,7 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 		probs = append(probs, f.problem(pos, sev, format, args...))
 	}
 	if f.Status == Published && len(f.Numbers) == 0 {
-		add(f.namePos, Warning, "flow %q is published but has no numbers: no call can reach it", f.Name)
+		add(f.namePos(), Warning, "flow %q is published but has no numbers: no call can reach it", f.Name)
 	}
 
 	for _, s := range f.Steps {
@@ -38,13 +38,13 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 			outcomes[o] = true
 		}
 		if s.Facts.Legacy != "" {
-			add(s.appletPos, Warning, "step %q: %s", s.ID, s.Facts.Legacy)
+			add(s.appletPos(), Warning, "step %q: %s", s.ID, s.Facts.Legacy)
 		}
 		if s.Facts.Ends && s.Next != "" {
-			add(s.nextPos, Warning, "step %q: a %s step ends the call here; `next` is never used", s.ID, s.Applet)
+			add(s.nextPos(), Warning, "step %q: a %s step ends the call here; `next` is never used", s.ID, s.Applet)
 		}
 		for _, o := range sortedOn(s.On) {
-			pos := s.onPos[o]
+			pos := s.onPos(o)
 			if !outcomes[o] {
 				add(pos, Error, "step %q: %s never produces outcome %q (it produces: %s)", s.ID, s.Applet, o, orNone(s.Facts.Outcomes))
 			}
@@ -54,12 +54,12 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 		}
 		for _, o := range sortedOn(s.Facts.Routes) {
 			if _, ok := f.Step(s.Facts.Routes[o]); !ok {
-				add(s.pos, Error, "step %q: key %s goes to %q, which is no step in this flow", s.ID, o, s.Facts.Routes[o])
+				add(s.pos(), Error, "step %q: key %s goes to %q, which is no step in this flow", s.ID, o, s.Facts.Routes[o])
 			}
 		}
 		if s.Next != "" {
 			if _, ok := f.Step(s.Next); !ok {
-				add(s.nextPos, Error, "step %q: next goes to %q, which is no step in this flow", s.ID, s.Next)
+				add(s.nextPos(), Error, "step %q: next goes to %q, which is no step in this flow", s.ID, s.Next)
 			}
 		}
 		probs = append(probs, f.lintMedia(s, opts)...)
@@ -71,12 +71,12 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 	reached := f.reachable()
 	for _, s := range f.Steps {
 		if !reached[s.ID] {
-			add(s.pos, Warning, "step %q (%s) is unreachable: no step routes to it", s.ID, s.Applet)
+			add(s.pos(), Warning, "step %q (%s) is unreachable: no step routes to it", s.ID, s.Applet)
 			continue
 		}
 		for _, o := range s.Facts.Outcomes {
 			if _, kind := f.Route(s, o); kind == RouteOffEnd {
-				add(s.pos, Warning, "dead end: step %q outcome %q falls off the end of the flow and the call hangs up without a word (route it with `on` or `next`, or end with a hangup step)", s.ID, o)
+				add(s.pos(), Warning, "dead end: step %q outcome %q falls off the end of the flow and the call hangs up without a word (route it with `on` or `next`, or end with a hangup step)", s.ID, o)
 			}
 		}
 	}
@@ -92,7 +92,7 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 		for i, s := range loop {
 			ids[i] = s.ID
 		}
-		add(loop[0].pos, Warning, "loop %s -> %s waits for no caller input and counts nothing: only the step budget (%d) ends it (add a menu, or a set step with counter and limit)", strings.Join(ids, " -> "), ids[0], budget)
+		add(loop[0].pos(), Warning, "loop %s -> %s waits for no caller input and counts nothing: only the step budget (%d) ends it (add a menu, or a set step with counter and limit)", strings.Join(ids, " -> "), ids[0], budget)
 	}
 	return probs
 }
@@ -227,7 +227,7 @@ func (f *Flow) lintMedia(s *Step, opts LintOptions) Problems {
 			continue
 		}
 		if !soundExists(opts.SoundsDir, name) {
-			probs = append(probs, f.problem(s.pos, Warning, "step %q: sound %q not found in %s", s.ID, name, opts.SoundsDir))
+			probs = append(probs, f.problem(s.pos(), Warning, "step %q: sound %q not found in %s", s.ID, name, opts.SoundsDir))
 		}
 	}
 	return probs
@@ -268,7 +268,7 @@ func LintSet(all []*Flow) (Problems, map[*Flow]bool) {
 		}
 		for _, f := range fs {
 			others := otherFiles(f, fs)
-			probs = append(probs, f.problem(f.namePos, Error, "flow name %q is also used by %s", f.Name, others))
+			probs = append(probs, f.problem(f.namePos(), Error, "flow name %q is also used by %s", f.Name, others))
 			bad[f] = true
 		}
 	}
@@ -277,10 +277,10 @@ func LintSet(all []*Flow) (Problems, map[*Flow]bool) {
 			continue
 		}
 		for _, f := range fs {
-			pos := f.numbersPos
+			pos := f.at("numbers")
 			for i, fn := range f.Numbers {
 				if fn == n {
-					pos = f.numberPos[i]
+					pos = f.numberPos(i)
 				}
 			}
 			probs = append(probs, f.problem(pos, Error, "number %s is also claimed by flow %q (%s): a number belongs to exactly one flow", n, otherName(f, fs), otherFiles(f, fs)))
@@ -293,7 +293,7 @@ func LintSet(all []*Flow) (Problems, map[*Flow]bool) {
 				continue
 			}
 			if len(byName[strings.ToLower(s.Facts.Transfer)]) == 0 {
-				probs = append(probs, f.problem(s.pos, Error, "step %q: transfer to flow %q, which does not exist", s.ID, s.Facts.Transfer))
+				probs = append(probs, f.problem(s.pos(), Error, "step %q: transfer to flow %q, which does not exist", s.ID, s.Facts.Transfer))
 				bad[f] = true
 			}
 		}

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"strconv"
+
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/internal/tomlpos"
 )
@@ -26,10 +28,29 @@ type Flow struct {
 	Version string // content hash: calls record which version they ran
 	Raw     []byte // the source text
 
-	byID       map[string]int
-	numberPos  []tomlpos.Pos
-	namePos    tomlpos.Pos
-	numbersPos tomlpos.Pos
+	byID      map[string]int
+	numberIdx []int // numbers[i] came from the file's numbers[numberIdx[i]]
+	// doc answers where things were written, only when a problem is
+	// reported: looking positions up for every step of every flow was a
+	// fifth of the cost of loading.
+	doc *tomlpos.Document
+}
+
+// at is where path was written in the flow's file.
+func (f *Flow) at(path string) tomlpos.Pos {
+	if f.doc == nil {
+		return tomlpos.Pos{Line: 1, Col: 1}
+	}
+	return f.doc.Pos(path)
+}
+
+func (f *Flow) namePos() tomlpos.Pos { return f.at("name") }
+
+func (f *Flow) numberPos(i int) tomlpos.Pos {
+	if i < len(f.numberIdx) {
+		return f.at("numbers[" + strconv.Itoa(f.numberIdx[i]) + "]")
+	}
+	return f.at("numbers")
 }
 
 // Settings apply to the whole flow (the Settings tab of hosted builders).
@@ -57,10 +78,15 @@ type Step struct {
 	Facts applets.Facts
 	Index int
 
-	pos   tomlpos.Pos
-	onPos map[string]tomlpos.Pos
-	nextPos,
-	appletPos tomlpos.Pos
+	flow *Flow
+	path string // "steps[i]" in the file
+}
+
+func (s *Step) pos() tomlpos.Pos       { return s.flow.at(s.path) }
+func (s *Step) appletPos() tomlpos.Pos { return s.flow.at(s.path + ".applet") }
+func (s *Step) nextPos() tomlpos.Pos   { return s.flow.at(s.path + ".next") }
+func (s *Step) onPos(outcome string) tomlpos.Pos {
+	return s.flow.at(tomlpos.JoinPath(s.path+".on", outcome))
 }
 
 // Step returns the step with id.

@@ -17,8 +17,8 @@ import (
 // speed: BurntSushi's lexer hands every token through a channel, which
 // made linting ten thousand flows take seconds.
 func parseFast(src []byte) (root map[string]any, ix *Index, ok bool) {
-	p := &fastParser{scanner: scanner{src: src, line: 1, ix: &Index{keys: make(map[string]Pos, 64)}, aot: map[string]int{}}}
-	p.root = map[string]any{}
+	p := &fastParser{scanner: scanner{src: src, line: 1, ix: &Index{pending: make([]entry, 0, 64)}, aot: map[string]int{}}}
+	p.root = make(map[string]any, 8)
 	p.cur = p.root
 	p.defined = map[string]bool{}
 	if !utf8.Valid(src) || hasControl(src) || bytes.IndexByte(src, '\\') >= 0 && keyEscapes(src) {
@@ -180,7 +180,7 @@ func (p *fastParser) fastHeader() bool {
 		case map[string]any:
 			// an implicit table made by an earlier header: defining it now is
 			// fine, unless dotted keys made it (BurntSushi decides that)
-			if p.ix.keys[resolved].IsValid() {
+			if p.defined["="+resolved] {
 				return false
 			}
 			p.cur = v
@@ -202,20 +202,26 @@ func (p *fastParser) fastKeyValue(prefix string, t map[string]any, line bool) bo
 	if !ok || len(parts) != 1 {
 		return false // dotted keys: BurntSushi knows their rules
 	}
-	path := p.join(prefix, parts[0])
 	if _, dup := t[parts[0]]; dup {
 		return false
 	}
-	p.record(path, start)
+	p.recordKey(prefix, parts[0], start)
 	p.skipSpace(false)
 	if p.peek() != '=' {
 		return false
 	}
 	p.advance()
 	p.skipSpace(false)
+	path := ""
+	if c := p.peek(); c == '[' || c == '{' {
+		path = p.join(prefix, parts[0]) // only containers need their own path
+	}
 	v, ok := p.fastValue(path)
 	if !ok {
 		return false
+	}
+	if _, table := v.(map[string]any); table {
+		p.defined["="+path] = true // an inline table may not be reopened by a header
 	}
 	t[parts[0]] = v
 	if line {
@@ -477,8 +483,11 @@ func (p *fastParser) fastArray(path string) (any, bool) {
 			p.advance()
 			return out, true
 		}
-		elem := path + "[" + strconv.Itoa(len(out)) + "]"
-		p.record(elem, p.pos())
+		p.recordElem(path, len(out), p.pos())
+		elem := ""
+		if c := p.peek(); c == '[' || c == '{' {
+			elem = path + "[" + strconv.Itoa(len(out)) + "]"
+		}
 		v, ok := p.fastValue(elem)
 		if !ok {
 			return nil, false

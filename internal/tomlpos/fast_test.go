@@ -28,6 +28,11 @@ func agree(t *testing.T, src []byte) (fast bool) {
 		t.Fatalf("values differ:\nfast %#v\nref  %#v\n%s", root, want, src)
 	}
 	ref := NewIndex(src)
+	ref.Lookup("") // positions are joined into paths on first use
+	ix.Lookup("")
+	if len(ref.keys) != len(ix.keys) {
+		t.Fatalf("fast index has %d paths, scanner %d\n%s", len(ix.keys), len(ref.keys), src)
+	}
 	for k, p := range ref.keys {
 		if q, ok := ix.keys[k]; !ok || q != p {
 			t.Fatalf("position of %s: fast %v (%v), scanner %v\n%s", k, q, ok, p, src)

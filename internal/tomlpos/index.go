@@ -3,6 +3,7 @@ package tomlpos
 import (
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Pos is a place in a TOML document: 1-based line and byte column.
@@ -24,7 +25,37 @@ func (p Pos) IsValid() bool { return p.Line > 0 }
 // skipped, and anything it does not understand ends the scan early (the
 // decoder reports syntax errors itself).
 type Index struct {
-	keys map[string]Pos
+	// Positions are noted as (parent, key) pairs and joined into paths
+	// only when someone asks: most documents are never asked, and the
+	// string joins were a large part of loading ten thousand flows.
+	pending []entry
+	once    sync.Once
+	keys    map[string]Pos
+}
+
+type entry struct {
+	parent string
+	key    string // with hasKey: a key of parent
+	hasKey bool
+	elem   int // without hasKey, >= 0: an element of parent; else parent is the path
+	pos    Pos
+}
+
+func (ix *Index) build() {
+	ix.keys = make(map[string]Pos, len(ix.pending))
+	for _, e := range ix.pending {
+		path := e.parent
+		switch {
+		case e.hasKey:
+			path = joinPath(e.parent, e.key)
+		case e.elem >= 0:
+			path = e.parent + "[" + strconv.Itoa(e.elem) + "]"
+		}
+		if _, ok := ix.keys[path]; !ok {
+			ix.keys[path] = e.pos
+		}
+	}
+	ix.pending = nil
 }
 
 // Lookup returns where path was written and whether it was found.
@@ -32,6 +63,7 @@ func (ix *Index) Lookup(path string) (Pos, bool) {
 	if ix == nil {
 		return Pos{}, false
 	}
+	ix.once.Do(ix.build)
 	p, ok := ix.keys[path]
 	return p, ok
 }
@@ -57,7 +89,7 @@ func parentPath(path string) string {
 
 // NewIndex scans src.
 func NewIndex(src []byte) *Index {
-	s := &scanner{src: src, line: 1, lineStart: 0, ix: &Index{keys: map[string]Pos{}}, aot: map[string]int{}}
+	s := &scanner{src: src, line: 1, lineStart: 0, ix: &Index{}, aot: map[string]int{}}
 	s.run()
 	return s.ix
 }
@@ -189,9 +221,15 @@ func (s *scanner) header() bool {
 }
 
 func (s *scanner) record(path string, p Pos) {
-	if _, ok := s.ix.keys[path]; !ok {
-		s.ix.keys[path] = p
-	}
+	s.ix.pending = append(s.ix.pending, entry{parent: path, elem: -1, pos: p})
+}
+
+func (s *scanner) recordKey(parent, key string, p Pos) {
+	s.ix.pending = append(s.ix.pending, entry{parent: parent, key: key, hasKey: true, elem: -1, pos: p})
+}
+
+func (s *scanner) recordElem(parent string, i int, p Pos) {
+	s.ix.pending = append(s.ix.pending, entry{parent: parent, elem: i, pos: p})
 }
 
 // key reads a possibly dotted, possibly quoted key.
