@@ -1,0 +1,651 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ariv6 "github.com/CyCoreSystems/ari/v6"
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/applets"
+)
+
+// Why a call's context ended, besides the caller hanging up (applets.ErrHangup).
+var (
+	errVanished  = errors.New("channel vanished")
+	errShutdown  = errors.New("shutting down")
+	errTransport = errors.New("transport stopped")
+	errCallDone  = errors.New("call ended")
+	errReplaced  = errors.New("application replaced by another connection")
+)
+
+const (
+	pingInterval = 20 * time.Second
+	pingTimeout  = 10 * time.Second
+	// a connection that lived this long resets the reconnect backoff
+	stableAfter = 10 * time.Second
+)
+
+// route says which call owns a channel or bridge id.
+type route struct {
+	call *Call
+	id   string // the key, so events can share it instead of allocating
+	// live is set once the channel was seen in Stasis: only those are
+	// checked by the reconcile, so a leg being created is not "vanished".
+	live bool
+}
+
+// App is the Stasis application: one websocket, one reader goroutine that
+// routes events to per-call queues, and one goroutine per inbound call.
+type App struct {
+	opts     Options
+	h        Handler
+	log      zerolog.Logger
+	rest     *client
+	wsClient *http.Client
+
+	mu     sync.RWMutex
+	routes map[string]route
+	calls  map[string]*Call
+	idle   chan struct{} // closed when the last call ends, if someone waits
+
+	draining   atomic.Bool
+	connected  atomic.Bool
+	replaced   atomic.Bool
+	reconnects atomic.Int64
+	errMu      sync.Mutex
+	lastErr    string
+
+	callsCtx    context.Context
+	cancelCalls context.CancelCauseFunc
+
+	helpers sync.WaitGroup // short REST chores started by Run's goroutines
+
+	runMu    sync.Mutex
+	started  bool
+	runDone  chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	// reader-owned
+	raw  rawEvent
+	wire wireEvent
+	rbuf bytes.Buffer
+}
+
+// New returns an application; Run connects it.
+func New(opts Options, h Handler) *App {
+	opts.setDefaults()
+	a := &App{
+		opts:     opts,
+		h:        h,
+		log:      opts.Logger.With().Str("component", "ari").Str("app", opts.App).Logger(),
+		rest:     newClient(opts.URL, opts.Username, opts.Password, opts.RequestTimeout, opts.MaxConns),
+		wsClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}},
+		routes:   make(map[string]route),
+		calls:    make(map[string]*Call),
+		runDone:  make(chan struct{}),
+		stop:     make(chan struct{}),
+	}
+	a.callsCtx, a.cancelCalls = context.WithCancelCause(context.Background())
+	return a
+}
+
+// Health reports the transport's state.
+func (a *App) Health() Health {
+	a.mu.RLock()
+	n := len(a.calls)
+	a.mu.RUnlock()
+	a.errMu.Lock()
+	le := a.lastErr
+	a.errMu.Unlock()
+	return Health{
+		Connected:   a.connected.Load(),
+		Replaced:    a.replaced.Load(),
+		ActiveCalls: n,
+		Reconnects:  int(a.reconnects.Load()),
+		LastError:   le,
+	}
+}
+
+func (a *App) setErr(err error) {
+	a.errMu.Lock()
+	a.lastErr = err.Error()
+	a.errMu.Unlock()
+}
+
+// Run connects to Asterisk and pumps events until ctx ends or Shutdown
+// finishes, reconnecting with backoff. After every connect it reconciles
+// the calls in progress against the channels Asterisk still has. It
+// returns nil once stopped; calls still running then have their context
+// cancelled.
+func (a *App) Run(ctx context.Context) error {
+	a.runMu.Lock()
+	if a.started {
+		a.runMu.Unlock()
+		return errors.New("ari: Run called twice")
+	}
+	a.started = true
+	a.runMu.Unlock()
+	defer close(a.runDone)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.helpers.Add(1)
+	go func() {
+		defer a.helpers.Done()
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	backoff := a.opts.ReconnectMin
+	first := true
+	for ctx.Err() == nil {
+		conn, err := a.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			a.setErr(err)
+			a.log.Warn().Err(err).Dur("retry_in", backoff).Msg("event websocket connect failed")
+			if !sleepCtx(ctx, backoff) {
+				break
+			}
+			backoff = min(backoff*2, a.opts.ReconnectMax)
+			continue
+		}
+		reconnect := !first
+		if reconnect {
+			a.reconnects.Add(1)
+		}
+		a.log.Info().Bool("reconnect", reconnect).Msg("event websocket connected")
+		first = false
+		a.connected.Store(true)
+		began := time.Now()
+		err = a.pump(ctx, conn, reconnect)
+		a.connected.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		a.setErr(err)
+		switch {
+		case errors.Is(err, errReplaced):
+			// Reconnecting takes the name back from the other instance:
+			// do it slowly.
+			backoff = a.opts.ReconnectMax
+		case time.Since(began) > stableAfter:
+			backoff = a.opts.ReconnectMin
+		}
+		a.log.Warn().Err(err).Dur("retry_in", backoff).Msg("event websocket closed")
+		if !sleepCtx(ctx, backoff) {
+			break
+		}
+		backoff = min(backoff*2, a.opts.ReconnectMax)
+	}
+	a.connected.Store(false)
+	// Calls still running can no longer hear from Asterisk.
+	a.cancelCalls(errTransport)
+	a.helpers.Wait()
+	a.rest.close()
+	a.wsClient.CloseIdleConnections()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (a *App) dial(ctx context.Context) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, a.opts.RequestTimeout)
+	defer cancel()
+	u := a.opts.WebsocketURL
+	if strings.Contains(u, "?") {
+		u += "&"
+	} else {
+		u += "?"
+	}
+	p := params{}
+	p.add("app", a.opts.App).addBool("subscribeAll", false)
+	u += string(p.b)
+	hdr := http.Header{}
+	if a.rest.auth != "" {
+		hdr.Set("Authorization", a.rest.auth)
+	}
+	conn, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{
+		HTTPClient:      a.wsClient,
+		HTTPHeader:      hdr,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadLimit(4 << 20)
+	return conn, nil
+}
+
+// pump is the one reader: it decodes each event and hands it to the call
+// that owns it without ever waiting on that call.
+func (a *App) pump(ctx context.Context, conn *websocket.Conn, reconnect bool) error {
+	cctx, cancel := context.WithCancel(ctx)
+	// The read itself gets no context: a cancellable one costs an
+	// allocation per message; closing the connection ends the read.
+	stop := context.AfterFunc(cctx, func() { conn.CloseNow() })
+	defer func() {
+		cancel()
+		stop()
+		conn.CloseNow()
+	}()
+	a.helpers.Add(2)
+	go a.pinger(cctx, conn)
+	go a.afterConnect(cctx, reconnect)
+	for {
+		_, r, err := conn.Reader(context.Background())
+		if err != nil {
+			return err
+		}
+		a.rbuf.Reset()
+		if _, err := a.rbuf.ReadFrom(r); err != nil {
+			return err
+		}
+		if a.dispatch(a.rbuf.Bytes()) {
+			return errReplaced
+		}
+	}
+}
+
+func (a *App) pinger(ctx context.Context, conn *websocket.Conn) {
+	defer a.helpers.Done()
+	t := time.NewTicker(pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn().Err(err).Msg("event websocket ping failed")
+				conn.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+func (a *App) afterConnect(ctx context.Context, reconnect bool) {
+	defer a.helpers.Done()
+	if a.opts.EventFilter {
+		if err := a.setEventFilter(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("event filter not set")
+		}
+	}
+	a.reconcile(ctx, reconnect)
+}
+
+func (a *App) setEventFilter(ctx context.Context) error {
+	type typ struct {
+		Type string `json:"type"`
+	}
+	var body struct {
+		Allowed    []typ `json:"allowed"`
+		Disallowed []typ `json:"disallowed"`
+	}
+	for _, t := range filterTypes() {
+		body.Allowed = append(body.Allowed, typ{t})
+	}
+	body.Disallowed = []typ{}
+	return a.rest.do(ctx, http.MethodPut, "/applications/"+esc(a.opts.App)+"/eventFilter", nil, &body, nil)
+}
+
+// dispatch handles one event; it reports whether the application was
+// taken over by another connection.
+func (a *App) dispatch(b []byte) bool {
+	if peekKind(b) == evNone {
+		return false
+	}
+	r := &a.raw
+	if !scanEvent(b, r) {
+		if err := unmarshalWire(b, &a.wire); err != nil {
+			a.log.Warn().Err(err).Msg("undecodable event")
+			return false
+		}
+		r.fromWire(&a.wire)
+	}
+	switch r.kind {
+	case evNone:
+		return false
+	case evAppReplaced:
+		a.replaced.Store(true)
+		a.log.Error().Msg("ApplicationReplaced: another websocket took over this Stasis application name; two instances must not share it")
+		return true
+	case evStasisStart:
+		a.stasisStart(r)
+		return false
+	}
+	idb, refb, stb := r.routing()
+	a.mu.RLock()
+	rt, ok := a.routes[string(idb)]
+	a.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	ev := event{kind: r.kind, cause: int32(r.cause), soft: r.soft, dur: int32(r.recDur), id: rt.id, state: intern(stb)}
+	if len(refb) > 0 {
+		ev.ref = string(refb)
+	}
+	c := rt.call
+	if ev.id == c.id && (ev.kind == evStasisEnd || ev.kind == evDestroyed) {
+		c.cancel(applets.ErrHangup)
+	}
+	c.push(ev)
+	return false
+}
+
+func (a *App) stasisStart(r *rawEvent) {
+	a.mu.Lock()
+	if rt, ok := a.routes[string(r.ch.id)]; ok {
+		// One of our own legs (or a channel we already run).
+		rt.live = true
+		a.routes[rt.id] = rt
+		a.mu.Unlock()
+		rt.call.push(event{kind: evStasisStart, id: rt.id, state: intern(r.ch.state)})
+		return
+	}
+	a.mu.Unlock()
+	id := string(r.ch.id)
+	if len(r.args) > 0 && string(r.args[0]) == dialedMarker {
+		// A leg whose dial is over (or an earlier instance's): nobody
+		// will bridge it.
+		a.hangupOrphan(id)
+		return
+	}
+	var args []string
+	if len(r.args) > 0 {
+		args = make([]string, len(r.args))
+		for i, v := range r.args {
+			args[i] = string(v)
+		}
+	}
+	ch := &r.ch
+	in := parseInbound(args, string(ch.exten), string(ch.context), string(ch.callerNumber), string(ch.callerName), string(ch.name))
+	a.startCall(id, intern(ch.state), in)
+}
+
+func (a *App) startCall(id, state string, in Inbound) {
+	a.mu.Lock()
+	if _, ok := a.routes[id]; ok {
+		a.mu.Unlock()
+		return
+	}
+	if a.draining.Load() {
+		a.mu.Unlock()
+		a.continueInDialplan(id)
+		return
+	}
+	c := newCall(a, id, state, in)
+	a.routes[id] = route{call: c, id: id, live: true}
+	a.calls[id] = c
+	a.mu.Unlock()
+	go a.runCall(c)
+}
+
+// continueInDialplan sends a call we will not take back to the dialplan,
+// whose fallback after Stasis() then runs.
+func (a *App) continueInDialplan(id string) {
+	a.helpers.Add(1)
+	go func() {
+		defer a.helpers.Done()
+		err := a.rest.do(context.Background(), http.MethodPost, "/channels/"+esc(id)+"/continue", nil, nil, nil)
+		a.log.Info().Str("call", id).Err(err).Msg("not taking calls: sent back to the dialplan")
+	}()
+}
+
+func (a *App) hangupOrphan(id string) {
+	a.helpers.Add(1)
+	go func() {
+		defer a.helpers.Done()
+		err := a.rest.do(context.Background(), http.MethodDelete, "/channels/"+esc(id), nil, nil, nil)
+		if err != nil && !IsNotFound(err) {
+			a.log.Warn().Str("channel", id).Err(err).Msg("orphan leg hangup failed")
+			return
+		}
+		a.log.Debug().Str("channel", id).Msg("orphan leg hung up")
+	}()
+}
+
+func (a *App) runCall(c *Call) {
+	defer a.endCall(c)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("call handler panicked")
+		}
+	}()
+	c.log.Info().Str("number", c.in.Number).Str("from", c.in.CallerNumber).Str("flow", c.in.FlowName).Msg("call start")
+	a.h.HandleCall(c.ctx, c, c.in)
+}
+
+func (a *App) endCall(c *Call) {
+	cause := context.Cause(c.ctx)
+	if cause == nil && !c.hungUp {
+		// The handler left the caller in Stasis: nobody would ever talk
+		// to them again.
+		if err := a.rest.do(context.Background(), http.MethodDelete, "/channels/"+esc(c.id), nil, nil, nil); err != nil && !IsNotFound(err) {
+			c.log.Warn().Err(err).Msg("hangup after handler failed")
+		}
+	}
+	c.cancel(errCallDone)
+	c.stopTimer()
+	a.mu.Lock()
+	delete(a.routes, c.id)
+	for _, id := range c.owned {
+		delete(a.routes, id)
+	}
+	delete(a.calls, c.id)
+	if len(a.calls) == 0 && a.idle != nil {
+		close(a.idle)
+		a.idle = nil
+	}
+	a.mu.Unlock()
+	end := "completed"
+	switch {
+	case errors.Is(cause, applets.ErrHangup):
+		end = "caller hung up"
+	case cause != nil:
+		end = cause.Error()
+	case c.hungUp:
+		end = "hung up"
+	}
+	c.log.Info().Dur("duration", time.Since(c.started)).Str("end", end).Int64("events", c.events.Load()).Msg("call end")
+}
+
+// reconcile ends the calls whose channel Asterisk no longer has (events
+// lost while disconnected, or Asterisk restarted), tells the others to
+// check what they wait for after a reconnect, and picks up channels that
+// entered the application while no websocket was open.
+func (a *App) reconcile(ctx context.Context, reconnect bool) {
+	type cand struct {
+		id   string
+		call *Call
+	}
+	a.mu.RLock()
+	cands := make([]cand, 0, len(a.routes))
+	for id, r := range a.routes {
+		if r.live {
+			cands = append(cands, cand{id, r.call})
+		}
+	}
+	a.mu.RUnlock()
+
+	var chans []ariv6.ChannelData
+	if err := a.rest.do(ctx, http.MethodGet, "/channels", nil, nil, &chans); err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("reconcile: listing channels failed")
+		}
+		return
+	}
+	present := make(map[string]struct{}, len(chans))
+	for i := range chans {
+		present[chans[i].ID] = struct{}{}
+	}
+	gone := 0
+	for _, x := range cands {
+		if _, ok := present[x.id]; ok {
+			continue
+		}
+		if x.id == x.call.id {
+			gone++
+			x.call.log.Warn().Msg("channel vanished")
+			x.call.cancel(errVanished)
+		}
+		x.call.push(event{kind: evVanished, id: x.id})
+	}
+	if reconnect {
+		a.mu.RLock()
+		for id, c := range a.calls {
+			if _, ok := present[id]; ok {
+				c.push(event{kind: evResync, id: id})
+			}
+		}
+		a.mu.RUnlock()
+	}
+	picked := 0
+	for i := range chans {
+		ch := &chans[i]
+		if ch.Dialplan == nil || ch.Dialplan.AppName != "Stasis" {
+			continue
+		}
+		app, rest, _ := strings.Cut(ch.Dialplan.AppData, ",")
+		if app != a.opts.App {
+			continue
+		}
+		a.mu.RLock()
+		_, known := a.routes[ch.ID]
+		a.mu.RUnlock()
+		if known {
+			continue
+		}
+		var args []string
+		if rest != "" {
+			args = strings.Split(rest, ",")
+		}
+		if ch.State == "Up" {
+			// Answered: maybe a conversation an earlier instance bridged;
+			// cutting in would do more harm than leaving it.
+			a.log.Warn().Str("channel", ch.ID).Strs("args", args).Msg("reconcile: answered channel in the application that no call owns: left alone")
+			continue
+		}
+		if len(args) > 0 && args[0] == dialedMarker {
+			a.hangupOrphan(ch.ID)
+			continue
+		}
+		var num, name string
+		if ch.Caller != nil {
+			num, name = ch.Caller.Number, ch.Caller.Name
+		}
+		picked++
+		a.startCall(ch.ID, ch.State, parseInbound(args, ch.Dialplan.Exten, ch.Dialplan.Context, num, name, ch.Name))
+	}
+	a.log.Info().Int("channels", len(chans)).Int("vanished", gone).Int("picked_up", picked).Msg("reconciled")
+}
+
+// Shutdown stops taking calls (new ones go back to the dialplan), lets the
+// calls in progress finish for up to DrainTimeout, hangs up the rest,
+// waits for their handlers and stops Run.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	a.draining.Store(true)
+	n := len(a.calls)
+	a.mu.Unlock()
+	a.log.Info().Int("calls", n).Dur("drain", a.opts.DrainTimeout).Msg("draining")
+
+	t := time.NewTimer(a.opts.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-a.waitIdle():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+
+	a.mu.RLock()
+	left := make([]*Call, 0, len(a.calls))
+	for _, c := range a.calls {
+		left = append(left, c)
+	}
+	a.mu.RUnlock()
+	if len(left) > 0 {
+		a.log.Warn().Int("calls", len(left)).Msg("drain time over: hanging up")
+		a.hangupAll(left)
+	}
+	var err error
+	select {
+	case <-a.waitIdle():
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	a.stopOnce.Do(func() { close(a.stop) })
+	a.runMu.Lock()
+	started := a.started
+	a.runMu.Unlock()
+	if started {
+		select {
+		case <-a.runDone:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+func (a *App) waitIdle() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.calls) == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+	}
+	return a.idle
+}
+
+func (a *App) hangupAll(calls []*Call) {
+	const workers = 32
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := a.rest.do(context.Background(), http.MethodDelete, "/channels/"+esc(c.id), nil, nil, nil)
+			if err != nil && !IsNotFound(err) {
+				c.log.Warn().Err(err).Msg("shutdown hangup failed")
+			}
+			c.cancel(errShutdown)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,164 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Error is a REST response outside 2xx.
+type Error struct {
+	Method  string
+	Path    string
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ari: %s %s: %d %s", e.Method, e.Path, e.Status, e.Message)
+}
+
+// IsNotFound reports whether err is an ARI 404 (object gone or unknown).
+func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+
+func statusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// client is a small ARI REST client: one tuned http.Client for the whole
+// process and a deadline on every request, because a hung Asterisk must not
+// hang a call.
+type client struct {
+	base    string // "http://host:8088/ari"
+	auth    string // precomputed Authorization header value
+	hc      *http.Client
+	timeout time.Duration
+}
+
+func newClient(base, user, pass string, timeout time.Duration, maxConns int) *client {
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        maxConns,
+		MaxIdleConnsPerHost: maxConns,
+		// Asterisk's http.conf sessionlimit defaults to 100: stay below it,
+		// leaving room for the event websocket and other tools.
+		MaxConnsPerHost: maxConns,
+		// Asterisk drops idle keep-alive connections after 15 s
+		// (session_keep_alive); closing ours first avoids sending a
+		// request on a connection the server is closing.
+		IdleConnTimeout:       10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+	c := &client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr}, timeout: timeout}
+	if user != "" || pass != "" {
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	return c
+}
+
+func (c *client) close() { c.hc.CloseIdleConnections() }
+
+// params builds a query string without the map that url.Values costs.
+type params struct{ b []byte }
+
+func (p *params) add(k, v string) *params {
+	if len(p.b) > 0 {
+		p.b = append(p.b, '&')
+	}
+	p.b = append(p.b, k...)
+	p.b = append(p.b, '=')
+	p.b = append(p.b, url.QueryEscape(v)...)
+	return p
+}
+
+func (p *params) addInt(k string, v int) *params { return p.add(k, strconv.Itoa(v)) }
+
+func (p *params) addBool(k string, v bool) *params { return p.add(k, strconv.FormatBool(v)) }
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// do sends one request. body, when not nil, is sent as JSON; out, when not
+// nil, receives the decoded 2xx response.
+func (c *client) do(ctx context.Context, method, path string, q *params, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	u := c.base + path
+	if q != nil && len(q.b) > 0 {
+		u += "?" + string(q.b)
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if c.auth != "" {
+		req.Header["Authorization"] = []string{c.auth}
+	}
+	if body != nil {
+		req.Header["Content-Type"] = []string{"application/json"}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("ari: %s %s: %w", method, path, err)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err = buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	defer bufPool.Put(buf)
+	if err != nil {
+		return fmt.Errorf("ari: %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &Error{Method: method, Path: path, Status: resp.StatusCode}
+		var m struct {
+			Message string `json:"message"`
+			Error   string `json:"error"`
+		}
+		if json.Unmarshal(buf.Bytes(), &m) == nil {
+			e.Message = m.Message
+			if e.Message == "" {
+				e.Message = m.Error
+			}
+		}
+		if e.Message == "" {
+			e.Message = http.StatusText(resp.StatusCode)
+		}
+		return e
+	}
+	if out != nil && buf.Len() > 0 {
+		if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+			return fmt.Errorf("ari: %s %s: decode: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// esc escapes an id for use as a path segment.
+func esc(id string) string { return url.PathEscape(id) }

@@ -1,0 +1,139 @@
+package ari
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/applets"
+)
+
+// Options configure the Stasis application.
+type Options struct {
+	// URL is the ARI base, e.g. "http://127.0.0.1:8088/ari".
+	URL string
+	// WebsocketURL is the event socket, e.g. "ws://127.0.0.1:8088/ari/events";
+	// derived from URL when empty.
+	WebsocketURL string
+	// App is the Stasis application name (the first argument of Stasis()).
+	App                string
+	Username, Password string
+
+	// RequestTimeout bounds every REST request (default 5s).
+	RequestTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the reconnect backoff (500ms..10s).
+	ReconnectMin, ReconnectMax time.Duration
+	// EventFilter asks Asterisk to send only the event types used here,
+	// which saves Asterisk CPU.
+	EventFilter bool
+	// DrainTimeout is how long Shutdown lets calls in progress finish
+	// before hanging them up (default 30s).
+	DrainTimeout time.Duration
+	// NotInService is for the handler to play when it cannot take a call.
+	NotInService []applets.Media
+	// MaxConns caps the REST connections to Asterisk (default 64), which
+	// must stay below http.conf's sessionlimit (100 by default).
+	MaxConns int
+
+	Logger zerolog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.ReconnectMin <= 0 {
+		o.ReconnectMin = 500 * time.Millisecond
+	}
+	if o.ReconnectMax <= 0 {
+		o.ReconnectMax = 10 * time.Second
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 64
+	}
+	if o.App == "" {
+		o.App = "callflow"
+	}
+	o.URL = strings.TrimRight(o.URL, "/")
+	if o.WebsocketURL == "" {
+		o.WebsocketURL = deriveWS(o.URL)
+	}
+}
+
+// deriveWS turns "http://h:8088/ari" into "ws://h:8088/ari/events".
+func deriveWS(base string) string {
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		base = "wss://" + strings.TrimPrefix(base, "https://")
+	case strings.HasPrefix(base, "http://"):
+		base = "ws://" + strings.TrimPrefix(base, "http://")
+	}
+	return base + "/events"
+}
+
+// Inbound describes a call that entered the application.
+type Inbound struct {
+	// Args are the Stasis() arguments after the application name.
+	Args []string
+	// Exten and Context are where the dialplan was when it ran Stasis().
+	Exten, Context string
+	// Number is the called number: the "number=..." argument, else Exten.
+	Number string
+	// FlowName is the "flow=..." argument, if any.
+	FlowName     string
+	CallerNumber string
+	CallerName   string
+	ChannelName  string
+}
+
+// Handler runs inbound calls.
+type Handler interface {
+	// HandleCall runs in its own goroutine per inbound call. ctx ends when
+	// the caller hangs up, when the channel is found gone after a
+	// reconnect, or at shutdown after the drain time.
+	HandleCall(ctx context.Context, call *Call, in Inbound)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, call *Call, in Inbound)
+
+// HandleCall calls f.
+func (f HandlerFunc) HandleCall(ctx context.Context, call *Call, in Inbound) { f(ctx, call, in) }
+
+// Health is a snapshot of the transport's state.
+type Health struct {
+	Connected bool
+	// Replaced is set once another websocket took the application name
+	// over (ApplicationReplaced): two instances share an app name.
+	Replaced    bool
+	ActiveCalls int
+	Reconnects  int
+	LastError   string
+}
+
+// dialedMarker is the first Stasis argument of the agent legs this process
+// creates, so that their StasisStart is never taken for an inbound call.
+const dialedMarker = "dialed"
+
+func parseInbound(args []string, exten, context, callerNum, callerName, chanName string) Inbound {
+	in := Inbound{Args: args, Exten: exten, Context: context, CallerNumber: callerNum, CallerName: callerName, ChannelName: chanName}
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "number="); ok {
+			in.Number = v
+		} else if v, ok := strings.CutPrefix(a, "flow="); ok {
+			in.FlowName = v
+		}
+	}
+	if in.Number == "" {
+		in.Number = exten
+	}
+	return in
+}
