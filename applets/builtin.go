@@ -14,5 +14,13 @@ func Builtin() *Registry {
 		SetDef,
 		WebhookDef,
 		EmailDef,
+		RingInOrderDef,
+		RoundRobinDef,
+		ScheduleDef,
+		ZipRouteDef,
+		TagRouteDef,
+		PassthruDef,
+		SMSDef,
+		BidDef,
 	)
 }

@@ -212,12 +212,14 @@ func (w *wsConn) writer() {
 		w.mu.Unlock()
 		for _, it := range batch {
 			data := it.ev.encode(it.app, w.s.eid)
+			// Stamp before writing: a fast client's command can arrive
+			// before Write returns, and must be measured against this event.
+			if it.ev.lat != nil {
+				it.ev.lat.sent.Store(time.Now().UnixNano())
+			}
 			if err := c.Write(context.Background(), websocket.MessageText, data); err != nil {
 				w.closeNow()
 				return
-			}
-			if it.ev.lat != nil {
-				it.ev.lat.sent.Store(time.Now().UnixNano())
 			}
 		}
 	}
