@@ -114,6 +114,7 @@ func (a *App) Health() Health {
 		ActiveCalls: n,
 		Reconnects:  int(a.reconnects.Load()),
 		LastError:   le,
+		Draining:    a.draining.Load(),
 	}
 }
 

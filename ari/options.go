@@ -117,6 +117,8 @@ type Health struct {
 	ActiveCalls int
 	Reconnects  int
 	LastError   string
+	// Draining: shutting down, new calls go back to the dialplan.
+	Draining bool
 }
 
 // dialedMarker is the first Stasis argument of the agent legs this process
