@@ -28,7 +28,7 @@ func BenchmarkCalls(b *testing.B) {
 	for _, bc := range []struct {
 		conc  int
 		media time.Duration
-	}{{100, 50 * time.Millisecond}, {1000, 50 * time.Millisecond}, {1000, 3 * time.Second}, {5000, 15 * time.Second}} {
+	}{{100, 50 * time.Millisecond}, {100, 3 * time.Second}, {1000, 50 * time.Millisecond}, {1000, 3 * time.Second}, {5000, 15 * time.Second}} {
 		b.Run(fmt.Sprintf("concurrent=%d/prompt=%v", bc.conc, bc.media), func(b *testing.B) { benchCalls(b, bc.conc, bc.media) })
 	}
 }
