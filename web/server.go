@@ -1,0 +1,379 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/store"
+)
+
+// Options configure the web server. Store is required; everything else has
+// a default.
+type Options struct {
+	Store *store.Store
+	// Flows returns the set serving calls now.
+	Flows func() *flows.Set
+	// Reload asks for a reload after a database flow changed.
+	Reload func()
+	// Audio opens a voicemail's WAV (8 kHz 16-bit mono) and says when it
+	// was last modified. Default: the file at the voicemail's Path.
+	Audio func(ctx context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error)
+	// Health reports the transports' health; /healthz answers 200 when
+	// its "ok" is true, else 503.
+	Health func() map[string]any
+	// Metrics is served at /metrics without authentication: scrape it from
+	// localhost or keep the port private.
+	Metrics http.Handler
+	// SessionKey signs session cookies; random (sessions end on restart)
+	// when nil.
+	SessionKey []byte
+	// BaseURL is the public address, for absolute links ("" is fine).
+	BaseURL string
+	// Secure sets the Secure flag on cookies (serve behind TLS).
+	Secure bool
+	Log    zerolog.Logger
+	Now    func() time.Time
+
+	// Location is where dates are shown and days begin (default Local).
+	Location *time.Location
+	// Country is the calling code for national numbers typed by admins
+	// (flows.NormalizeNumber); default "1".
+	Country string
+	// ClientIP names the client for login rate limits (default: the
+	// connection's address; behind a reverse proxy, read its header here).
+	ClientIP func(r *http.Request) string
+	// SessionTTL is how long a login lasts (default 12h).
+	SessionTTL time.Duration
+}
+
+// Server is the web app. It starts no goroutines: dropping it is enough.
+type Server struct {
+	opts     Options
+	st       *store.Store
+	log      zerolog.Logger
+	key      []byte
+	loc      *time.Location
+	mux      *http.ServeMux
+	pages    *pages
+	static   *staticFiles
+	patterns []string // every route, for tests and docs
+	limiter  *limiter
+	revoked  *revocations
+	// verifying bounds concurrent password checks (bcrypt is CPU-bound):
+	// a flood of logins gets 429 instead of queueing.
+	verifying chan struct{}
+}
+
+// New builds the server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("web: Options.Store is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Country == "" {
+		opts.Country = "1"
+	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = remoteIP
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.Audio == nil {
+		opts.Audio = FileAudio
+	}
+	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+	key := opts.SessionKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("web: session key: %w", err)
+		}
+	}
+	s := &Server{
+		opts:      opts,
+		st:        opts.Store,
+		log:       opts.Log,
+		key:       key,
+		loc:       opts.Location,
+		mux:       http.NewServeMux(),
+		limiter:   newLimiter(opts.Now),
+		revoked:   &revocations{m: map[string]time.Time{}},
+		verifying: make(chan struct{}, 4),
+	}
+	var err error
+	if s.static, err = newStatic(); err != nil {
+		return nil, err
+	}
+	if s.pages, err = s.parsePages(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+// FileAudio opens the voicemail's recording at its stored path.
+func FileAudio(_ context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error) {
+	if vm.Path == "" || !filepath.IsAbs(vm.Path) {
+		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
+	}
+	f, err := os.Open(vm.Path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, time.Time{}, fmt.Errorf("voicemail %d: not a regular file: %w", vm.ID, os.ErrNotExist)
+	}
+	return f, fi.ModTime(), nil
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+func (s *Server) set() *flows.Set {
+	if s.opts.Flows != nil {
+		if set := s.opts.Flows(); set != nil {
+			return set
+		}
+	}
+	return flows.NewSet(0, nil, nil)
+}
+
+func (s *Server) reload() {
+	if s.opts.Reload != nil {
+		s.opts.Reload()
+	}
+}
+
+// routes registers every handler. Everything but the public paths passes
+// the authentication gate in ServeHTTP first.
+func (s *Server) routes() {
+	s.handle("GET /login", s.loginPage)
+	s.handle("POST /login", s.loginSubmit)
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /metrics", s.metrics)
+	s.handle("GET /static/", s.static.ServeHTTP)
+	s.handle("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, s.static.url("favicon.svg"), http.StatusMovedPermanently)
+	})
+
+	s.handle("POST /logout", s.logout)
+	s.handle("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/voicemails", http.StatusSeeOther)
+	})
+
+	s.handle("GET /voicemails", s.voicemailsPage)
+	s.handle("GET /voicemails/{id}", s.voicemailPage)
+	s.handle("GET /voicemails/{id}/audio", s.voicemailAudio)
+	s.handle("GET /voicemails/{id}/download", s.voicemailAudio)
+	s.handle("POST /voicemails/{id}/heard", s.voicemailHeardForm)
+	s.handle("POST /voicemails/{id}/delete", s.voicemailDeleteForm)
+	s.handle("POST /voicemails/{id}/restore", s.voicemailRestoreForm)
+
+	s.handle("GET /calls", s.callsPage)
+	s.handle("GET /calls/{id}", s.callPage)
+
+	s.handle("GET /flows", s.flowsPage)
+	s.handle("GET /flows/{name}", s.flowPage)
+	s.handle("GET /flows/{name}/diagram.svg", s.flowDiagramSVG)
+	s.handle("GET /flows/{name}/history", s.flowHistoryPage)
+	s.handle("POST /flows/{name}/{action}", s.flowActionForm)
+
+	s.handle("GET /stats", s.statsPage)
+
+	s.handle("GET /api/me", s.apiMe)
+	s.handle("GET /api/voicemails", s.apiVoicemails)
+	s.handle("GET /api/voicemails/{id}", s.apiVoicemail)
+	s.handle("DELETE /api/voicemails/{id}", s.apiVoicemailDelete)
+	s.handle("GET /api/voicemails/{id}/audio", s.voicemailAudio)
+	s.handle("POST /api/voicemails/{id}/heard", s.apiVoicemailHeard)
+	s.handle("DELETE /api/voicemails/{id}/heard", s.apiVoicemailHeard)
+	s.handle("POST /api/voicemails/{id}/restore", s.apiVoicemailRestore)
+	s.handle("GET /api/calls", s.apiCalls)
+	s.handle("GET /api/calls/{id}", s.apiCall)
+	s.handle("GET /api/flows", s.apiFlows)
+	s.handle("GET /api/flows/{name}", s.apiFlow)
+	s.handle("DELETE /api/flows/{name}", s.apiFlowDelete)
+	s.handle("GET /api/flows/{name}/history", s.apiFlowHistory)
+	s.handle("GET /api/flows/{name}/dot", s.apiFlowDOT)
+	s.handle("POST /api/flows/{name}/publish", s.apiFlowAction)
+	s.handle("POST /api/flows/{name}/unpublish", s.apiFlowAction)
+	s.handle("POST /api/flows/{name}/duplicate", s.apiFlowAction)
+	s.handle("POST /api/flows/{name}/rollback", s.apiFlowAction)
+	s.handle("POST /api/flows/{name}/numbers", s.apiFlowAction)
+	s.handle("DELETE /api/flows/{name}/numbers", s.apiFlowAction)
+	s.handle("GET /api/stats", s.apiStats)
+}
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// public paths are served without a login.
+func public(path string) bool {
+	return path == "/login" || path == "/healthz" || path == "/metrics" || path == "/favicon.ico" || strings.HasPrefix(path, "/static/")
+}
+
+func isAPI(path string) bool { return path == "/api" || strings.HasPrefix(path, "/api/") }
+
+// maxBody bounds request bodies: forms and JSON here are small.
+const maxBody = 1 << 20
+
+// ServeHTTP sets the security headers, authenticates (every path but the
+// public ones), checks CSRF on state changes made with a session cookie,
+// and dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("web: handler panicked")
+			s.fail(w, r, http.StatusInternalServerError, "internal error")
+		}
+	}()
+
+	if !public(r.URL.Path) {
+		a, status, msg := s.authenticate(w, r)
+		if a == nil {
+			s.unauthenticated(w, r, status, msg)
+			return
+		}
+		if !a.token && unsafeMethod(r.Method) && !s.csrfOK(r, a) {
+			s.fail(w, r, http.StatusForbidden, "missing or bad CSRF token")
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), authKey{}, a))
+	}
+	handler, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		// The mux's own 404 and 405 answers, in our format.
+		cw := &codeCatcher{header: http.Header{}}
+		handler.ServeHTTP(cw, r)
+		if allow := cw.header.Get("Allow"); allow != "" {
+			h.Set("Allow", allow)
+		}
+		code := cw.code
+		if code == 0 || code == http.StatusOK {
+			code = http.StatusNotFound
+		}
+		msg := "not found"
+		if code == http.StatusMethodNotAllowed {
+			msg = "method not allowed"
+		}
+		s.fail(w, r, code, msg)
+		return
+	}
+	s.mux.ServeHTTP(w, r) // matches again, filling r.PathValue
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// codeCatcher swallows a plain-text answer, keeping its status.
+type codeCatcher struct {
+	header http.Header
+	code   int
+}
+
+func (c *codeCatcher) Header() http.Header         { return c.header }
+func (c *codeCatcher) Write(b []byte) (int, error) { return len(b), nil }
+func (c *codeCatcher) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+}
+
+func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if isAPI(r.URL.Path) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="callflow"`)
+		writeError(w, status, msg)
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	http.Error(w, msg, status)
+}
+
+// fail answers an error in the caller's format: JSON under /api/, a page
+// otherwise.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if isAPI(r.URL.Path) || strings.HasSuffix(r.URL.Path, "/audio") {
+		writeError(w, code, msg)
+		return
+	}
+	s.renderError(w, r, code, msg)
+}
+
+// internal logs err and answers 500 without detail.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("web: request failed")
+	s.fail(w, r, http.StatusInternalServerError, "internal error")
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	var h map[string]any
+	if s.opts.Health != nil {
+		h = s.opts.Health()
+	}
+	if h == nil {
+		h = map[string]any{"ok": true}
+	}
+	code := http.StatusServiceUnavailable
+	if ok, _ := h["ok"].(bool); ok {
+		code = http.StatusOK
+	}
+	writeJSON(w, code, h)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Metrics == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Del("Cache-Control")
+	s.opts.Metrics.ServeHTTP(w, r)
+}
