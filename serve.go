@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,8 +22,10 @@ import (
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/mailer"
+	"github.com/callflow/callflow/metrics"
 	"github.com/callflow/callflow/speech"
 	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/web"
 	"github.com/callflow/callflow/webhooks"
 )
 
@@ -70,6 +73,7 @@ type server struct {
 	dispatcher *flows.Dispatcher
 	ari        *ari.App
 	agi        *agi.Server
+	http       *http.Server
 }
 
 func newServer(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc *applets.Services) *server {
@@ -197,6 +201,21 @@ func (s *server) run(ctx context.Context) error {
 			}
 		}()
 	}
+	if s.http != nil {
+		ln, err := net.Listen("tcp", s.http.Addr)
+		if err != nil {
+			cancelBG()
+			wg.Wait()
+			return fmt.Errorf("http: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
 	s.log.Info().Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
 
 	var runErr error
@@ -228,6 +247,11 @@ func (s *server) run(ctx context.Context) error {
 		}()
 	}
 	sd.Wait()
+	if s.http != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.http.Shutdown(hctx)
+		cancel()
+	}
 	cancelBG()
 	wg.Wait()
 	s.log.Info().Msg("stopped")
@@ -270,7 +294,44 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		Timeout: cfg.Webhooks.Timeout.D(), MaxAttempts: cfg.Webhooks.MaxAttempts, Secret: cfg.Webhooks.HMACSecret,
 		Log: log.With().Str("component", "webhooks").Logger(),
 	})
-	s := newServer(cfg, log, sinks{callLog{st: st, log: log}, hooks}, svc)
+	var s *server
+	gauges := metrics.Gauges{
+		CallsInProgress: func() float64 { return float64(s.dispatcher.Active()) },
+		StoreQueueDepth: func() float64 { return float64(st.QueueDepth()) },
+	}
+	if cfg.ARI.Enabled {
+		gauges.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
+		gauges.ARIConnected = func() float64 {
+			if s.ari.Health().Connected {
+				return 1
+			}
+			return 0
+		}
+	}
+	m := metrics.New(gauges)
+	s = newServer(cfg, log, sinks{callLog{st: st, log: log}, hooks, m}, svc)
+	if cfg.HTTP.Listen != "" {
+		h, err := web.New(web.Options{
+			Store:      st,
+			Flows:      s.registry.Current,
+			Reload:     func() { s.watcher.Load() },
+			Audio:      voicemailAudio{dir: filepath.Join(filepath.Dir(cfg.Database), "voicemail"), ari: s.ari}.open,
+			Health:     s.health,
+			Metrics:    m.Handler(),
+			SessionKey: []byte(cfg.HTTP.SessionKey),
+			BaseURL:    cfg.HTTP.BaseURL,
+			Secure:     strings.HasPrefix(cfg.HTTP.BaseURL, "https://"),
+			Country:    cfg.DefaultCountry,
+			Log:        log.With().Str("component", "web").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("web: %w", err)
+		}
+		s.http = &http.Server{Addr: cfg.HTTP.Listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, log.With().Str("component", "reconcile").Logger())
+	rcancel()
 	var mail *mailer.Mailer
 	if cfg.SMTP.Host != "" {
 		opts := mailer.Options{
@@ -298,4 +359,20 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		mail.Close()
 	}
 	return err
+}
+
+// health is /healthz: ok while every enabled transport can take calls.
+func (s *server) health() map[string]any {
+	out := map[string]any{"calls_in_progress": s.dispatcher.Active()}
+	ok := true
+	if s.ari != nil {
+		h := s.ari.Health()
+		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
+			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
+		ok = ok && h.Connected && !h.Replaced && !h.Draining
+	}
+	set := s.registry.Current()
+	out["flows"] = map[string]any{"loaded": len(set.Flows()), "version": set.Version, "problems": len(set.Problems)}
+	out["ok"] = ok
+	return out
 }

@@ -6,6 +6,7 @@ import (
 
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/callflow/callflow/ari/aritest"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/store"
 )
 
 // harness runs the real `serve` wiring against a fake Asterisk.
@@ -673,4 +675,75 @@ func TestAGIBadPeer(t *testing.T) {
 			t.Errorf("%s: no end", sc.Env["agi_uniqueid"])
 		}
 	}
+}
+
+// The whole of `serve` — database, web, metrics — on one call.
+func TestServeWiresStoreWebAndMetrics(t *testing.T) {
+	base := runtime.NumGoroutine()
+	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 20 * time.Millisecond})
+	defer ast.Close()
+	cfg := config.Default()
+	dir := t.TempDir()
+	cfg.FlowsDir = seedFlows(t)
+	cfg.Database = filepath.Join(dir, "callflow.db")
+	cfg.DefaultCountry = "91"
+	cfg.ARI.URL = ast.URL()
+	cfg.ARI.Password = "secret"
+	cfg.HTTP.Listen = freePort(t)
+	cfg.RecordingsDir = ""
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
+
+	var caller *aritest.Caller
+	waitUntil(t, "serve up", func() bool {
+		c, err := ast.PlaceCall(context.Background(), aritest.CallSpec{Exten: "+914430009999", Talk: time.Second})
+		caller = c
+		return err == nil
+	})
+	<-caller.Done()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.HTTP.Listen + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitUntil(t, "the call counted", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `callflow_calls_total{flow="After-Hours Flow",outcome="completed",transport="ari"} 1`)
+	})
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, `"ok": true`) {
+		t.Errorf("healthz %d %s", code, body)
+	}
+	if code, _ := get("/voicemails"); code != 200 { // the login page after a redirect
+		t.Errorf("inbox %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(context.Background(), cfg.Database, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	calls, n, err := st.ListCalls(context.Background(), store.CallFilter{Scope: store.AllWorkspaces()})
+	if err != nil || n != 1 || calls[0].Flow != "After-Hours Flow" {
+		t.Fatalf("calls in the database: %d %+v %v", n, calls, err)
+	}
+	call, err := st.GetCall(context.Background(), calls[0].ID, store.AllWorkspaces())
+	if err != nil || len(call.Steps) != 5 {
+		t.Errorf("steps stored: %+v %v", call.Steps, err)
+	}
+	vms, _, err := st.ListVoicemails(context.Background(), store.VoicemailFilter{Scope: store.AllWorkspaces()})
+	if err != nil || len(vms) != 1 || vms[0].Mailbox != "after-hours" {
+		t.Errorf("voicemails in the database: %+v %v", vms, err)
+	}
+	st.Close()
+	ast.Close()
+	waitGoroutines(t, base)
 }

@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/callflow/callflow/applets"
@@ -25,7 +26,12 @@ type Dispatcher struct {
 	// (default Asterisk's "ss-noservice").
 	NotInService []applets.Media
 	Log          zerolog.Logger
+
+	active atomic.Int64
 }
+
+// Active is the number of calls being handled now.
+func (d *Dispatcher) Active() int64 { return d.active.Load() }
 
 // Lookup resolves a route against set: the flow name wins, then the number.
 func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
@@ -42,6 +48,8 @@ func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
 
 // Handle runs the call to its end and returns its record.
 func (d *Dispatcher) Handle(ctx context.Context, call applets.Call, r Route, transport string) *CallRecord {
+	d.active.Add(1)
+	defer d.active.Add(-1)
 	set := d.Registry.Current() // the call keeps this version to the end
 	if f, ok := d.Lookup(set, r); ok {
 		return d.Runner.Run(ctx, call, set, f, CallInfo{Transport: transport})

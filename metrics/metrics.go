@@ -1,0 +1,91 @@
+// Package metrics counts what callflow does for Prometheus: calls by flow
+// and outcome, calls in progress, step latency, ARI reconnects, the store's
+// queue. It is a flows.TraceSink and an http.Handler for /metrics.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/callflow/callflow/flows"
+)
+
+// Gauges are read when Prometheus scrapes; any may be nil.
+type Gauges struct {
+	CallsInProgress func() float64
+	ARIReconnects   func() float64
+	ARIConnected    func() float64
+	StoreQueueDepth func() float64
+}
+
+// Metrics holds the collectors.
+type Metrics struct {
+	reg      *prometheus.Registry
+	calls    *prometheus.CounterVec
+	steps    *prometheus.HistogramVec
+	talk     prometheus.Histogram
+	abandons *prometheus.CounterVec
+}
+
+// New registers everything in a registry of its own (no global state).
+func New(g Gauges) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callflow_calls_total", Help: "Finished calls by flow, transport and outcome.",
+	}, []string{"flow", "transport", "outcome"})
+	m.abandons = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callflow_calls_abandoned_total", Help: "Calls whose caller hung up before reaching anyone, by flow.",
+	}, []string{"flow"})
+	m.steps = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "callflow_step_duration_seconds", Help: "How long steps took, by applet (prompts and rings included).",
+		Buckets: []float64{0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"applet"})
+	m.talk = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "callflow_talk_seconds", Help: "Talk time of answered calls.",
+		Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 1800},
+	})
+	m.reg.MustRegister(m.calls, m.abandons, m.steps, m.talk,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		if f != nil {
+			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		}
+	}
+	gauge("callflow_calls_in_progress", "Calls being walked through a flow now.", g.CallsInProgress)
+	gauge("callflow_ari_connected", "1 when the ARI event websocket is up.", g.ARIConnected)
+	gauge("callflow_store_queue_depth", "Records waiting to be written to the database.", g.StoreQueueDepth)
+	if g.ARIReconnects != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callflow_ari_reconnects_total", Help: "Times the ARI event websocket was connected again.",
+		}, g.ARIReconnects))
+	}
+	return m
+}
+
+// RecordCall counts a finished call.
+func (m *Metrics) RecordCall(r *flows.CallRecord) {
+	flow := r.Flow
+	if flow == "" {
+		flow = "(none)"
+	}
+	m.calls.WithLabelValues(flow, r.Transport, r.Outcome).Inc()
+	if r.Abandoned {
+		m.abandons.WithLabelValues(flow).Inc()
+	}
+	for _, s := range r.Steps {
+		if !s.Ended.IsZero() && !s.Started.IsZero() {
+			m.steps.WithLabelValues(s.Applet).Observe(s.Ended.Sub(s.Started).Seconds())
+		}
+	}
+	if r.TalkTime > 0 {
+		m.talk.Observe(r.TalkTime.Seconds())
+	}
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
