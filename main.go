@@ -19,6 +19,7 @@ import (
 	"github.com/callflow/callflow/applets/scripted"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/store"
 	"github.com/rs/zerolog"
 )
 
@@ -30,6 +31,9 @@ Usage:
   callflow simulate [--flows DIR] FLOW|NUMBER [--from N] [--at TIME] [--input KEYS] [--agents OUTCOMES] [--json]
   callflow graph    [--flows DIR] FLOW              print a flow as Graphviz DOT
   callflow applets                                  list the applets
+  callflow user add|passwd|list|rm|token ...        staff and admin accounts of the web inbox
+  callflow flows list|import|export|duplicate|publish|unpublish|history|rollback|assign|delete ...
+                                                    flows kept in the database
 
 Configuration: --config FILE, or $CALLFLOW_CONFIG, or ./callflow.toml if present;
 every key can be overridden by CALLFLOW_<SECTION>_<KEY> (see callflow.example.toml).
@@ -56,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdApplets(stdout)
 	case "serve":
 		err = cmdServe(rest, stdout, stderr)
+	case "user":
+		err = cmdUser(rest, os.Stdin, stdout, stderr)
+	case "flows":
+		err = cmdFlows(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -123,7 +131,21 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if *sounds != "" {
 		lopts.SoundsDir = *sounds
 	}
-	all, probs := flows.LoadFiles(paths, applets.Builtin(), flows.ParseOptions{Country: cfg.DefaultCountry}, lopts)
+	popts := flows.ParseOptions{Country: cfg.DefaultCountry}
+	var dbFlows []*flows.Flow
+	var dbProbs flows.Problems
+	if _, err := os.Stat(cfg.Database); err == nil {
+		// flows kept in the database share the registry, so the linter
+		// sees them too (a name or number in both is a conflict)
+		if st, err := store.Open(context.Background(), cfg.Database, store.Options{}); err == nil {
+			dbFlows, dbProbs = databaseFlows(st, popts, lopts)()
+			st.Close()
+		} else {
+			fmt.Fprintf(stderr, "callflow: database %s: %v (its flows are not checked)\n", cfg.Database, err)
+		}
+	}
+	all, probs := flows.LoadFiles(paths, applets.Builtin(), popts, lopts, dbFlows...)
+	probs = append(dbProbs, probs...)
 	for _, p := range probs {
 		fmt.Fprintln(stdout, p.String())
 	}

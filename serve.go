@@ -310,6 +310,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	m := metrics.New(gauges)
 	s = newServer(cfg, log, sinks{callLog{st: st, log: log}, hooks, m}, svc)
+	s.watcher.Loader.Extra = databaseFlows(st, s.watcher.Loader.Parse, s.watcher.Loader.Lint)
 	if cfg.HTTP.Listen != "" {
 		h, err := web.New(web.Options{
 			Store:      st,

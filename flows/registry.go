@@ -105,9 +105,10 @@ type Loader struct {
 	// Extra returns flows kept elsewhere (the database), loaded with the files.
 	Extra func() ([]*Flow, Problems)
 
-	mu       sync.Mutex
-	version  int64
-	lastGood map[string]*Flow // by file
+	mu        sync.Mutex
+	version   int64
+	lastGood  map[string]*Flow // by file
+	prevExtra map[string]bool  // database flows (by "db:NAME@REV") in the last set
 }
 
 // Load reads every *.toml file of Dir and returns the new set and every
@@ -160,6 +161,9 @@ func (l *Loader) Load() (*Set, Problems) {
 		probs = append(probs, ep...)
 		for _, f := range extra {
 			candidates[f.File] = f
+			if !l.prevExtra[f.File] {
+				changed[f.File] = true // a new database revision: it yields on conflict
+			}
 		}
 	}
 	// Set-level conflicts (a number or name claimed twice, a transfer to
@@ -199,6 +203,12 @@ func (l *Loader) Load() (*Set, Problems) {
 		}
 	}
 	l.lastGood = next
+	l.prevExtra = map[string]bool{}
+	for file, f := range candidates {
+		if f.Source != "file" {
+			l.prevExtra[file] = true
+		}
+	}
 	l.version++
 	probs = dedupe(probs)
 	probs.Sort()
@@ -268,8 +278,10 @@ func listFlowFiles(dir string) ([]string, Problems) {
 }
 
 // LoadFiles parses and lints the given files and directories together, for
-// `callflow check`: nothing is kept, every problem is reported.
-func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts LintOptions) ([]*Flow, Problems) {
+// `callflow check`: nothing is kept, every problem is reported. extra flows
+// (kept in the database) join the set-level checks: a name or number in
+// both is a conflict, and a transfer may go to them.
+func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts LintOptions, extra ...*Flow) ([]*Flow, Problems) {
 	var files []string
 	var probs Problems
 	for _, p := range paths {
@@ -304,7 +316,7 @@ func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts 
 			flows = append(flows, r.flow)
 		}
 	}
-	sp, _ := LintSet(flows)
+	sp, _ := LintSet(append(append([]*Flow(nil), flows...), extra...))
 	probs = append(probs, sp...)
 	probs = dedupe(probs)
 	probs.Sort()
