@@ -60,7 +60,6 @@ type stepHead struct {
 	Note   string            `toml:"note"`
 }
 
-var stepKeys = map[string]bool{"id": true, "applet": true, "next": true, "on": true, "note": true}
 
 // Parse decodes one flow file. It returns the flow (nil when the file
 // cannot be used at all) and every problem found while decoding; graph
@@ -191,19 +190,32 @@ func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, 
 		pos := doc.Pos(p)
 		probs = append(probs, Problem{File: file, Line: pos.Line, Col: pos.Col, Severity: Error, Msg: fmt.Sprintf(format, args...)})
 	}
-	head := map[string]any{}
-	params := map[string]any{}
-	for k, v := range table {
-		if stepKeys[k] {
-			head[k] = v
-		} else {
-			params[k] = v
+	// The step's own keys come out of the table; what is left is the
+	// applet's. The table is ours: the document is not read again.
+	var h stepHead
+	str := func(key string, dst *string) {
+		v, ok := table[key]
+		if !ok {
+			return
+		}
+		delete(table, key)
+		if sv, isStr := v.(string); isStr {
+			*dst = sv
+			return
+		}
+		errorf(path+"."+key, "%s: want a string", key)
+	}
+	str("id", &h.ID)
+	str("applet", &h.Applet)
+	str("next", &h.Next)
+	str("note", &h.Note)
+	if v, ok := table["on"]; ok {
+		delete(table, "on")
+		for _, e := range doc.Decode(path+".on", v, &h.On) {
+			probs = append(probs, problemsFrom(file, Error, e, tomlpos.Pos{})...)
 		}
 	}
-	var h stepHead
-	for _, e := range doc.Decode(path, head, &h) {
-		probs = append(probs, problemsFrom(file, Error, e, tomlpos.Pos{})...)
-	}
+	params := table
 	s := &Step{ID: h.ID, Applet: h.Applet, Next: h.Next, On: h.On, Note: h.Note,
 		flow: f, path: path}
 	if s.ID == "" {

@@ -44,12 +44,11 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 			add(s.nextPos(), Warning, "step %q: a %s step ends the call here; `next` is never used", s.ID, s.Applet)
 		}
 		for _, o := range sortedOn(s.On) {
-			pos := s.onPos(o)
 			if !outcomes[o] {
-				add(pos, Error, "step %q: %s never produces outcome %q (it produces: %s)", s.ID, s.Applet, o, orNone(s.Facts.Outcomes))
+				add(s.onPos(o), Error, "step %q: %s never produces outcome %q (it produces: %s)", s.ID, s.Applet, o, orNone(s.Facts.Outcomes))
 			}
 			if _, ok := f.Step(s.On[o]); !ok {
-				add(pos, Error, "step %q: on.%s goes to %q, which is no step in this flow", s.ID, o, s.On[o])
+				add(s.onPos(o), Error, "step %q: on.%s goes to %q, which is no step in this flow", s.ID, o, s.On[o])
 			}
 		}
 		for _, o := range sortedOn(s.Facts.Routes) {

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -245,7 +246,12 @@ func dedupe(ps Problems) Problems {
 const MaxFileSize = 4 << 20
 
 func readLimited(file string) ([]byte, error) {
-	fi, err := os.Stat(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +261,24 @@ func readLimited(file string) ([]byte, error) {
 	if fi.Size() > MaxFileSize {
 		return nil, fmt.Errorf("file is %d bytes; a flow file may be at most %d", fi.Size(), MaxFileSize)
 	}
-	return os.ReadFile(file)
+	// One byte more than Stat said tells whether the file grew meanwhile.
+	buf := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	buf = buf[:n]
+	if n == len(buf) && err == nil { // grew: read the rest, still bounded
+		rest, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1-int64(n)))
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, rest...)
+	}
+	if len(buf) > MaxFileSize {
+		return nil, fmt.Errorf("file is over %d bytes", MaxFileSize)
+	}
+	return buf, nil
 }
 
 // listFlowFiles returns the *.toml files of dir (not recursive; hidden and

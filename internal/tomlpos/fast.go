@@ -17,7 +17,9 @@ import (
 // speed: BurntSushi's lexer hands every token through a channel, which
 // made linting ten thousand flows take seconds.
 func parseFast(src []byte) (root map[string]any, ix *Index, ok bool) {
-	p := &fastParser{scanner: scanner{src: src, line: 1, ix: &Index{pending: make([]entry, 0, 64)}, aot: map[string]int{}}}
+	// one index entry per key or array element, roughly one per '=' or ','
+	guess := bytes.Count(src, []byte("=")) + bytes.Count(src, []byte(",")) + 8
+	p := &fastParser{scanner: scanner{src: src, line: 1, ix: &Index{pending: make([]entry, 0, guess)}, aot: map[string]int{}}}
 	p.root = make(map[string]any, 8)
 	p.cur = p.root
 	p.defined = map[string]bool{}
