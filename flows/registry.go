@@ -267,8 +267,9 @@ func readLimited(file string) ([]byte, error) {
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, err
 	}
+	grew := n == len(buf)
 	buf = buf[:n]
-	if n == len(buf) && err == nil { // grew: read the rest, still bounded
+	if grew { // read the rest, still bounded
 		rest, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1-int64(n)))
 		if err != nil {
 			return nil, err
