@@ -107,20 +107,38 @@ func freePort(t *testing.T) string {
 
 func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Config)) *harness {
 	t.Helper()
+	return startWith(t, harnessOptions{ast: opts, tweak: tweak})
+}
+
+// harnessOptions vary the harness: other flows, real services, more sinks.
+type harnessOptions struct {
+	ast      aritest.Options
+	flowsDir string                              // default: seed 004's flows
+	services func(h *harness) *applets.Services // default: capturing mail and voicemail
+	sinks    []flows.TraceSink
+	tweak    []func(*config.Config)
+}
+
+func startWith(t *testing.T, ho harnessOptions) *harness {
+	t.Helper()
 	base := runtime.NumGoroutine()
+	opts := ho.ast
 	if opts.DefaultMediaDuration == 0 {
 		opts.DefaultMediaDuration = 50 * time.Millisecond
 	}
 	ast := aritest.NewServer(opts)
 	cfg := config.Default()
-	cfg.FlowsDir = seedFlows(t)
+	cfg.FlowsDir = ho.flowsDir
+	if cfg.FlowsDir == "" {
+		cfg.FlowsDir = seedFlows(t)
+	}
 	cfg.ARI.URL = ast.URL()
 	cfg.ARI.Username, cfg.ARI.Password = "callflow", "secret"
 	cfg.ARI.ReconnectMin.UnmarshalTOMLValue("50ms")
 	cfg.ARI.ReconnectMax.UnmarshalTOMLValue("200ms")
 	cfg.Calls.DrainTimeout.UnmarshalTOMLValue("2s")
 	cfg.DefaultCountry = "91"
-	for _, f := range tweak {
+	for _, f := range ho.tweak {
 		f(cfg)
 	}
 	h := &harness{t: t, ast: ast, cfg: cfg, records: map[string]*flows.CallRecord{}, notify: make(chan struct{}, 1000),
@@ -135,7 +153,11 @@ func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Conf
 	if testing.Verbose() {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel)
 	}
-	h.srv = newServer(cfg, log, sink, &applets.Services{Mail: h.mail, Voicemail: h.vms})
+	svc := &applets.Services{Mail: h.mail, Voicemail: h.vms}
+	if ho.services != nil {
+		svc = ho.services(h)
+	}
+	h.srv = newServer(cfg, log, append(sinks{sink}, ho.sinks...), svc)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
