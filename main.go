@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/callflow/callflow/applets/scripted"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/speech"
 	"github.com/callflow/callflow/store"
 	"github.com/rs/zerolog"
 )
@@ -127,7 +129,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{cfg.FlowsDir}
 	}
-	lopts := flows.LintOptions{SoundsDir: cfg.SoundsDir, DefaultMaxSteps: cfg.Calls.MaxSteps}
+	lopts := flows.LintOptions{SoundsDir: cfg.SoundsDir, DefaultMaxSteps: cfg.Calls.MaxSteps, CheckWAV: checkTelephonyWAV}
 	if *sounds != "" {
 		lopts.SoundsDir = *sounds
 	}
@@ -291,4 +293,18 @@ func cmdApplets(stdout io.Writer) error {
 // signalContext is cancelled on SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// checkTelephonyWAV flags an uploaded WAV Asterisk would have to resample
+// or cannot play (Exotel's rule: 8000 Hz mono), with the command that
+// converts it.
+func checkTelephonyWAV(path string) error {
+	info, err := speech.CheckWAV(path)
+	if err != nil {
+		return err
+	}
+	if !info.Telephony() {
+		return fmt.Errorf("is %s, not 8000 Hz mono 16-bit: convert it with `sox %s -r 8000 -c 1 -b 16 out.wav`", info, filepath.Base(path))
+	}
+	return nil
 }

@@ -83,7 +83,7 @@ func newServer(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc
 			Dir:     cfg.FlowsDir,
 			Applets: applets.Builtin(),
 			Parse:   flows.ParseOptions{Country: cfg.DefaultCountry},
-			Lint:    flows.LintOptions{SoundsDir: cfg.SoundsDir, DefaultMaxSteps: cfg.Calls.MaxSteps},
+			Lint:    flows.LintOptions{SoundsDir: cfg.SoundsDir, DefaultMaxSteps: cfg.Calls.MaxSteps, CheckWAV: checkTelephonyWAV},
 		},
 		Registry: s.registry,
 		Log:      log.With().Str("component", "flows").Logger(),

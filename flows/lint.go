@@ -16,6 +16,9 @@ type LintOptions struct {
 	SoundsDir string
 	// DefaultMaxSteps is the step budget of flows that set none.
 	DefaultMaxSteps int
+	// CheckWAV, when set, vets a WAV sound (Asterisk plays 8 kHz mono
+	// 16-bit WAV without resampling; anything else is flagged).
+	CheckWAV func(path string) error
 }
 
 func (f *Flow) problem(pos tomlpos.Pos, sev Severity, format string, args ...any) Problem {
@@ -225,14 +228,22 @@ func (f *Flow) lintMedia(s *Step, opts LintOptions) Problems {
 		if name == "" {
 			continue
 		}
-		if !soundExists(opts.SoundsDir, name) {
+		file := soundFile(opts.SoundsDir, name)
+		if file == "" {
 			probs = append(probs, f.problem(s.pos(), Warning, "step %q: sound %q not found in %s", s.ID, name, opts.SoundsDir))
+			continue
+		}
+		if opts.CheckWAV != nil && strings.EqualFold(filepath.Ext(file), ".wav") {
+			if err := opts.CheckWAV(file); err != nil {
+				probs = append(probs, f.problem(s.pos(), Warning, "step %q: sound %q: %v", s.ID, file, err))
+			}
 		}
 	}
 	return probs
 }
 
-func soundExists(dir, name string) bool {
+// soundFile finds the file Asterisk would play for a sound, or "".
+func soundFile(dir, name string) string {
 	candidates := []string{filepath.Join(dir, name), filepath.Join(dir, "en", name)}
 	if filepath.IsAbs(name) {
 		candidates = []string{name}
@@ -240,11 +251,11 @@ func soundExists(dir, name string) bool {
 	for _, c := range candidates {
 		for _, ext := range soundExts {
 			if _, err := os.Stat(c + ext); err == nil {
-				return true
+				return c + ext
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // LintSet checks what no single flow can see: names and numbers claimed
