@@ -113,7 +113,7 @@ func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Conf
 // harnessOptions vary the harness: other flows, real services, more sinks.
 type harnessOptions struct {
 	ast      aritest.Options
-	flowsDir string                              // default: seed 004's flows
+	flowsDir string                             // default: seed 004's flows
 	services func(h *harness) *applets.Services // default: capturing mail and voicemail
 	sinks    []flows.TraceSink
 	tweak    []func(*config.Config)

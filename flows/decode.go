@@ -60,7 +60,6 @@ type stepHead struct {
 	Note   string            `toml:"note"`
 }
 
-
 // Parse decodes one flow file. It returns the flow (nil when the file
 // cannot be used at all) and every problem found while decoding; graph
 // checks are Lint's.
