@@ -766,6 +766,28 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 		t.Errorf("voicemails in the database: %+v %v", vms, err)
 	}
 	st.Close()
+
+	// The database is lost (say the write never happened): at the next
+	// start the voicemail is found again in Asterisk's stored recordings.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(cfg.Database + suffix)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
+	waitUntil(t, "serve up again", func() bool { code, _ := get("/healthz"); return code == 200 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.Open(context.Background(), cfg.Database, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vms, _, err = st.ListVoicemails(context.Background(), store.VoicemailFilter{Scope: store.AllWorkspaces()})
+	if err != nil || len(vms) != 1 || vms[0].Mailbox != "after-hours" || !vms[0].Recovered {
+		t.Errorf("voicemail not recovered at start-up: %+v %v", vms, err)
+	}
+	st.Close()
 	ast.Close()
 	waitGoroutines(t, base)
 }

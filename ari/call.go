@@ -577,12 +577,14 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 	if c.ctx.Err() != nil {
 		return applets.Recording{}, hangupErr("record")
 	}
-	base := spec.Name
-	if base == "" {
-		base = "rec"
-	}
+	// A name the flow gives is unique already (voicemails carry the call
+	// id and time, and are found again by it); only a nameless recording
+	// gets one made here.
 	c.seq++
-	name := safeName(base) + "-" + safeName(c.id) + "-" + strconv.Itoa(c.seq)
+	name := safeName(spec.Name)
+	if spec.Name == "" {
+		name = "rec-" + safeName(c.id) + "-" + strconv.Itoa(c.seq)
+	}
 	p := params{}
 	p.add("name", name).add("format", "wav").add("ifExists", "overwrite")
 	if s := ceilSec(spec.MaxDuration); s > 0 {

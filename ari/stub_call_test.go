@@ -223,7 +223,7 @@ func TestStubRecord(t *testing.T) {
 		_, err = c.Gather(ctx, applets.GatherSpec{FirstTimeout: 100 * time.Millisecond})
 		res.add(errors.Is(err, applets.ErrTimeout))
 		// the caller hangs up mid-recording: the recording is kept
-		r, err = c.Record(ctx, applets.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, FinishKey: "#"})
+		r, err = c.Record(ctx, applets.RecordSpec{Name: "vm3", MaxDuration: 30 * time.Second, FinishKey: "#"})
 		res.add(r.Duration, errors.Is(err, applets.ErrHangup))
 	})
 	startStub(t, s, h, nil)
@@ -234,7 +234,7 @@ func TestStubRecord(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	s.press(id, "#")
 	s.waitFor(t, "third record", 3*time.Second, func(r stubReq) bool {
-		return r.Method == "POST" && strings.HasSuffix(r.Path, "/record") && strings.HasSuffix(r.Query.Get("name"), "-3")
+		return r.Method == "POST" && strings.HasSuffix(r.Path, "/record") && r.Query.Get("name") == "vm3"
 	})
 	time.Sleep(50 * time.Millisecond)
 	s.hangup(id, 16, false)
