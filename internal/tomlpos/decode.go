@@ -31,6 +31,9 @@ type Document struct {
 
 // Parse parses src. A syntax error comes back as *Error with its position.
 func Parse(src []byte) (*Document, error) {
+	if err := checkNesting(src); err != nil {
+		return nil, err
+	}
 	if root, ix, ok := parseFast(src); ok {
 		return &Document{Root: root, Index: ix}, nil
 	}

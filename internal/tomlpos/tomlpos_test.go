@@ -99,3 +99,19 @@ func TestDurationRejectsOverflow(t *testing.T) {
 		t.Fatalf("huge duration accepted as %v", d)
 	}
 }
+
+func TestDeepNestingIsRefusedCheaply(t *testing.T) {
+	for _, src := range []string{
+		"a = " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n",
+		"a = " + strings.Repeat("{b=", 50000) + "1" + strings.Repeat("}", 50000) + "\n",
+	} {
+		_, err := Parse([]byte(src))
+		if err == nil || !strings.Contains(err.Error(), "nest deeper than") || !strings.HasPrefix(err.Error(), "1:") {
+			t.Errorf("got %v", err)
+		}
+	}
+	ok := "a = [[1, 2], [3, [4, {b = \"[[[[\"}]]]\n# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\ns = '''\n[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n'''\n"
+	if _, err := Parse([]byte(ok)); err != nil {
+		t.Errorf("brackets in strings and comments counted: %v", err)
+	}
+}
