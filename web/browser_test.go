@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/callflow/callflow/store"
 )
+
+var keepShots = flag.Bool("screenshots", false, "write the browser tests' screenshots to testdata/screenshots")
 
 func chromiumPath() string {
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
@@ -82,7 +85,12 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
 		}
 	}
-	shots := filepath.Join("testdata", "screenshots")
+	// Every run takes the screenshots; -screenshots keeps them in
+	// testdata/screenshots (committed, for people to look at).
+	shots := t.TempDir()
+	if *keepShots {
+		shots = filepath.Join("testdata", "screenshots")
+	}
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
