@@ -47,9 +47,23 @@ func (c callLog) RecordCall(r *flows.CallRecord) {
 		}
 		rec.Steps = append(rec.Steps, store.StepRecord{Flow: s.Flow, Step: s.Step, Applet: s.Applet, Outcome: s.Outcome, Started: s.Started, Ended: s.Ended, Details: d})
 	}
+	for _, d := range r.Dials {
+		if d.Recording != "" && rec.Recording == "" {
+			rec.Recording = d.Recording
+		}
+	}
 	if err := c.st.RecordCall(rec); err != nil {
 		// The store spools what it cannot queue: an error means it is closed.
 		c.log.Error().Err(err).Str("call", r.ID).Msg("call record not stored")
+	}
+	// whole-call recordings are listed with the call (queued after it)
+	for _, d := range r.Dials {
+		if d.Recording == "" {
+			continue
+		}
+		if err := c.st.SaveRecording(store.Recording{CallID: r.ID, Name: d.Recording, Duration: d.TalkTime, Created: d.Answered}); err != nil {
+			c.log.Error().Err(err).Str("call", r.ID).Msg("recording not stored")
+		}
 	}
 }
 
