@@ -49,3 +49,12 @@ func TestFlowsAndUserCommands(t *testing.T) {
 	}
 	must("user alice removed", "user", "rm", "alice")
 }
+
+// The load tool runs a handful of calls through the real serve path and
+// reports no failure and no goroutine left over.
+func TestLoadtestSmoke(t *testing.T) {
+	out, errOut, code := runCLI("loadtest", "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	if code != 0 || !strings.Contains(out, "failed 0, stuck 0") || !strings.Contains(out, "event-to-command latency") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}

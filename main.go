@@ -36,6 +36,8 @@ Usage:
   callflow user add|passwd|list|rm|token ...        staff and admin accounts of the web inbox
   callflow flows list|import|export|duplicate|publish|unpublish|history|rollback|assign|delete ...
                                                     flows kept in the database
+  callflow loadtest [--concurrency N] [--rate R] [--duration D]
+                                                    scripted callers through a fake Asterisk, in process
 
 Configuration: --config FILE, or $CALLFLOW_CONFIG, or ./callflow.toml if present;
 every key can be overridden by CALLFLOW_<SECTION>_<KEY> (see callflow.example.toml).
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdUser(rest, os.Stdin, stdout, stderr)
 	case "flows":
 		err = cmdFlows(rest, stdout, stderr)
+	case "loadtest":
+		err = cmdLoadtest(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

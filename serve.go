@@ -77,6 +77,15 @@ type server struct {
 }
 
 func newServer(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc *applets.Services) *server {
+	return newServerWith(cfg, log, sink, svc, serverExtras{})
+}
+
+// serverExtras are knobs for the load tool, not for configuration.
+type serverExtras struct {
+	onLatency func(time.Duration) // ARI event-to-command latency
+}
+
+func newServerWith(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc *applets.Services, extras serverExtras) *server {
 	s := &server{cfg: cfg, log: log, registry: flows.NewRegistry()}
 	s.watcher = &flows.Watcher{
 		Loader: &flows.Loader{
@@ -121,6 +130,7 @@ func newServer(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc
 			EventFilter:    cfg.ARI.EventFilter,
 			DrainTimeout:   cfg.Calls.DrainTimeout.D(),
 			NotInService:   notInService,
+			OnLatency:      extras.onLatency,
 			Logger:         log.With().Str("component", "ari").Logger(),
 		}, ariHandler{s})
 	}

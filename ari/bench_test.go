@@ -57,15 +57,14 @@ func benchCalls(b *testing.B, conc int, media time.Duration) {
 	})
 	var latMu sync.Mutex
 	var appLat []time.Duration
-	latencyHook = func(d time.Duration) {
-		latMu.Lock()
-		appLat = append(appLat, d)
-		latMu.Unlock()
-	}
-	defer func() { latencyHook = nil }()
 	app := New(Options{
 		URL: srv.URL(), App: "callflow", Username: "callflow", Password: "secret",
 		EventFilter: true, Logger: zerolog.Nop(),
+		OnLatency: func(d time.Duration) {
+			latMu.Lock()
+			appLat = append(appLat, d)
+			latMu.Unlock()
+		},
 	}, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan struct{})

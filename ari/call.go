@@ -114,7 +114,7 @@ type Call struct {
 	seq       int
 	timer     *time.Timer
 	answered  atomic.Int64 // unix nanoseconds
-	lastEvent atomic.Int64 // unix nanoseconds, only with latencyHook
+	lastEvent atomic.Int64 // unix nanoseconds, only with Options.OnLatency
 }
 
 var _ applets.Call = (*Call)(nil)
@@ -139,21 +139,17 @@ func newCall(a *App, id, state string, in Inbound) *Call {
 
 func (c *Call) push(ev event) {
 	c.events.Add(1)
-	if latencyHook != nil {
+	if c.app.opts.OnLatency != nil {
 		c.lastEvent.Store(time.Now().UnixNano())
 	}
 	c.q.push(ev)
 }
 
-// latencyHook, when set before the App runs (benchmarks), receives the
-// time from an event's arrival to the call's next request.
-var latencyHook func(time.Duration)
-
 // do sends a request on behalf of the call.
 func (c *Call) do(ctx context.Context, method, path string, p *params, body, out any) error {
-	if latencyHook != nil {
+	if hook := c.app.opts.OnLatency; hook != nil {
 		if t := c.lastEvent.Swap(0); t != 0 {
-			latencyHook(time.Duration(time.Now().UnixNano() - t))
+			hook(time.Duration(time.Now().UnixNano() - t))
 		}
 	}
 	return c.app.rest.do(ctx, method, path, p, body, out)

@@ -36,6 +36,9 @@ type Options struct {
 	// MaxConns caps the REST connections to Asterisk (default 64), which
 	// must stay below http.conf's sessionlimit (100 by default).
 	MaxConns int
+	// OnLatency, when set, receives for every request a call makes the time
+	// since that call's latest event arrived (benchmarks, the load tool).
+	OnLatency func(time.Duration)
 
 	Logger zerolog.Logger
 }
