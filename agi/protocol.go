@@ -167,6 +167,9 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // parseReply parses a final reply line ("NNN text").
 func parseReply(line string) (reply, error) {
+	if classify(line) != lineReply {
+		return reply{}, errors.New("not a reply line")
+	}
 	code, _ := strconv.Atoi(line[:3])
 	r := reply{code: code, text: line[4:]}
 	if code != 200 {
