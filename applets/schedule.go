@@ -108,6 +108,9 @@ type override struct {
 	until time.Time // zero: until the override is removed
 }
 
+// maxScheduleEntries bounds hours, rules and holidays each.
+const maxScheduleEntries = 64
+
 func newSchedule(p Params) (Applet, error) {
 	s := &schedule{loc: time.UTC}
 	var errs problems
@@ -118,6 +121,14 @@ func newSchedule(p Params) (Applet, error) {
 		errs.add(p.Errorf("timezone", "%v", err))
 	} else {
 		s.loc = loc
+	}
+	// A real schedule has a handful of windows; the overlap checks below
+	// compare every pair, so a hostile file must not list thousands.
+	for key, n := range map[string]int{"hours": len(s.p.Hours), "rules": len(s.p.Rules), "holidays": len(s.p.Holidays)} {
+		if n > maxScheduleEntries {
+			errs.add(p.Errorf(key, "%d %s: at most %d", n, key, maxScheduleEntries))
+			return s, errs.err()
+		}
 	}
 	for i, h := range s.p.Hours {
 		w, err := parseWindow(p, fmt.Sprintf("hours[%d]", i), h)

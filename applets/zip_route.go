@@ -109,6 +109,7 @@ func newZipRoute(p Params) (Applet, error) {
 		z.length = z.p.Length
 		if z.length < 3 || z.length > 10 {
 			errs.add(p.Errorf("length", "length must be between 3 and 10 digits"))
+			z.length = 5 // go on checking with a sane length: messages below repeat it
 		}
 	}
 	if z.p.Retries != nil {

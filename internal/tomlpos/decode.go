@@ -45,7 +45,8 @@ func Parse(src []byte) (*Document, error) {
 			if pe.Usage != "" {
 				msg += " (" + strings.TrimSpace(strings.SplitN(pe.Usage, "\n", 2)[0]) + ")"
 			}
-			return nil, &Error{Pos: Pos{Line: pe.Position.Line, Col: max(pe.Position.Col, 1)}, Msg: "syntax: " + msg}
+			// BurntSushi says line 0 for some errors on the first line.
+			return nil, &Error{Pos: Pos{Line: max(pe.Position.Line, 1), Col: max(pe.Position.Col, 1)}, Msg: "syntax: " + msg}
 		}
 		return nil, &Error{Pos: Pos{Line: 1, Col: 1}, Msg: err.Error()}
 	}
