@@ -556,3 +556,28 @@ applet = "hangup"
 		t.Errorf("%s vars %v", got, rec.Vars)
 	}
 }
+
+// An sms step that names no endpoint uses the configured [sms] defaults.
+func TestSMSUsesConfiguredDefaults(t *testing.T) {
+	dir := writeFlowDir(t, map[string]string{"sms.toml": `
+name = "SMS"
+numbers = ["+914430000022"]
+[[steps]]
+id = "text"
+applet = "sms"
+to = ["+15551112222"]
+body = "hello"
+[[steps]]
+id = "bye"
+applet = "hangup"
+`})
+	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) *applets.Services {
+		return &applets.Services{SMS: applets.SMSDefaults{Technology: "PJSIP", Endpoint: "carrier", From: "+15550009999"}}
+	}})
+	c := h.call(aritest.CallSpec{Exten: "+914430000022"})
+	hangupWhenDone(t, c)
+	msgs := h.ast.Messages()
+	if len(msgs) != 1 || msgs[0].To != "pjsip:+15551112222@carrier" || !strings.Contains(msgs[0].From, "15550009999") {
+		t.Errorf("messages %+v", msgs)
+	}
+}

@@ -286,6 +286,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		Counters:  st,
 		HTTP:      &http.Client{Timeout: 10 * time.Second},
 		SoundsDir: cfg.SoundsDir,
+		SMS:       applets.SMSDefaults{Technology: cfg.SMS.Technology, Endpoint: cfg.SMS.Endpoint, From: cfg.SMS.From},
 	}
 	ttsDir := cfg.TTSCacheDir()
 	if ttsDir == "" {

@@ -98,6 +98,16 @@ type Services struct {
 	Clock     func() time.Time
 	// SoundsDir is where greetings live on the Asterisk box, if known.
 	SoundsDir string
+	// SMS are the defaults of sms steps that name no technology,
+	// endpoint or sender (the [sms] section of the configuration).
+	SMS SMSDefaults
+}
+
+// SMSDefaults are where texts go out when a step does not say.
+type SMSDefaults struct {
+	Technology string
+	Endpoint   string
+	From       string
 }
 
 // Voicemail is a message left by a caller.

@@ -82,11 +82,21 @@ func newSMS(p Params) (Applet, error) {
 
 func (s *sms) Facts() Facts { return Facts{Outcomes: []string{"sent", "failed"}} }
 
-// uri is the endpoint URI a text to number goes to.
-func (s *sms) uri(number string) string {
-	u := s.tech + ":" + number
-	if s.p.Endpoint != "" {
-		u += "@" + s.p.Endpoint
+// uri is the endpoint URI a text to number goes to: the step's
+// technology and endpoint, else the configured defaults.
+func (s *sms) uri(env *Env, number string) string {
+	tech, endpoint := s.tech, s.p.Endpoint
+	if env.Services != nil {
+		if s.p.Technology == "" && env.Services.SMS.Technology != "" {
+			tech = strings.ToLower(env.Services.SMS.Technology)
+		}
+		if endpoint == "" {
+			endpoint = env.Services.SMS.Endpoint
+		}
+	}
+	u := tech + ":" + number
+	if endpoint != "" {
+		u += "@" + endpoint
 	}
 	return u
 }
@@ -98,6 +108,9 @@ func (s *sms) Run(ctx context.Context, env *Env) (Result, error) {
 		return Result{Outcome: "failed"}, nil
 	}
 	from := s.p.From
+	if from == "" && env.Services != nil {
+		from = env.Services.SMS.From
+	}
 	if from == "" {
 		from = digitsOnly(env.Call.Called())
 	}
@@ -114,7 +127,7 @@ func (s *sms) Run(ctx context.Context, env *Env) (Result, error) {
 				continue
 			}
 		}
-		to := s.uri(number)
+		to := s.uri(env, number)
 		if seen[to] {
 			continue
 		}

@@ -119,8 +119,8 @@ type SMTP struct {
 // SMS sends text messages through Asterisk's message API.
 type SMS struct {
 	Technology string `toml:"technology"`
-	// Endpoint is the endpoint resource messages go out through; "" means
-	// no SMS.
+	// Endpoint is the endpoint resource (trunk) texts go out through, for
+	// sms steps that name none; "" sends to technology:number.
 	Endpoint string `toml:"endpoint"`
 	From     string `toml:"from"`
 }
