@@ -42,40 +42,33 @@ type harness struct {
 	vms     *captureVoicemail
 }
 
-type captureMail struct {
-	mu   sync.Mutex
-	sent []applets.Email
+// captured keeps what a service was handed, safe for concurrent calls.
+type captured[T any] struct {
+	mu    sync.Mutex
+	items []T
 }
 
-func (m *captureMail) Send(ctx context.Context, e applets.Email) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sent = append(m.sent, e)
+func (c *captured[T]) add(v T) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.items = append(c.items, v)
 	return nil
 }
 
-func (m *captureMail) all() []applets.Email {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]applets.Email(nil), m.sent...)
+func (c *captured[T]) all() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]T(nil), c.items...)
 }
 
-type captureVoicemail struct {
-	mu  sync.Mutex
-	vms []applets.Voicemail
-}
+type captureMail struct{ captured[applets.Email] }
+
+func (m *captureMail) Send(ctx context.Context, e applets.Email) error { return m.add(e) }
+
+type captureVoicemail struct{ captured[applets.Voicemail] }
 
 func (c *captureVoicemail) SaveVoicemail(ctx context.Context, vm applets.Voicemail) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.vms = append(c.vms, vm)
-	return nil
-}
-
-func (c *captureVoicemail) all() []applets.Voicemail {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]applets.Voicemail(nil), c.vms...)
+	return c.add(vm)
 }
 
 // seedFlows copies seed 004's flows with short timers: the same flows,
@@ -706,15 +699,8 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 	base := runtime.NumGoroutine()
 	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 20 * time.Millisecond})
 	defer ast.Close()
-	cfg := config.Default()
-	dir := t.TempDir()
-	cfg.FlowsDir = seedFlows(t)
-	cfg.Database = filepath.Join(dir, "callflow.db")
-	cfg.DefaultCountry = "91"
-	cfg.ARI.URL = ast.URL()
-	cfg.ARI.Password = "secret"
+	cfg := serveConfig(t, ast)
 	cfg.HTTP.Listen = freePort(t)
-	cfg.RecordingsDir = ""
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
@@ -799,15 +785,7 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 func TestServeKeepsRecordsWhileTheDatabaseIsLocked(t *testing.T) {
 	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 20 * time.Millisecond})
 	defer ast.Close()
-	cfg := config.Default()
-	dir := t.TempDir()
-	cfg.FlowsDir = seedFlows(t)
-	cfg.Database = filepath.Join(dir, "callflow.db")
-	cfg.DefaultCountry = "91"
-	cfg.ARI.URL = ast.URL()
-	cfg.ARI.Password = "secret"
-	cfg.HTTP.Listen = ""
-	cfg.RecordingsDir = ""
+	cfg := serveConfig(t, ast)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
@@ -868,4 +846,19 @@ func TestServeKeepsRecordsWhileTheDatabaseIsLocked(t *testing.T) {
 	if len(vms) != 3 {
 		t.Errorf("%d voicemails stored, want 3", len(vms))
 	}
+}
+
+// serveConfig runs the whole of serve on seed 004's flows against ast,
+// with a database of its own and no web server.
+func serveConfig(t *testing.T, ast *aritest.Server) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.FlowsDir = seedFlows(t)
+	cfg.Database = filepath.Join(t.TempDir(), "callflow.db")
+	cfg.DefaultCountry = "91"
+	cfg.ARI.URL = ast.URL()
+	cfg.ARI.Password = "secret"
+	cfg.HTTP.Listen = ""
+	cfg.RecordingsDir = ""
+	return cfg
 }
