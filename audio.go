@@ -86,25 +86,61 @@ func openFile(path string) (io.ReadSeekCloser, time.Time, error) {
 }
 
 // reconcileVoicemails puts back voicemails whose database write was lost
-// (a crash between the recording and the write): Asterisk's stored
-// recordings and the FastAGI recordings directory are the truth.
-func reconcileVoicemails(ctx context.Context, st *store.Store, a *ari.App, agiDir string, log zerolog.Logger) {
-	var found []store.FoundRecording
+// (a crash between the recording and the write, or a recording still going
+// when the process died): Asterisk's stored recordings and the FastAGI
+// recordings directory are the truth. Only recordings made since since
+// are looked at (zero: all). A recording under a second long is what the
+// voicemail step calls empty (or what a full disk left): it is no message.
+func reconcileVoicemails(ctx context.Context, st *store.Store, a *ari.App, agiDir string, since time.Time, log zerolog.Logger) {
+	recent := func(name string) bool {
+		_, _, at, ok := store.ParseVoicemailName(name)
+		return ok && (since.IsZero() || !at.Before(since))
+	}
+	var remote []string
 	if a != nil {
 		names, err := a.StoredRecordings(ctx)
 		if err != nil {
 			log.Warn().Err(err).Msg("reconcile: cannot list Asterisk's stored recordings")
 		}
 		for _, n := range names {
-			if _, _, _, ok := store.ParseVoicemailName(n); ok {
-				found = append(found, store.FoundRecording{Name: n})
+			if recent(n) {
+				remote = append(remote, n)
 			}
 		}
 	}
+	var local []store.FoundRecording
 	if agiDir != "" {
-		if local, err := store.ScanVoicemailDir(agiDir); err == nil {
-			found = append(found, local...)
+		if found, err := store.ScanVoicemailDir(agiDir); err == nil {
+			for _, f := range found {
+				if recent(f.Name) && f.Duration >= time.Second {
+					local = append(local, f)
+				}
+			}
 		}
+	}
+	if len(remote)+len(local) == 0 {
+		return
+	}
+	known, err := st.KnownVoicemails(ctx, remote)
+	if err != nil {
+		log.Error().Err(err).Msg("reconcile voicemails")
+		return
+	}
+	found := local
+	for _, n := range remote {
+		if known[n] {
+			continue
+		}
+		d, err := storedDuration(ctx, a, n)
+		if err != nil {
+			log.Warn().Err(err).Str("recording", n).Msg("reconcile: stored recording unreadable")
+			continue
+		}
+		if d < time.Second {
+			log.Debug().Str("recording", n).Msg("reconcile: empty recording is no message")
+			continue
+		}
+		found = append(found, store.FoundRecording{Name: n, Duration: d})
 	}
 	if len(found) == 0 {
 		return
@@ -117,4 +153,23 @@ func reconcileVoicemails(ctx context.Context, st *store.Store, a *ari.App, agiDi
 	if added > 0 {
 		log.Warn().Int("recovered", added).Msg("voicemails found in recordings but not in the database were put back")
 	}
+}
+
+// storedDuration is the length of a stored recording: Asterisk stores
+// 8 kHz 16-bit mono WAV behind a 44-byte header.
+func storedDuration(ctx context.Context, a *ari.App, name string) (time.Duration, error) {
+	rc, err := a.FetchRecording(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, io.LimitReader(rc, 512<<20))
+	if err != nil {
+		return 0, err
+	}
+	const header, bytesPerSecond = 44, 16000
+	if n <= header {
+		return 0, nil
+	}
+	return time.Duration(n-header) * time.Second / bytesPerSecond, nil
 }

@@ -150,7 +150,7 @@ func newServerWith(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink,
 type ariHandler struct{ s *server }
 
 func (h ariHandler) HandleCall(ctx context.Context, call *ari.Call, in ari.Inbound) {
-	h.s.dispatcher.Handle(ctx, call, flows.Route{FlowName: in.FlowName, Number: calledNumber(in, h.s.cfg.DefaultCountry)}, "ari")
+	h.s.dispatcher.Handle(ctx, call, flows.Route{FlowName: in.FlowName, Number: calledNumber(in, h.s.cfg.DefaultCountry), Resumed: in.Resumed}, "ari")
 }
 
 // calledNumber is the dialled number: number=, else the extension, else a
@@ -281,6 +281,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 			log.Error().Err(err).Msg("closing the database")
 		}
 	}()
+	markInterrupted(ctx, st, log)
 	svc := &applets.Services{
 		Voicemail: voicemailLog{st},
 		Counters:  st,
@@ -341,9 +342,30 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		}
 		s.http = &http.Server{Addr: cfg.HTTP.Listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	}
+	rlog := log.With().Str("component", "reconcile").Logger()
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
-	reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, log.With().Str("component", "reconcile").Logger())
+	reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Time{}, rlog)
 	rcancel()
+	// Recordings still going when an earlier run died end later.
+	periodic, stopPeriodic := context.WithCancel(ctx)
+	var periodicDone sync.WaitGroup
+	periodicDone.Add(1)
+	go func() {
+		defer periodicDone.Done()
+		t := time.NewTicker(cfg.Calls.ReconcileInterval.D())
+		defer t.Stop()
+		for {
+			select {
+			case <-periodic.Done():
+				return
+			case <-t.C:
+				// Recent ones only: the start-up pass saw the rest.
+				rctx, rcancel := context.WithTimeout(periodic, 15*time.Second)
+				reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Now().Add(-2*time.Hour), rlog)
+				rcancel()
+			}
+		}
+	}()
 	var mail *mailer.Mailer
 	if cfg.SMTP.Host != "" {
 		opts := mailer.Options{
@@ -360,6 +382,8 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	hooks.SetMailer(svc.Mail)
 	err = s.run(ctx)
+	stopPeriodic()
+	periodicDone.Wait()
 	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = hooks.Flush(hctx)
 	hcancel()
@@ -371,6 +395,25 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		mail.Close()
 	}
 	return err
+}
+
+// markInterrupted closes the calls an earlier process left in progress
+// (it was killed mid-call), once the records it spooled are written.
+func markInterrupted(ctx context.Context, st *store.Store, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := st.Flush(ctx); err != nil {
+		log.Warn().Err(err).Msg("calls left in progress by an earlier run not checked: the database is busy")
+		return
+	}
+	n, err := st.MarkInterrupted(ctx)
+	if err != nil {
+		log.Warn().Err(err).Msg("calls left in progress by an earlier run not checked")
+		return
+	}
+	if n > 0 {
+		log.Warn().Int("calls", n).Msg("calls an earlier run left in progress (it stopped without ending them) are marked interrupted")
+	}
 }
 
 // health is /healthz: ok while every enabled transport can take calls.

@@ -20,6 +20,15 @@ func (s sinks) RecordCall(r *flows.CallRecord) {
 	}
 }
 
+// CallStarted tells the sinks that want it of a call that begins.
+func (s sinks) CallStarted(r *flows.CallRecord) {
+	for _, sink := range s {
+		if cs, ok := sink.(flows.CallStartSink); ok {
+			cs.CallStarted(r)
+		}
+	}
+}
+
 // callLog hands finished calls to the store's queue (never blocking).
 type callLog struct {
 	st  *store.Store
@@ -47,6 +56,10 @@ func (c callLog) RecordCall(r *flows.CallRecord) {
 		}
 		rec.Steps = append(rec.Steps, store.StepRecord{Flow: s.Flow, Step: s.Step, Applet: s.Applet, Outcome: s.Outcome, Started: s.Started, Ended: s.Ended, Details: d})
 	}
+	if r.Resumed {
+		rec.Events = append(rec.Events, store.CallEvent{Seq: len(rec.Events) + 1, Kind: "resumed", At: r.Started,
+			Data: map[string]any{"reason": "callflow restarted during the call; the flow started over"}})
+	}
 	for _, d := range r.Dials {
 		if d.Recording != "" && rec.Recording == "" {
 			rec.Recording = d.Recording
@@ -64,6 +77,18 @@ func (c callLog) RecordCall(r *flows.CallRecord) {
 		if err := c.st.SaveRecording(store.Recording{CallID: r.ID, Name: d.Recording, Duration: d.TalkTime, Created: d.Answered}); err != nil {
 			c.log.Error().Err(err).Str("call", r.ID).Msg("recording not stored")
 		}
+	}
+}
+
+// CallStarted stores the call as in progress: if callflow dies before the
+// call ends, the row survives and is marked interrupted at the next start.
+func (c callLog) CallStarted(r *flows.CallRecord) {
+	rec := store.CallRecord{
+		ID: r.ID, Transport: r.Transport, Flow: r.Flow, FlowVersion: r.FlowVersion, Workspace: r.Workspace,
+		Called: r.Called, Caller: r.Caller, Started: r.Started, Outcome: store.OutcomeInProgress,
+	}
+	if err := c.st.RecordCall(rec); err != nil {
+		c.log.Error().Err(err).Str("call", r.ID).Msg("call start not stored")
 	}
 }
 

@@ -57,6 +57,10 @@ type App struct {
 	routes map[string]route
 	calls  map[string]*Call
 	idle   chan struct{} // closed when the last call ends, if someone waits
+	// adopted are conversations an earlier process bridged (orphans.go).
+	adopted  map[string]*adoption
+	nAdopted atomic.Int64
+	ended    recentlyEnded
 
 	draining   atomic.Bool
 	connected  atomic.Bool
@@ -93,6 +97,7 @@ func New(opts Options, h Handler) *App {
 		wsClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}},
 		routes:   make(map[string]route),
 		calls:    make(map[string]*Call),
+		adopted:  make(map[string]*adoption),
 		runDone:  make(chan struct{}),
 		stop:     make(chan struct{}),
 	}
@@ -349,6 +354,9 @@ func (a *App) dispatch(b []byte) bool {
 	rt, ok := a.routes[string(idb)]
 	a.mu.RUnlock()
 	if !ok {
+		if (r.kind == evStasisEnd || r.kind == evDestroyed) && a.nAdopted.Load() > 0 {
+			a.adoptedGone(string(idb))
+		}
 		return false
 	}
 	ev := event{kind: r.kind, cause: int32(r.cause), soft: r.soft, dur: int32(r.recDur), id: rt.id, state: intern(stb)}
@@ -405,6 +413,10 @@ func (a *App) startCall(id, state string, in Inbound) {
 		return
 	}
 	c := newCall(a, id, state, in)
+	if in.Resumed {
+		// Legs and bridges of the run before may still exist: new ids.
+		c.seq = int(time.Now().UnixMilli() % 1e9)
+	}
 	a.routes[id] = route{call: c, id: id, live: true}
 	a.calls[id] = c
 	a.mu.Unlock()
@@ -463,6 +475,7 @@ func (a *App) endCall(c *Call) {
 		delete(a.routes, id)
 	}
 	delete(a.calls, c.id)
+	a.ended.add(c.id, time.Now())
 	if len(a.calls) == 0 && a.idle != nil {
 		close(a.idle)
 		a.idle = nil
@@ -530,43 +543,18 @@ func (a *App) reconcile(ctx context.Context, reconnect bool) {
 		}
 		a.mu.RUnlock()
 	}
-	picked := 0
-	for i := range chans {
-		ch := &chans[i]
-		if ch.Dialplan == nil || ch.Dialplan.AppName != "Stasis" {
-			continue
+	a.mu.RLock()
+	var lost []string
+	for id := range a.adopted {
+		if _, ok := present[id]; !ok {
+			lost = append(lost, id)
 		}
-		app, rest, _ := strings.Cut(ch.Dialplan.AppData, ",")
-		if app != a.opts.App {
-			continue
-		}
-		a.mu.RLock()
-		_, known := a.routes[ch.ID]
-		a.mu.RUnlock()
-		if known {
-			continue
-		}
-		var args []string
-		if rest != "" {
-			args = strings.Split(rest, ",")
-		}
-		if ch.State == "Up" {
-			// Answered: maybe a conversation an earlier instance bridged;
-			// cutting in would do more harm than leaving it.
-			a.log.Warn().Str("channel", ch.ID).Strs("args", args).Msg("reconcile: answered channel in the application that no call owns: left alone")
-			continue
-		}
-		if len(args) > 0 && args[0] == dialedMarker {
-			a.hangupOrphan(ch.ID)
-			continue
-		}
-		var num, name string
-		if ch.Caller != nil {
-			num, name = ch.Caller.Number, ch.Caller.Name
-		}
-		picked++
-		a.startCall(ch.ID, ch.State, parseInbound(args, ch.Dialplan.Exten, ch.Dialplan.Context, num, name, ch.Name))
 	}
+	a.mu.RUnlock()
+	for _, id := range lost {
+		a.adoptedGone(id)
+	}
+	picked := a.takeOrphans(ctx, chans)
 	a.log.Info().Int("channels", len(chans)).Int("vanished", gone).Int("picked_up", picked).Msg("reconciled")
 }
 

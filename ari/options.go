@@ -95,6 +95,10 @@ type Inbound struct {
 	CallerNumber string
 	CallerName   string
 	ChannelName  string
+	// Resumed is set for an answered caller found in the application
+	// after a restart with no call of this process owning it: whatever
+	// the flow was doing is lost, so it starts over.
+	Resumed bool
 }
 
 // Handler runs inbound calls.

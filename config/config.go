@@ -92,6 +92,9 @@ type Calls struct {
 	MaxSteps     int              `toml:"max_steps"`
 	MaxDuration  tomlpos.Duration `toml:"max_duration"`
 	DrainTimeout tomlpos.Duration `toml:"drain_timeout"`
+	// ReconcileInterval is how often stored recordings are checked for
+	// voicemails the database lacks.
+	ReconcileInterval tomlpos.Duration `toml:"reconcile_interval"`
 	// NotInService is the media played when a number has no published flow.
 	NotInService []string `toml:"not_in_service"`
 	// QualifiedAfter applies to flows that do not set their own.
@@ -172,11 +175,12 @@ func Default() *Config {
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Calls: Calls{
-			MaxSteps:       100,
-			MaxDuration:    dur(4 * time.Hour),
-			DrainTimeout:   dur(30 * time.Second),
-			NotInService:   []string{"sound:ss-noservice"},
-			QualifiedAfter: dur(30 * time.Second),
+			MaxSteps:          100,
+			MaxDuration:       dur(4 * time.Hour),
+			DrainTimeout:      dur(30 * time.Second),
+			ReconcileInterval: dur(time.Minute),
+			NotInService:      []string{"sound:ss-noservice"},
+			QualifiedAfter:    dur(30 * time.Second),
 		},
 		SMTP: SMTP{
 			Port:    587,

@@ -71,6 +71,7 @@ func (c *Config) Validate() error {
 	}
 	v.positive("calls.max_duration", c.Calls.MaxDuration.D())
 	v.positive("calls.drain_timeout", c.Calls.DrainTimeout.D())
+	v.positive("calls.reconcile_interval", c.Calls.ReconcileInterval.D())
 	for i, m := range c.Calls.NotInService {
 		kind, rest, ok := strings.Cut(m, ":")
 		if !ok || rest == "" || !slices.Contains(mediaKinds, kind) {

@@ -14,6 +14,8 @@ import (
 type Route struct {
 	FlowName string // by name (Stasis(callflow,flow=support), agi://host/flow/support)
 	Number   string // by the dialled number
+	// Resumed: a call picked up again after a restart; its flow starts over.
+	Resumed bool
 }
 
 // Dispatcher finds the flow for an inbound call and runs it; a number
@@ -52,7 +54,7 @@ func (d *Dispatcher) Handle(ctx context.Context, call applets.Call, r Route, tra
 	defer d.active.Add(-1)
 	set := d.Registry.Current() // the call keeps this version to the end
 	if f, ok := d.Lookup(set, r); ok {
-		return d.Runner.Run(ctx, call, set, f, CallInfo{Transport: transport})
+		return d.Runner.Run(ctx, call, set, f, CallInfo{Transport: transport, Resumed: r.Resumed})
 	}
 	return d.notInService(ctx, call, r, transport)
 }

@@ -30,6 +30,9 @@ type Runner struct {
 // CallInfo identifies a call to the runner.
 type CallInfo struct {
 	Transport string
+	// Resumed: the call was picked up again after callflow restarted in
+	// the middle of it, and the flow starts over.
+	Resumed bool
 }
 
 var (
@@ -60,11 +63,14 @@ func (r *Runner) Run(ctx context.Context, call applets.Call, set *Set, flow *Flo
 
 	rec := &CallRecord{
 		ID: call.ID(), Transport: info.Transport, Flow: flow.Name, FlowVersion: flow.Version,
-		Workspace: flow.Workspace, Caller: call.Caller(), Called: call.Called(), Started: r.now(),
+		Workspace: flow.Workspace, Caller: call.Caller(), Called: call.Called(), Started: r.now(), Resumed: info.Resumed,
 		Notify: Notify{PostCallWebhook: flow.Settings.PostCallWebhook, AbandonedWebhook: flow.Settings.AbandonedWebhook, AbandonedEmail: flow.Settings.AbandonedEmail},
 	}
 	log := r.Log.With().Str("call", call.ID()).Str("flow", flow.Name).Logger()
 	log.Info().Str("caller", rec.Caller).Str("called", rec.Called).Str("version", flow.Version).Str("transport", info.Transport).Msg("call started")
+	if s, ok := r.Sink.(CallStartSink); ok {
+		s.CallStarted(rec)
+	}
 
 	tc := &tracedCall{Call: call}
 	state := applets.NewState()

@@ -32,6 +32,9 @@ type CallRecord struct {
 	Voicemails []applets.Voicemail
 	Dials      []applets.DialResult
 	Error      string
+	// Resumed: picked up again after callflow restarted mid-call (the
+	// flow started over).
+	Resumed bool
 	// Notify is where the flow the call started in wants to hear of it.
 	Notify Notify
 }
@@ -62,6 +65,12 @@ type StepTrace struct {
 // queues the write.
 type TraceSink interface {
 	RecordCall(rec *CallRecord)
+}
+
+// CallStartSink is a TraceSink that also hears of each call as it starts,
+// before its first step, so a crash mid-call leaves a trace of the call.
+type CallStartSink interface {
+	CallStarted(rec *CallRecord)
 }
 
 // TraceSinkFunc adapts a function.

@@ -395,3 +395,32 @@ func (s *Store) CallRecordings(ctx context.Context, callID string) ([]Recording,
 	}
 	return out, rows.Err()
 }
+
+// Outcomes the store itself gives a call.
+const (
+	// OutcomeInProgress marks a call stored as it starts.
+	OutcomeInProgress = "in_progress"
+	// OutcomeInterrupted marks a call that was still in progress when the
+	// process that ran it stopped without finishing it (a crash or a kill).
+	OutcomeInterrupted = "interrupted"
+)
+
+// MarkInterrupted gives every call still in progress the outcome
+// interrupted. It is for start-up, before any call runs: the database is
+// locked to one process, so such calls belong to a process that died. A
+// call that is picked up again afterwards is simply recorded over.
+func (s *Store) MarkInterrupted(ctx context.Context) (int, error) {
+	var n int64
+	err := s.immediate(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE calls SET outcome = ? WHERE outcome = ? AND ended IS NULL`, OutcomeInterrupted, OutcomeInProgress)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: mark interrupted calls: %w", err)
+	}
+	return int(n), nil
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -238,4 +239,39 @@ func (s *Store) recoveredVoicemail(f FoundRecording) (Voicemail, bool) {
 	}
 	v.Recovered = true
 	return v, true
+}
+
+// KnownVoicemails reports which of names are recordings of stored
+// voicemails (deleted ones included: a deleted message must not return).
+func (s *Store) KnownVoicemails(ctx context.Context, names []string) (map[string]bool, error) {
+	known := make(map[string]bool, len(names))
+	const chunk = 500
+	for from := 0; from < len(names); from += chunk {
+		part := names[from:min(from+chunk, len(names))]
+		args := make([]any, len(part))
+		for i, n := range part {
+			args[i] = n
+		}
+		q := `SELECT recording FROM voicemails WHERE recording IN (?` + strings.Repeat(`, ?`, len(part)-1) + `)`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: known voicemails: %w", err)
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: known voicemails: %w", err)
+			}
+			known[n] = true
+		}
+		err = rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: known voicemails: %w", err)
+		}
+	}
+	return known, nil
 }

@@ -48,9 +48,10 @@ const (
 	endSilence endReason = iota // 'S': maxSilenceSeconds of silence after speech
 	endMaxDuration
 	endDTMF
-	endStop   // POST /recordings/live/{name}/stop
-	endCancel // DELETE /recordings/live/{name}: the file is discarded
-	endHangup // the channel (or the bridge recorder) went away
+	endStop       // POST /recordings/live/{name}/stop
+	endCancel     // DELETE /recordings/live/{name}: the file is discarded
+	endHangup     // the channel (or the bridge recorder) went away
+	endWriteError // the file could not be written (a full disk)
 )
 
 // recording follows res_stasis_recording and ast_play_and_record: the
@@ -79,6 +80,7 @@ type recording struct {
 	silence     *int
 	cause       string
 	ended       bool
+	writeFailed bool
 }
 
 func (r *recording) json() liveRecordingJSON {
@@ -144,6 +146,15 @@ func (r *recording) start() {
 		beep = beepLength
 	}
 	r.audioStart = time.Now().Add(s.sim(beep))
+	if err := s.openRecordingFile(r); err != nil {
+		// Asterisk 20 ignores what ast_play_and_record_full returns
+		// (res/stasis_recording.c, record_file): a file it cannot write
+		// ends the recording at once, reported finished with no audio.
+		s.logf("recording %s: %v", r.name, err)
+		r.writeFailed = true
+		s.finishRecordingLocked(r, endWriteError)
+		return
+	}
 
 	// When does the recording end on its own?
 	r.planned = -1
@@ -222,7 +233,9 @@ func (s *Server) finishRecordingLocked(r *recording, why endReason) {
 		return
 	}
 	var T time.Duration
-	if (why == endSilence || why == endMaxDuration) && r.planned >= 0 {
+	if why == endWriteError {
+		T = 0
+	} else if (why == endSilence || why == endMaxDuration) && r.planned >= 0 {
 		T = r.planned
 	} else {
 		T = s.simSince(r.audioStart)
@@ -260,13 +273,22 @@ func (s *Server) finishRecordingLocked(r *recording, why endReason) {
 		silence := duration - energy
 		r.talking, r.silence = &energy, &silence
 	}
-	r.duration = &duration
 	r.state = "done"
 	if why == endCancel {
 		s.removeStoredFiles(r.name)
-	} else if err := s.writeRecordingFile(r, fileLen, talk); err != nil {
-		s.logf("recording %s: %v", r.name, err)
+	} else if why != endWriteError {
+		if err := s.writeRecordingFile(r, fileLen, talk); err != nil {
+			// The disk filled up during the recording: what Asterisk
+			// reports is what it managed to write, here nothing.
+			s.logf("recording %s: %v", r.name, err)
+			duration = 0
+			if r.talking != nil {
+				zero, zero2 := 0, 0
+				r.talking, r.silence = &zero, &zero2
+			}
+		}
 	}
+	r.duration = &duration
 	r.emit("RecordingFinished")
 	s.logf("recording %s finished: duration %d", r.name, duration)
 	r.cleanup()
@@ -365,6 +387,36 @@ func (s *Server) writeRecordingFile(r *recording, fileLen, talk time.Duration) e
 		data = pcm
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// openRecordingFile creates the recording's file as ast_writefile does,
+// with its header and a first frame, so a full disk shows at once.
+func (s *Server) openRecordingFile(r *recording) error {
+	path := s.recordingPath(r.name, r.format)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if r.ifExists == "append" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	data := make([]byte, 2*sampleRate*frameMS/1000)
+	if strings.EqualFold(r.format, "wav") {
+		data = wavFile(data)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr != nil {
+		return werr
+	}
+	return cerr
 }
 
 // wavFile wraps 8 kHz 16-bit mono samples in a RIFF header.

@@ -1,0 +1,245 @@
+package ari
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	ariv6 "github.com/CyCoreSystems/ari/v6"
+)
+
+// Orphans are channels in the application that no call of this process
+// owns: an earlier process was killed mid-call (or events were lost). None
+// may stay in Stasis for ever, and no conversation is cut:
+//   - a channel not yet answered starts its flow, as if it had just come in;
+//   - a caller answered but talking to nobody (mid-prompt, mid-menu, or
+//     left alone in a bridge) leaves that bridge and starts the flow over;
+//   - a conversation (a bridge of two or more of our channels) is left to
+//     go on and watched: when one side leaves, the others are hung up and
+//     the bridge destroyed, as the call that made it would have done;
+//   - an agent leg talking to nobody is hung up;
+//   - an empty bridge an earlier call made is destroyed.
+
+// adoption is a conversation an earlier process bridged.
+type adoption struct {
+	bridge  string
+	members []string
+}
+
+// ourApp reports whether ch is in this Stasis application, and its args.
+func (a *App) ourApp(ch *ariv6.ChannelData) ([]string, bool) {
+	if ch.Dialplan == nil || ch.Dialplan.AppName != "Stasis" {
+		return nil, false
+	}
+	app, rest, _ := strings.Cut(ch.Dialplan.AppData, ",")
+	if app != a.opts.App {
+		return nil, false
+	}
+	if rest == "" {
+		return nil, true
+	}
+	return strings.Split(rest, ","), true
+}
+
+// ourBridgeID matches the ids Dial gives bridges: <channel>-b<n>.
+func ourBridgeID(id string) bool {
+	i := strings.LastIndex(id, "-b")
+	if i <= 0 || i+2 >= len(id) {
+		return false
+	}
+	_, err := strconv.ParseUint(id[i+2:], 10, 64)
+	return err == nil
+}
+
+// takeOrphans deals with the orphans among chans (see above) and returns
+// how many calls it started.
+func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
+	ours := make(map[string]bool)
+	var orphans []*ariv6.ChannelData
+	answered := false
+	for i := range chans {
+		ch := &chans[i]
+		if _, ok := a.ourApp(ch); !ok {
+			continue
+		}
+		ours[ch.ID] = true
+		a.mu.RLock()
+		_, known := a.routes[ch.ID]
+		_, adopted := a.adopted[ch.ID]
+		ended := a.ended.has(ch.ID)
+		a.mu.RUnlock()
+		if !known && !adopted && !ended {
+			orphans = append(orphans, ch)
+			answered = answered || ch.State == "Up"
+		}
+	}
+	var bridges []ariv6.BridgeData
+	if err := a.rest.do(ctx, http.MethodGet, "/bridges", nil, nil, &bridges); err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("reconcile: listing bridges failed")
+		}
+		if answered {
+			return 0 // without bridges a conversation cannot be told apart
+		}
+	}
+	memberOf := make(map[string]*ariv6.BridgeData)
+	for i := range bridges {
+		b := &bridges[i]
+		for _, id := range b.ChannelIDs {
+			memberOf[id] = b
+		}
+		a.mu.RLock()
+		_, owned := a.routes[b.ID]
+		a.mu.RUnlock()
+		if len(b.ChannelIDs) == 0 && !owned && b.Creator == "Stasis" && ourBridgeID(b.ID) {
+			a.destroyBridge(b.ID)
+		}
+	}
+	picked := 0
+	for _, ch := range orphans {
+		args, _ := a.ourApp(ch)
+		dialed := len(args) > 0 && args[0] == dialedMarker
+		if ch.State != "Up" {
+			if dialed {
+				a.hangupOrphan(ch.ID)
+				continue
+			}
+			picked++
+			a.startOrphan(ch, args, false)
+			continue
+		}
+		b := memberOf[ch.ID]
+		talking := 0
+		if b != nil {
+			for _, id := range b.ChannelIDs {
+				if id != ch.ID && ours[id] {
+					talking++
+				}
+			}
+		}
+		switch {
+		case talking > 0:
+			a.adopt(b, ours)
+		case dialed:
+			a.hangupOrphan(ch.ID)
+		default:
+			if b != nil {
+				p := params{}
+				p.add("channel", ch.ID)
+				if err := a.rest.do(ctx, http.MethodPost, "/bridges/"+esc(b.ID)+"/removeChannel", &p, nil, nil); err != nil && !IsNotFound(err) {
+					a.log.Warn().Err(err).Str("channel", ch.ID).Str("bridge", b.ID).Msg("reconcile: could not take the caller out of an old bridge")
+				}
+				if len(b.ChannelIDs) == 1 && ourBridgeID(b.ID) {
+					a.destroyBridge(b.ID)
+				}
+			}
+			picked++
+			a.startOrphan(ch, args, true)
+		}
+	}
+	return picked
+}
+
+func (a *App) startOrphan(ch *ariv6.ChannelData, args []string, resumed bool) {
+	var num, name string
+	if ch.Caller != nil {
+		num, name = ch.Caller.Number, ch.Caller.Name
+	}
+	in := parseInbound(args, ch.Dialplan.Exten, ch.Dialplan.Context, num, name, ch.Name)
+	in.Resumed = resumed
+	if resumed {
+		a.log.Warn().Str("call", ch.ID).Msg("reconcile: answered caller that no call owns (callflow restarted mid-call): the flow starts over")
+	}
+	a.startCall(ch.ID, ch.State, in)
+}
+
+// adopt watches a conversation an earlier process bridged.
+func (a *App) adopt(b *ariv6.BridgeData, ours map[string]bool) {
+	ad := &adoption{bridge: b.ID}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range b.ChannelIDs {
+		if ours[id] {
+			if _, dup := a.adopted[id]; dup {
+				return
+			}
+			ad.members = append(ad.members, id)
+		}
+	}
+	for _, id := range ad.members {
+		a.adopted[id] = ad
+	}
+	a.nAdopted.Add(int64(len(ad.members)))
+	a.log.Warn().Str("bridge", b.ID).Strs("channels", ad.members).Msg("reconcile: conversation bridged by an earlier run left to go on; it is ended when one side leaves")
+}
+
+// adoptedGone ends an adopted conversation once one of its channels left
+// (or vanished): the others are hung up and the bridge destroyed.
+func (a *App) adoptedGone(id string) {
+	a.mu.Lock()
+	ad, ok := a.adopted[id]
+	if ok {
+		for _, m := range ad.members {
+			delete(a.adopted, m)
+		}
+		a.nAdopted.Add(-int64(len(ad.members)))
+	}
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	a.log.Info().Str("bridge", ad.bridge).Str("left", id).Msg("adopted conversation over")
+	for _, m := range ad.members {
+		if m != id {
+			a.hangupOrphan(m)
+		}
+	}
+	a.destroyBridge(ad.bridge)
+}
+
+func (a *App) destroyBridge(id string) {
+	a.helpers.Add(1)
+	go func() {
+		defer a.helpers.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout+time.Second)
+		defer cancel()
+		if err := a.rest.do(ctx, http.MethodDelete, "/bridges/"+esc(id), nil, nil, nil); err != nil && !IsNotFound(err) {
+			a.log.Warn().Err(err).Str("bridge", id).Msg("stale bridge not destroyed")
+		}
+	}()
+}
+
+// recentlyEnded remembers the calls this process ended in the last
+// minute: their channel may still be listed (hanging up) and must not be
+// taken for an orphan.
+type recentlyEnded struct {
+	order []endedCall
+	set   map[string]struct{}
+}
+
+type endedCall struct {
+	id string
+	at time.Time
+}
+
+const rememberEnded = time.Minute
+
+func (r *recentlyEnded) add(id string, now time.Time) {
+	if r.set == nil {
+		r.set = make(map[string]struct{})
+	}
+	for len(r.order) > 0 && now.Sub(r.order[0].at) > rememberEnded {
+		delete(r.set, r.order[0].id)
+		r.order[0] = endedCall{}
+		r.order = r.order[1:]
+	}
+	r.order = append(r.order, endedCall{id, now})
+	r.set[id] = struct{}{}
+}
+
+func (r *recentlyEnded) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
+}
