@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -112,7 +113,11 @@ func newBid(p Params) (Applet, error) {
 			}
 		}
 	}
-	if b.p.Floor < 0 {
+	switch {
+	case math.IsNaN(b.p.Floor) || math.IsInf(b.p.Floor, 0):
+		// TOML has nan and inf; a NaN floor would let every bid through.
+		errs.add(p.Errorf("floor", "floor must be a number, not %v", b.p.Floor))
+	case b.p.Floor < 0:
 		errs.add(p.Errorf("floor", "floor must not be negative"))
 	}
 	if b.p.Deadline != 0 && (b.p.Deadline.D() < 100*time.Millisecond || b.p.Deadline.D() > 5*time.Second) {
@@ -181,20 +186,9 @@ func (b *bid) Run(ctx context.Context, env *Env) (Result, error) {
 	var bids []string
 	var ranked []bidAnswer
 	for i, by := range b.p.Buyers {
-		a := got[i]
-		var what string
-		switch {
-		case a == nil:
-			what = "late"
-		case a.problem != "":
-			what = a.problem
-		case a.price <= 0:
-			what = "no-bid"
-		case a.price < b.p.Floor:
-			what = price(a.price) + "<floor"
-		default:
-			what = price(a.price)
-			ranked = append(ranked, *a)
+		what, counts := b.verdict(got[i])
+		if counts {
+			ranked = append(ranked, *got[i])
 		}
 		bids = append(bids, by.Name+":"+what)
 	}
@@ -236,6 +230,22 @@ func (b *bid) Run(ctx context.Context, env *Env) (Result, error) {
 	return Result{Outcome: "no_bid"}, nil
 }
 
+// verdict says what became of a buyer's answer (nil: none in time) for
+// the trace, and whether it takes part in the auction.
+func (b *bid) verdict(a *bidAnswer) (what string, counts bool) {
+	switch {
+	case a == nil:
+		return "late", false
+	case a.problem != "":
+		return a.problem, false
+	case a.price <= 0:
+		return "no-bid", false
+	case a.price < b.p.Floor:
+		return price(a.price) + "<floor", false
+	}
+	return price(a.price), true
+}
+
 func price(p float64) string { return strconv.FormatFloat(p, 'f', 2, 64) }
 
 // ping asks one buyer for a bid.
@@ -247,6 +257,10 @@ func (b *bid) ping(ctx context.Context, env *Env, client *http.Client, i int, by
 	case err != nil && ctx.Err() != nil:
 		a.problem = "late"
 		return a
+	case errors.Is(err, errTooLarge):
+		// The buyer answered, too much: "unreachable" would mislead.
+		a.problem = "too-large"
+		return a
 	case err != nil:
 		env.Log.Debug().Err(err).Str("buyer", by.Name).Msg("bid ping failed")
 		a.problem = "unreachable"
@@ -254,8 +268,20 @@ func (b *bid) ping(ctx context.Context, env *Env, client *http.Client, i int, by
 	case status < 200 || status > 299:
 		a.problem = "http-" + strconv.Itoa(status)
 		return a
-	case len(bytes.TrimSpace(body)) == 0:
-		return a // no content: no bid
+	}
+	a = parseBidAnswer(body, by.Destination)
+	a.buyer = i
+	return a
+}
+
+// parseBidAnswer reads the body of a buyer's 2xx answer to a ping. No
+// content, or no "bid", is no bid; fallback is the buyer's destination,
+// for an answer that names none. It looks at nothing else, so it can be
+// fuzzed.
+func parseBidAnswer(body []byte, fallback string) bidAnswer {
+	var a bidAnswer
+	if len(bytes.TrimSpace(body)) == 0 {
+		return a
 	}
 	var r struct {
 		Bid         *float64 `json:"bid"`
@@ -272,7 +298,7 @@ func (b *bid) ping(ctx context.Context, env *Env, client *http.Client, i int, by
 	a.price, a.id = *r.Bid, r.ID
 	a.destination = r.Destination
 	if a.destination == "" {
-		a.destination = by.Destination
+		a.destination = fallback
 	}
 	switch {
 	case a.destination == "":
@@ -299,18 +325,27 @@ func (b *bid) post(ctx context.Context, env *Env, client *http.Client, by BidBuy
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
 		return "", "post-late"
+	case errors.Is(err, errTooLarge):
+		return "", "post-too-large"
 	case err != nil:
 		env.Log.Debug().Err(err).Str("buyer", by.Name).Msg("bid post failed")
 		return "", "post-unreachable"
 	case status < 200 || status > 299:
 		return "", "post-http-" + strconv.Itoa(status)
 	}
+	return parsePostAnswer(resp)
+}
+
+// parsePostAnswer reads the body of a buyer's 2xx answer to a post: the
+// destination it names (valid, or ""), or why the buyer declined. It
+// looks at nothing else, so it can be fuzzed.
+func parsePostAnswer(body []byte) (destination, declined string) {
 	var r struct {
 		Accepted    *bool  `json:"accepted"`
 		Destination string `json:"destination"`
 	}
 	// A 2xx answer that is not JSON still confirms the sale.
-	if json.Unmarshal(resp, &r) != nil {
+	if json.Unmarshal(body, &r) != nil {
 		return "", ""
 	}
 	if r.Accepted != nil && !*r.Accepted {

@@ -179,23 +179,44 @@ func (h *passthru) Run(ctx context.Context, env *Env) (Result, error) {
 	if status < 200 || status > 299 {
 		return Result{Outcome: "failed"}, nil
 	}
-	var ans passthruAnswer
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &ans); err != nil {
-			env.Log.Warn().Err(err).Str("url", h.p.URL).Msg("passthru answer is not the expected JSON")
-			return failed("bad JSON answer")
-		}
+	ans, err := parsePassthruAnswer(body)
+	if err != nil {
+		env.Log.Warn().Err(err).Str("url", h.p.URL).Msg("passthru answer is not the expected JSON")
+		return failed("bad JSON answer")
 	}
 	h.apply(env, ans)
-	switch {
-	case ans.Outcome == "":
-		return Result{Outcome: "success"}, nil
-	case h.declared[ans.Outcome]:
-		return Result{Outcome: ans.Outcome}, nil
-	default:
+	outcome, declared := h.outcomeOf(ans)
+	if !declared {
 		env.Log.Warn().Str("outcome", ans.Outcome).Str("url", h.p.URL).Msg("passthru answer names an outcome the step does not declare: taken as success")
 		env.Note("undeclared_outcome", ans.Outcome)
-		return Result{Outcome: "success"}, nil
+	}
+	return Result{Outcome: outcome}, nil
+}
+
+// parsePassthruAnswer reads the body of a 2xx answer: nothing at all, or
+// the JSON object above. It looks at nothing else, so it can be fuzzed.
+func parsePassthruAnswer(body []byte) (passthruAnswer, error) {
+	var ans passthruAnswer
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ans, nil
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return passthruAnswer{}, err
+	}
+	return ans, nil
+}
+
+// outcomeOf is the step's outcome for an answer: the outcome it names if
+// the step declares it, else success; declared is false when the answer
+// named an outcome the step does not declare.
+func (h *passthru) outcomeOf(ans passthruAnswer) (outcome string, declared bool) {
+	switch {
+	case ans.Outcome == "":
+		return "success", true
+	case h.declared[ans.Outcome]:
+		return ans.Outcome, true
+	default:
+		return "success", false
 	}
 }
 

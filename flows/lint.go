@@ -94,9 +94,20 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 		for i, s := range loop {
 			ids[i] = s.ID
 		}
-		add(loop[0].pos(), Warning, "loop %s -> %s waits for no caller input and counts nothing: only the step budget (%d) ends it (add a menu, or a set step with counter and limit)", strings.Join(ids, " -> "), ids[0], budget)
+		add(loop[0].pos(), Warning, "loop %s -> %s waits for no caller input and counts nothing: only the step budget (%d) ends it (add a menu, or a set step with counter and limit)", loopPath(ids), ids[0], budget)
 	}
 	return probs
+}
+
+// maxLoopShown bounds the steps a loop warning names: a loop through a
+// hundred thousand steps made a megabyte message.
+const maxLoopShown = 20
+
+func loopPath(ids []string) string {
+	if len(ids) <= maxLoopShown {
+		return strings.Join(ids, " -> ")
+	}
+	return fmt.Sprintf("%s -> ... (%d more steps) -> %s", strings.Join(ids[:maxLoopShown-1], " -> "), len(ids)-maxLoopShown, ids[len(ids)-1])
 }
 
 func orNone(s []string) string {

@@ -246,6 +246,12 @@ func dedupe(ps Problems) Problems {
 const MaxFileSize = 4 << 20
 
 func readLimited(file string) ([]byte, error) {
+	// Stat first: opening a FIFO named *.toml would block until a writer came.
+	if fi, err := os.Stat(file); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
