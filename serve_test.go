@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"io"
@@ -782,72 +781,6 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 
 // The database is locked by another process while calls run: the calls
 // are not held up, and every record arrives once the lock is gone.
-func TestServeKeepsRecordsWhileTheDatabaseIsLocked(t *testing.T) {
-	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 20 * time.Millisecond})
-	defer ast.Close()
-	cfg := serveConfig(t, ast)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
-	waitUntil(t, "serve up", func() bool {
-		_, err := os.Stat(cfg.Database)
-		return err == nil
-	})
-
-	// Another writer holds the database for longer than the busy timeout.
-	lock, err := sql.Open("sqlite3", "file:"+cfg.Database+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	conn, err := lock.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	var callers []*aritest.Caller
-	for range 3 {
-		var c *aritest.Caller
-		waitUntil(t, "a call placed", func() bool {
-			var err error
-			c, err = ast.PlaceCall(context.Background(), aritest.CallSpec{Exten: "+914430009999", Talk: 500 * time.Millisecond})
-			return err == nil
-		})
-		callers = append(callers, c)
-		ids = append(ids, c.ID())
-	}
-	for _, c := range callers {
-		<-c.Done() // each call ran to its end with the database locked
-	}
-	// Every call ended while the lock was held; the store's own tests
-	// cover the retry after a refused write (SQLITE_BUSY).
-	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), cfg.Database, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for _, id := range ids {
-		if _, err := st.GetCall(context.Background(), id, store.AllWorkspaces()); err != nil {
-			t.Errorf("call %s lost: %v", id, err)
-		}
-	}
-	vms, _, _ := st.ListVoicemails(context.Background(), store.VoicemailFilter{Scope: store.AllWorkspaces()})
-	if len(vms) != 3 {
-		t.Errorf("%d voicemails stored, want 3", len(vms))
-	}
-}
-
 // serveConfig runs the whole of serve on seed 004's flows against ast,
 // with a database of its own and no web server.
 func serveConfig(t *testing.T, ast *aritest.Server) *config.Config {
