@@ -40,29 +40,50 @@ var (
 	resyncGrace = 500 * time.Millisecond
 )
 
-// maxTypeahead bounds the keys kept for the next Gather.
+// maxTypeahead bounds the keys kept for the next Gather. Keys past it are
+// dropped, the newest first (as over AGI): the first keys typed are the
+// ones the caller meant, and a caller who presses keys without end costs
+// the call a fixed amount of memory.
 const maxTypeahead = 64
+
+// maxQueuedKeys bounds the caller's keys waiting in the call's inbox while
+// its goroutine is busy elsewhere (an HTTP look-up, an email): the inbox
+// is unbounded for every other event, and more keys than the typeahead
+// keeps would be dropped anyway when they are read.
+const maxQueuedKeys = maxTypeahead
 
 // errDeadline is internal: the wait's own deadline passed.
 var errDeadline = errors.New("deadline")
 
-// queue is a call's inbox: unbounded, one producer (the reader) that never
-// waits, one consumer (the call's goroutine).
+// queue is a call's inbox: unbounded but for the caller's keys (see
+// maxQueuedKeys), one producer (the reader) that never waits, one consumer
+// (the call's goroutine).
 type queue struct {
 	mu   sync.Mutex
 	buf  []event
 	head int
+	keys int // DTMF events in buf[head:]
 	wake chan struct{}
 }
 
 func (q *queue) push(ev event) {
 	q.mu.Lock()
 	q.buf = append(q.buf, ev)
+	if ev.kind == evDTMF {
+		q.keys++
+	}
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
+}
+
+// waitingKeys is how many DTMF events are queued.
+func (q *queue) waitingKeys() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.keys
 }
 
 func (q *queue) pop() (event, bool) {
@@ -74,6 +95,9 @@ func (q *queue) pop() (event, bool) {
 	ev := q.buf[q.head]
 	q.buf[q.head] = event{}
 	q.head++
+	if ev.kind == evDTMF {
+		q.keys--
+	}
 	switch {
 	case q.head == len(q.buf):
 		q.buf = q.buf[:0]
@@ -139,6 +163,10 @@ func newCall(a *App, id, state string, in Inbound) *Call {
 
 func (c *Call) push(ev event) {
 	c.events.Add(1)
+	// The reader is the only producer: the count can only fall meanwhile.
+	if ev.kind == evDTMF && ev.id == c.id && c.q.waitingKeys() >= maxQueuedKeys {
+		return // a key flood while the call is busy: see maxQueuedKeys
+	}
 	if c.app.opts.OnLatency != nil {
 		c.lastEvent.Store(time.Now().UnixNano())
 	}
@@ -313,8 +341,10 @@ func (c *Call) addKey(k string) {
 	if k == "" || strings.Contains(c.swallow, k) {
 		return
 	}
-	if len(c.typeahead) >= maxTypeahead {
-		c.typeahead = c.typeahead[1:]
+	if len(c.typeahead)+len(k) > maxTypeahead {
+		// Keep the first keys, as AGI does; dropping the oldest ones
+		// instead let a burst of noise erase the key the caller meant.
+		return
 	}
 	c.typeahead = append(c.typeahead, k...)
 }
@@ -416,9 +446,14 @@ func bargeKeys(s string) string {
 }
 
 // Play plays media to the caller in one playback. A key in spec.BargeIn
-// stops it and is returned; other keys go to the typeahead.
+// stops it and is returned; every key, that one too, goes to the typeahead.
 func (c *Call) Play(ctx context.Context, spec applets.PlaySpec) (string, error) {
-	return c.play(ctx, spec.Media, bargeKeys(spec.BargeIn))
+	d, err := c.play(ctx, spec.Media, bargeKeys(spec.BargeIn))
+	// The barge-in key is typed ahead too (applets.Call: a greeting with
+	// barge_in hands its key to the next menu, as over AGI); without this
+	// the key that stopped the greeting was lost.
+	c.addKey(d)
+	return d, err
 }
 
 func (c *Call) play(ctx context.Context, media []applets.Media, barge string) (string, error) {
@@ -661,6 +696,11 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 			rec := applets.Recording{Name: name, Format: "wav", Duration: time.Duration(ev.dur) * time.Second}
 			if finalErr == nil && (c.hangupReq || c.ctx.Err() != nil) {
 				finalErr = hangupErr("record")
+			}
+			if rec.Duration <= 0 {
+				// Under a second (or a full disk): no message. The file
+				// goes too, so no reconcile takes it for a lost voicemail.
+				c.app.deleteStored(name)
 			}
 			if finalErr != nil && rec.Duration <= 0 {
 				// Nothing worth keeping before the hang-up.

@@ -108,12 +108,18 @@ func (r *Runner) Run(ctx context.Context, call applets.Call, set *Set, flow *Flo
 			st.Outcome = outcome
 			rec.Steps = append(rec.Steps, st)
 			rec.Outcome = "hangup"
+			ended = true
 			if errors.Is(context.Cause(ctx), errMaxDuration) {
 				rec.Outcome = "max_duration"
 				rec.Error = errMaxDuration.Error()
+				// The caller is still there: hang up below, as for the
+				// step budget. Left to the transport, a FastAGI caller
+				// went on in the dialplan after AGI().
+				ended = false
+				slog.Warn().Str("applet", step.Applet).Dur("max_duration", maxDur).Msg("maximum call duration reached: hanging up")
+				break
 			}
 			slog.Info().Str("applet", step.Applet).Str("outcome", outcome).Dur("took", st.Ended.Sub(st.Started)).Msg("step ended: caller gone")
-			ended = true
 			break
 		}
 		if err != nil {
