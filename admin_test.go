@@ -2,7 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -53,8 +56,53 @@ func TestFlowsAndUserCommands(t *testing.T) {
 // The load tool runs a handful of calls through the real serve path and
 // reports no failure and no goroutine left over.
 func TestLoadtestSmoke(t *testing.T) {
-	out, errOut, code := runCLI("loadtest", "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	out, errOut, code := runCLI("loadtest", "--in-process", "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
 	if code != 0 || !strings.Contains(out, "failed 0, stuck 0") || !strings.Contains(out, "event-to-command latency") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// The load tool's default mode starts `callflow serve` as a child process
+// (a binary built here), writes a record per call to its database, stops
+// it with SIGTERM, and collects its profiles with --pprof.
+func TestLoadtestChildProcessSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the callflow binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "callflow")
+	args := []string{"build", "-o", bin}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "-race" && s.Value == "true" {
+				args = append(args, "-race")
+			}
+		}
+	}
+	if b, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	prof := filepath.Join(dir, "pprof")
+	out, errOut, code := runCLI("loadtest", "--binary", bin, "--pprof", prof, "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	t.Log(out)
+	m := regexp.MustCompile(`calls placed (\d+), completed (\d+), failed 0, stuck 0 \(records (\d+) in the database\)`).FindStringSubmatch(out)
+	if code != 0 || m == nil || m[1] != m[2] || m[2] != m[3] || m[1] == "0" {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"event-to-command latency at the fake Asterisk", "CPU callflow ", "peak RSS callflow ",
+		"goroutines callflow: ", "callflow stopped by SIGTERM: exit status 0", "0 errors"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	for _, f := range []string{"cpu.pprof", "heap-peak.pprof", "heap-end.pprof", "goroutines-peak.txt", "goroutines-end.txt"} {
+		if st, err := os.Stat(filepath.Join(prof, f)); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s: %v", f, err)
+		}
+	}
+	if tmp := regexp.MustCompile(`config (\S+)/callflow\.toml`).FindStringSubmatch(out); tmp == nil {
+		t.Errorf("no config path in\n%s", out)
+	} else if _, err := os.Stat(tmp[1]); !os.IsNotExist(err) {
+		t.Errorf("temporary directory %s left behind: %v", tmp[1], err)
 	}
 }

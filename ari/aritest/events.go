@@ -35,6 +35,8 @@ type event struct {
 type latTracker struct {
 	sent     atomic.Int64 // unix nanos when the last event about the channel was written
 	consumed int64        // under Server.mu: the last event already counted
+	cmd      *cmdGroup    // under Server.mu: the call, for Options.OnCommandLatency
+	recent   stampRing    // the last events written, for Options.OnCommandLatency
 }
 
 func astTime(t time.Time) string {
@@ -215,7 +217,11 @@ func (w *wsConn) writer() {
 			// Stamp before writing: a fast client's command can arrive
 			// before Write returns, and must be measured against this event.
 			if it.ev.lat != nil {
-				it.ev.lat.sent.Store(time.Now().UnixNano())
+				now := time.Now().UnixNano()
+				it.ev.lat.sent.Store(now)
+				if w.s.opts.OnCommandLatency != nil {
+					it.ev.lat.recent.add(now)
+				}
 			}
 			if err := c.Write(context.Background(), websocket.MessageText, data); err != nil {
 				w.closeNow()

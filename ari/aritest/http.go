@@ -240,9 +240,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	logEntry := Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(raw), Time: time.Now()}
 	rep := s.handleREST(r, rest, query, raw)
 	logEntry.Status = rep.code
-	s.mu.Lock()
-	s.requests = append(s.requests, logEntry)
-	s.mu.Unlock()
+	if !s.opts.NoRequestLog {
+		s.mu.Lock()
+		s.requests = append(s.requests, logEntry)
+		s.mu.Unlock()
+	}
 	if rep.code == 401 {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Asterisk REST Interface"`)
 	}
@@ -250,6 +252,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleREST(r *http.Request, rest string, query url.Values, raw []byte) *reply {
+	var arrived time.Time
+	if s.opts.OnCommandLatency != nil {
+		arrived = time.Now()
+	}
 	form := url.Values{}
 	var body any
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -304,7 +310,13 @@ func (s *Server) handleREST(r *http.Request, rest string, query url.Values, raw 
 		s.mu.Unlock()
 		return errReply(503, "Asterisk not booted")
 	}
+	if s.opts.OnCommandLatency != nil {
+		s.noteCommandLocked(arrived, segs, q)
+	}
 	rep := h(q)
+	if s.opts.OnCommandLatency != nil {
+		s.linkCommandLocked(segs, q, rep)
+	}
 	s.mu.Unlock()
 	return rep
 }

@@ -48,6 +48,17 @@ type Options struct {
 	// sometimes precedes the create response and sometimes follows it, as on
 	// a loaded Asterisk. Negative: StasisStart is sent before the response.
 	CreateStasisDelay time.Duration
+
+	// OnCommandLatency, if set, receives event-to-command latencies: the
+	// time from writing an event about a call to the websocket to reading
+	// the client's next request about that call (latency.go says what a
+	// call and a request's call are). It is called with the server's lock
+	// held and must not call the Server; (*LatencyRecorder).Record fits.
+	OnCommandLatency func(time.Duration)
+
+	// NoRequestLog keeps no log of REST requests (Requests returns
+	// nothing), so that a long load run does not hold every request.
+	NoRequestLog bool
 }
 
 // ErrNoApplication is returned by PlaceCall when no websocket is open for
