@@ -91,10 +91,12 @@ func openFile(path string) (io.ReadSeekCloser, time.Time, error) {
 // recordings directory are the truth. Only recordings made since since
 // are looked at (zero: all). A recording under a second long is what the
 // voicemail step calls empty (or what a full disk left): it is no message.
-func reconcileVoicemails(ctx context.Context, st *store.Store, a *ari.App, agiDir string, since time.Time, log zerolog.Logger) {
+// Messages of calls still in progress (inProgress) are being recorded: the
+// voicemail step stores them when they end.
+func reconcileVoicemails(ctx context.Context, st *store.Store, a *ari.App, agiDir string, since time.Time, inProgress func(callID string) bool, log zerolog.Logger) {
 	recent := func(name string) bool {
-		_, _, at, ok := store.ParseVoicemailName(name)
-		return ok && (since.IsZero() || !at.Before(since))
+		_, callID, at, ok := store.ParseVoicemailName(name)
+		return ok && (since.IsZero() || !at.Before(since)) && !inProgress(callID)
 	}
 	var remote []string
 	if a != nil {

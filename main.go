@@ -37,7 +37,8 @@ Usage:
   callflow flows list|import|export|duplicate|publish|unpublish|history|rollback|assign|delete ...
                                                     flows kept in the database
   callflow loadtest [--concurrency N] [--rate R] [--duration D]
-                                                    scripted callers through a fake Asterisk, in process
+                                                    scripted callers on a fake Asterisk against callflow serve
+                                                    in a process of its own: calls lost, latency, CPU and memory per call
 
 Configuration: --config FILE, or $CALLFLOW_CONFIG, or ./callflow.toml if present;
 every key can be overridden by CALLFLOW_<SECTION>_<KEY> (see callflow.example.toml).

@@ -74,6 +74,22 @@ type server struct {
 	ari        *ari.App
 	agi        *agi.Server
 	http       *http.Server
+	// live holds the ids of the calls in progress, so the voicemail
+	// reconcile leaves alone a message still being recorded.
+	live sync.Map
+}
+
+// handle runs a call on either transport.
+func (s *server) handle(ctx context.Context, call applets.Call, r flows.Route, transport string) {
+	s.live.Store(call.ID(), struct{}{})
+	defer s.live.Delete(call.ID())
+	s.dispatcher.Handle(ctx, call, r, transport)
+}
+
+// inProgress reports whether a call of this process is in progress.
+func (s *server) inProgress(callID string) bool {
+	_, ok := s.live.Load(callID)
+	return ok
 }
 
 func newServer(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink, svc *applets.Services) *server {
@@ -150,7 +166,7 @@ func newServerWith(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink,
 type ariHandler struct{ s *server }
 
 func (h ariHandler) HandleCall(ctx context.Context, call *ari.Call, in ari.Inbound) {
-	h.s.dispatcher.Handle(ctx, call, flows.Route{FlowName: in.FlowName, Number: calledNumber(in, h.s.cfg.DefaultCountry), Resumed: in.Resumed}, "ari")
+	h.s.handle(ctx, call, flows.Route{FlowName: in.FlowName, Number: calledNumber(in, h.s.cfg.DefaultCountry), Resumed: in.Resumed}, "ari")
 }
 
 // calledNumber is the dialled number: number=, else the extension, else a
@@ -174,7 +190,7 @@ func calledNumber(in ari.Inbound, country string) string {
 type agiHandler struct{ s *server }
 
 func (h agiHandler) HandleCall(ctx context.Context, call *agi.Call, req agi.Request) {
-	h.s.dispatcher.Handle(ctx, call, flows.Route{FlowName: req.FlowName, Number: req.Number}, "agi")
+	h.s.handle(ctx, call, flows.Route{FlowName: req.FlowName, Number: req.Number}, "agi")
 }
 
 // run starts every part and stops them in order when ctx ends: first no
@@ -344,7 +360,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	rlog := log.With().Str("component", "reconcile").Logger()
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
-	reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Time{}, rlog)
+	reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Time{}, s.inProgress, rlog)
 	rcancel()
 	// Recordings still going when an earlier run died end later.
 	periodic, stopPeriodic := context.WithCancel(ctx)
@@ -361,7 +377,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 			case <-t.C:
 				// Recent ones only: the start-up pass saw the rest.
 				rctx, rcancel := context.WithTimeout(periodic, 15*time.Second)
-				reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Now().Add(-2*time.Hour), rlog)
+				reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Now().Add(-2*time.Hour), s.inProgress, rlog)
 				rcancel()
 			}
 		}

@@ -92,7 +92,7 @@ func New(opts Options, h Handler) *App {
 	a := &App{
 		opts:     opts,
 		h:        h,
-		log:      opts.Logger.With().Str("component", "ari").Str("app", opts.App).Logger(),
+		log:      opts.Logger.With().Str("app", opts.App).Logger(),
 		rest:     newClient(opts.URL, opts.Username, opts.Password, opts.RequestTimeout, opts.MaxConns),
 		wsClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}},
 		routes:   make(map[string]route),
