@@ -135,19 +135,20 @@ func newServerWith(cfg *config.Config, log zerolog.Logger, sink flows.TraceSink,
 	}
 	if cfg.ARI.Enabled {
 		s.ari = ari.New(ari.Options{
-			URL:            cfg.ARI.URL,
-			WebsocketURL:   cfg.ARI.WebsocketURL,
-			App:            cfg.ARI.App,
-			Username:       cfg.ARI.Username,
-			Password:       cfg.ARI.Password,
-			RequestTimeout: cfg.ARI.RequestTimeout.D(),
-			ReconnectMin:   cfg.ARI.ReconnectMin.D(),
-			ReconnectMax:   cfg.ARI.ReconnectMax.D(),
-			EventFilter:    cfg.ARI.EventFilter,
-			DrainTimeout:   cfg.Calls.DrainTimeout.D(),
-			NotInService:   notInService,
-			OnLatency:      extras.onLatency,
-			Logger:         log.With().Str("component", "ari").Logger(),
+			URL:             cfg.ARI.URL,
+			WebsocketURL:    cfg.ARI.WebsocketURL,
+			App:             cfg.ARI.App,
+			Username:        cfg.ARI.Username,
+			Password:        cfg.ARI.Password,
+			RequestTimeout:  cfg.ARI.RequestTimeout.D(),
+			ReconnectMin:    cfg.ARI.ReconnectMin.D(),
+			ReconnectMax:    cfg.ARI.ReconnectMax.D(),
+			EventFilter:     cfg.ARI.EventFilter,
+			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
+			MaxCallDuration: cfg.Calls.MaxDuration.D(),
+			NotInService:    notInService,
+			OnLatency:       extras.onLatency,
+			Logger:          log.With().Str("component", "ari").Logger(),
 		}, ariHandler{s})
 	}
 	if cfg.AGI.Listen != "" {

@@ -203,6 +203,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.connected.Store(false)
 	// Calls still running can no longer hear from Asterisk.
 	a.cancelCalls(errTransport)
+	a.stopAdoptions()
 	a.helpers.Wait()
 	a.rest.close()
 	a.wsClient.CloseIdleConnections()

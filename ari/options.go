@@ -31,6 +31,10 @@ type Options struct {
 	// DrainTimeout is how long Shutdown lets calls in progress finish
 	// before hanging them up (default 30s).
 	DrainTimeout time.Duration
+	// MaxCallDuration ends a conversation an earlier process bridged
+	// (see orphans.go) once its caller has been in for this long, as the
+	// runner ends its own calls (default 4h).
+	MaxCallDuration time.Duration
 	// NotInService is for the handler to play when it cannot take a call.
 	NotInService []applets.Media
 	// MaxConns caps the REST connections to Asterisk (default 64), which
@@ -58,6 +62,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
+	}
+	if o.MaxCallDuration <= 0 {
+		o.MaxCallDuration = 4 * time.Hour
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 64

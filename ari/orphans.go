@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ariv6 "github.com/CyCoreSystems/ari/v6"
+	ptypes "github.com/gogo/protobuf/types"
 )
 
 // Orphans are channels in the application that no call of this process
@@ -26,6 +27,7 @@ import (
 type adoption struct {
 	bridge  string
 	members []string
+	limit   *time.Timer // MaxCallDuration after the oldest member came in
 }
 
 // ourApp reports whether ch is in this Stasis application, and its args.
@@ -56,7 +58,7 @@ func ourBridgeID(id string) bool {
 // takeOrphans deals with the orphans among chans (see above) and returns
 // how many calls it started.
 func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
-	ours := make(map[string]bool)
+	ours := make(map[string]*ariv6.ChannelData)
 	var orphans []*ariv6.ChannelData
 	answered := false
 	for i := range chans {
@@ -64,7 +66,7 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 		if _, ok := a.ourApp(ch); !ok {
 			continue
 		}
-		ours[ch.ID] = true
+		ours[ch.ID] = ch
 		a.mu.RLock()
 		_, known := a.routes[ch.ID]
 		_, adopted := a.adopted[ch.ID]
@@ -114,7 +116,7 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 		talking := 0
 		if b != nil {
 			for _, id := range b.ChannelIDs {
-				if id != ch.ID && ours[id] {
+				if id != ch.ID && ours[id] != nil {
 					talking++
 				}
 			}
@@ -156,47 +158,81 @@ func (a *App) startOrphan(ch *ariv6.ChannelData, args []string, resumed bool) {
 }
 
 // adopt watches a conversation an earlier process bridged.
-func (a *App) adopt(b *ariv6.BridgeData, ours map[string]bool) {
+func (a *App) adopt(b *ariv6.BridgeData, ours map[string]*ariv6.ChannelData) {
 	ad := &adoption{bridge: b.ID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var oldest time.Time
 	for _, id := range b.ChannelIDs {
-		if ours[id] {
+		if ch := ours[id]; ch != nil {
 			if _, dup := a.adopted[id]; dup {
 				return
 			}
 			ad.members = append(ad.members, id)
+			if t, err := ptypes.TimestampFromProto(ch.Creationtime); err == nil && t.Unix() > 0 && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
+			}
 		}
 	}
 	for _, id := range ad.members {
 		a.adopted[id] = ad
 	}
 	a.nAdopted.Add(int64(len(ad.members)))
+	if oldest.IsZero() {
+		oldest = time.Now()
+	}
+	// Two parties who never hang up still leave in the end.
+	ad.limit = time.AfterFunc(time.Until(oldest.Add(a.opts.MaxCallDuration)), func() {
+		a.log.Warn().Str("bridge", ad.bridge).Msg("adopted conversation reached the maximum call duration: hanging up")
+		a.endAdoption(ad, "")
+	})
 	a.log.Warn().Str("bridge", b.ID).Strs("channels", ad.members).Msg("reconcile: conversation bridged by an earlier run left to go on; it is ended when one side leaves")
 }
 
-// adoptedGone ends an adopted conversation once one of its channels left
-// (or vanished): the others are hung up and the bridge destroyed.
+// adoptedGone ends the adopted conversation of channel id, which left (or
+// vanished).
 func (a *App) adoptedGone(id string) {
+	a.mu.RLock()
+	ad := a.adopted[id]
+	a.mu.RUnlock()
+	if ad != nil {
+		a.endAdoption(ad, id)
+	}
+}
+
+// endAdoption hangs up the members of ad but left (none when left is "")
+// and destroys its bridge, once.
+func (a *App) endAdoption(ad *adoption, left string) {
 	a.mu.Lock()
-	ad, ok := a.adopted[id]
-	if ok {
-		for _, m := range ad.members {
-			delete(a.adopted, m)
-		}
-		a.nAdopted.Add(-int64(len(ad.members)))
+	if len(ad.members) == 0 || a.adopted[ad.members[0]] != ad {
+		a.mu.Unlock()
+		return // ended already
 	}
-	a.mu.Unlock()
-	if !ok {
-		return
-	}
-	a.log.Info().Str("bridge", ad.bridge).Str("left", id).Msg("adopted conversation over")
 	for _, m := range ad.members {
-		if m != id {
+		delete(a.adopted, m)
+	}
+	a.nAdopted.Add(-int64(len(ad.members)))
+	a.mu.Unlock()
+	ad.limit.Stop()
+	a.log.Info().Str("bridge", ad.bridge).Str("left", left).Msg("adopted conversation over")
+	for _, m := range ad.members {
+		if m != left {
 			a.hangupOrphan(m)
 		}
 	}
 	a.destroyBridge(ad.bridge)
+}
+
+// stopAdoptions stops watching adopted conversations: the next process
+// adopts them again.
+func (a *App) stopAdoptions() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, ad := range a.adopted {
+		ad.limit.Stop()
+		delete(a.adopted, id)
+	}
+	a.nAdopted.Store(0)
 }
 
 func (a *App) destroyBridge(id string) {
