@@ -17,7 +17,7 @@ import (
 
 // Outcomes a call can end with (flows.CallRecord.Outcome), offered in the
 // filter.
-var callOutcomes = []string{"completed", "hangup", "step_budget", "max_duration", "error", "not_in_service"}
+var callOutcomes = []string{"completed", "hangup", "step_budget", "max_duration", "error", "not_in_service", "in_progress", "interrupted"}
 
 type callForm struct {
 	Flow, Number, Outcome, From, To string
