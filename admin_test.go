@@ -2,10 +2,8 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -70,18 +68,7 @@ func TestLoadtestChildProcessSmoke(t *testing.T) {
 		t.Skip("builds the callflow binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "callflow")
-	args := []string{"build", "-o", bin}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				args = append(args, "-race")
-			}
-		}
-	}
-	if b, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := callflowBinary(t)
 	prof := filepath.Join(dir, "pprof")
 	out, errOut, code := runCLI("loadtest", "--binary", bin, "--pprof", prof, "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
 	t.Log(out)

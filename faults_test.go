@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -459,19 +460,24 @@ func TestFaultRecordingsDiskFull(t *testing.T) {
 	waitGoroutines(t, base)
 }
 
-// callflowBinary builds the command once for the tests that kill it.
-var callflowBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "callflow-bin-")
-	if err != nil {
-		return "", err
+// callflowBinary builds the command for a test that runs it as a process,
+// with the race detector when the tests have it.
+func callflowBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "callflow")
+	args := []string{"build", "-o", bin}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "-race" && s.Value == "true" {
+				args = append(args, "-race")
+			}
+		}
 	}
-	bin := filepath.Join(dir, "callflow")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return bin, nil
-})
+	return bin
+}
 
 // process is callflow serve in a process of its own, on one database.
 type process struct {
@@ -487,10 +493,7 @@ type process struct {
 
 func newProcess(t *testing.T, ast *aritest.Server) *process {
 	t.Helper()
-	bin, err := callflowBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := callflowBinary(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "callflow.toml")
 	body := fmt.Sprintf(`flows_dir = %q
