@@ -427,6 +427,9 @@ func TestFaultRecordingsDiskFull(t *testing.T) {
 		}
 	}
 	f.Close()
+	if r := diskReport(dir); r["low"] != true {
+		t.Errorf("/healthz on a full disk: %v", r)
+	}
 
 	base := runtime.NumGoroutine()
 	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 100 * time.Millisecond, RecordingsDir: dir})

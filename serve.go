@@ -325,8 +325,10 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	})
 	var s *server
 	gauges := metrics.Gauges{
-		CallsInProgress: func() float64 { return float64(s.dispatcher.Active()) },
-		StoreQueueDepth: func() float64 { return float64(st.QueueDepth()) },
+		CallsInProgress:     func() float64 { return float64(s.dispatcher.Active()) },
+		StoreQueueDepth:     func() float64 { return float64(st.QueueDepth()) },
+		RecordingsFreeBytes: freeBytes(cfg.RecordingsDir),
+		DatabaseFreeBytes:   freeBytes(databaseDir(cfg.Database)),
 	}
 	if cfg.ARI.Enabled {
 		gauges.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
@@ -364,6 +366,8 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Time{}, s.inProgress, rlog)
 	rcancel()
 	// Recordings still going when an earlier run died end later.
+	disks := map[string]string{"recordings": cfg.RecordingsDir, "database": databaseDir(cfg.Database)}
+	warnLowDisk(log, disks)
 	periodic, stopPeriodic := context.WithCancel(ctx)
 	var periodicDone sync.WaitGroup
 	periodicDone.Add(1)
@@ -380,6 +384,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 				rctx, rcancel := context.WithTimeout(periodic, 15*time.Second)
 				reconcileVoicemails(rctx, st, s.ari, cfg.RecordingsDir, time.Now().Add(-2*time.Hour), s.inProgress, rlog)
 				rcancel()
+				warnLowDisk(log, disks)
 			}
 		}
 	}()
@@ -442,6 +447,18 @@ func (s *server) health() map[string]any {
 		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
 			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
 		ok = ok && h.Connected && !h.Replaced && !h.Draining
+	}
+	// A full disk does not stop calls, so it does not make ok false; it
+	// is reported for monitoring.
+	disk := map[string]any{}
+	if r := diskReport(s.cfg.RecordingsDir); r != nil {
+		disk["recordings"] = r
+	}
+	if r := diskReport(databaseDir(s.cfg.Database)); r != nil {
+		disk["database"] = r
+	}
+	if len(disk) > 0 {
+		out["disk"] = disk
 	}
 	set := s.registry.Current()
 	out["flows"] = map[string]any{"loaded": len(set.Flows()), "version": set.Version, "problems": len(set.Problems)}

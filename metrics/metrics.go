@@ -19,6 +19,9 @@ type Gauges struct {
 	ARIReconnects   func() float64
 	ARIConnected    func() float64
 	StoreQueueDepth func() float64
+	// Free space where recordings and the database live (nil: unknown).
+	RecordingsFreeBytes func() float64
+	DatabaseFreeBytes   func() float64
 }
 
 // Metrics holds the collectors.
@@ -57,6 +60,8 @@ func New(g Gauges) *Metrics {
 	gauge("callflow_calls_in_progress", "Calls being walked through a flow now.", g.CallsInProgress)
 	gauge("callflow_ari_connected", "1 when the ARI event websocket is up.", g.ARIConnected)
 	gauge("callflow_store_queue_depth", "Records waiting to be written to the database.", g.StoreQueueDepth)
+	gauge("callflow_recordings_free_bytes", "Free space on the recordings directory's filesystem.", g.RecordingsFreeBytes)
+	gauge("callflow_database_free_bytes", "Free space on the database's filesystem.", g.DatabaseFreeBytes)
 	if g.ARIReconnects != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "callflow_ari_reconnects_total", Help: "Times the ARI event websocket was connected again.",
