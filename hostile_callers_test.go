@@ -550,9 +550,9 @@ type neverCase struct {
 
 var neverCases = []neverCase{
 	{"step budget ends a loop the caller never leaves", "+914430000121", false, endlessPath, "step_budget", ""},
-	{"max duration ends an endless prompt", "+914430000131", false, "lecture:hangup", "max_duration", "STREAM FILE custom/hour-long "},
-	{"max duration ends endless ringing", "+914430000132", true, "ring:hangup", "max_duration", "EXEC Dial "},
-	{"max duration ends a look-up that never answers", "+914430000133", true, "lookup:hangup", "max_duration", ""},
+	{"max duration ends an endless prompt", "+914430000131", false, "lecture:max_duration", "max_duration", "STREAM FILE custom/hour-long "},
+	{"max duration ends endless ringing", "+914430000132", true, "ring:max_duration", "max_duration", "EXEC Dial "},
+	{"max duration ends a look-up that never answers", "+914430000133", true, "lookup:max_duration", "max_duration", ""},
 }
 
 // slowLookup is a web app that never answers (until the request is

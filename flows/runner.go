@@ -102,14 +102,19 @@ func (r *Runner) Run(ctx context.Context, call applets.Call, set *Set, flow *Flo
 		outcome := res.Outcome
 
 		if err != nil && (errors.Is(err, applets.ErrHangup) || ctx.Err() != nil) {
-			if outcome == "" {
+			maxed := errors.Is(context.Cause(ctx), errMaxDuration)
+			switch {
+			case maxed:
+				// The step was cut short; the caller did not hang up.
+				outcome = "max_duration"
+			case outcome == "":
 				outcome = "hangup"
 			}
 			st.Outcome = outcome
 			rec.Steps = append(rec.Steps, st)
 			rec.Outcome = "hangup"
 			ended = true
-			if errors.Is(context.Cause(ctx), errMaxDuration) {
+			if maxed {
 				rec.Outcome = "max_duration"
 				rec.Error = errMaxDuration.Error()
 				// The caller is still there: hang up below, as for the
