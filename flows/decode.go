@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -65,9 +64,6 @@ type stepHead struct {
 // cannot be used at all) and every problem found while decoding; graph
 // checks are Lint's.
 func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*Flow, Problems) {
-	if pos, ok := checkKeyParts(src); !ok {
-		return nil, Problems{{File: file, Line: pos.Line, Col: pos.Col, Severity: Error, Msg: fmt.Sprintf("a dotted key has more than %d parts", maxKeyParts)}}
-	}
 	doc, err := tomlpos.Parse(src)
 	if err != nil {
 		return nil, problemsFrom(file, Error, err, tomlpos.Pos{Line: 1, Col: 1})
@@ -313,55 +309,3 @@ func (m multiError) Error() string {
 }
 
 func (m multiError) Unwrap() []error { return m }
-
-// maxKeyParts bounds the parts of a dotted key or table header (a.b.c).
-// The TOML decoder's time and memory grow with their square: a 200 KB key
-// "a.a.a...", well under MaxFileSize, took minutes and gigabytes to refuse.
-// A flow needs three.
-const maxKeyParts = tomlpos.MaxNesting
-
-// checkKeyParts finds the first key of more than maxKeyParts parts: it
-// counts the dots between two of = , [ ] { } or a line end, skipping
-// strings and comments. A value has at most one dot (a number, a time),
-// so only keys come near the bound.
-func checkKeyParts(src []byte) (tomlpos.Pos, bool) {
-	dots, line, lineStart := 0, 1, 0
-	for i := 0; i < len(src); i++ {
-		switch c := src[i]; c {
-		case '\n':
-			dots, line, lineStart = 0, line+1, i+1
-		case '=', ',', '[', ']', '{', '}':
-			dots = 0
-		case '.':
-			if dots++; dots >= maxKeyParts {
-				return tomlpos.Pos{Line: line, Col: i - lineStart + 1}, false
-			}
-		case '#':
-			for i+1 < len(src) && src[i+1] != '\n' {
-				i++
-			}
-		case '"', '\'':
-			// Skip the string; a multi-line one may span lines.
-			delim := src[i : i+1]
-			if i+2 < len(src) && src[i+1] == c && src[i+2] == c {
-				delim = src[i : i+3]
-			}
-			for i += len(delim); i < len(src); i++ {
-				if src[i] == '\n' {
-					line, lineStart = line+1, i+1
-				}
-				if c == '"' && src[i] == '\\' {
-					if i++; i < len(src) && src[i] == '\n' { // a line-ending backslash
-						line, lineStart = line+1, i+1
-					}
-					continue
-				}
-				if bytes.HasPrefix(src[i:], delim) {
-					i += len(delim) - 1
-					break
-				}
-			}
-		}
-	}
-	return tomlpos.Pos{}, true
-}

@@ -9,15 +9,19 @@ import "fmt"
 const MaxNesting = 32
 
 // checkNesting finds the first place where arrays and inline tables nest
-// deeper than MaxNesting, skipping strings and comments.
+// deeper than MaxNesting, or a dotted key (a.b.c, in a table header too)
+// has MaxNesting parts or more, skipping strings and comments. The decoder's
+// time and memory grow with the square of a key's parts: a 200 KB key
+// "a.a.a..." took minutes and gigabytes to refuse. A value has at most
+// one dot (a number, a time), so only keys come near the bound.
 func checkNesting(src []byte) error {
-	depth, line, col := 0, 1, 0
+	depth, dots, line, lineStart := 0, 0, 1, 0
+	at := func(i int) Pos { return Pos{Line: line, Col: i - lineStart + 1} }
 	for i := 0; i < len(src); i++ {
 		c := src[i]
-		col++
 		switch c {
 		case '\n':
-			line, col = line+1, 0
+			dots, line, lineStart = 0, line+1, i+1
 		case '#':
 			for i+1 < len(src) && src[i+1] != '\n' {
 				i++
@@ -28,27 +32,35 @@ func checkNesting(src []byte) error {
 			if i+2 < len(src) && src[i+1] == c && src[i+2] == c {
 				delim = []byte{c, c, c}
 			}
-			i += len(delim)
-			for i < len(src) {
+			for i += len(delim); i < len(src); i++ {
 				if src[i] == '\n' {
-					line, col = line+1, 0
+					line, lineStart = line+1, i+1
 				}
 				if c == '"' && src[i] == '\\' {
-					i += 2
+					if i++; i < len(src) && src[i] == '\n' { // a line-ending backslash
+						line, lineStart = line+1, i+1
+					}
 					continue
 				}
 				if hasPrefix(src[i:], delim) {
 					i += len(delim) - 1
 					break
 				}
-				i++
 			}
+		case '.':
+			if dots++; dots >= MaxNesting {
+				return &Error{Pos: at(i), Msg: fmt.Sprintf("a dotted key has more than %d parts", MaxNesting)}
+			}
+		case '=', ',':
+			dots = 0
 		case '[', '{':
+			dots = 0
 			depth++
 			if depth > MaxNesting {
-				return &Error{Pos: Pos{Line: line, Col: col}, Msg: fmt.Sprintf("arrays and tables nest deeper than %d levels", MaxNesting)}
+				return &Error{Pos: at(i), Msg: fmt.Sprintf("arrays and tables nest deeper than %d levels", MaxNesting)}
 			}
 		case ']', '}':
+			dots = 0
 			if depth > 0 {
 				depth--
 			}
