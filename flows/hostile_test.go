@@ -3,6 +3,7 @@
 package flows
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -449,5 +450,33 @@ func TestFlowsDirectoryThatIsALoop(t *testing.T) {
 	cancel()
 	if err := w.Run(ctx); err != nil {
 		t.Errorf("watcher: %v", err)
+	}
+}
+
+// A file with thousands of problems logs the first few and a count; the
+// registry keeps them all.
+func TestReloadLogsAtMostFiftyProblemsAFile(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("name = \"noisy\"\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "unknown_%d = 1\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "noisy.toml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	reg := NewRegistry()
+	w := &Watcher{Loader: &Loader{Dir: dir, Applets: applets.Builtin()}, Registry: reg, Log: zerolog.New(&logBuf)}
+	w.Load()
+	if n := len(reg.Current().Problems); n < 3000 {
+		t.Fatalf("registry keeps %d problems, want all 3000+", n)
+	}
+	logged := strings.Count(logBuf.String(), `"message":"flow problem"`)
+	if logged != maxLoggedProblems {
+		t.Errorf("%d problems logged, want %d", logged, maxLoggedProblems)
+	}
+	if !strings.Contains(logBuf.String(), `"not_logged":`) {
+		t.Errorf("no count of the problems not logged:\n%.500s", logBuf.String())
 	}
 }

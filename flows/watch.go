@@ -43,18 +43,33 @@ func (w *Watcher) Load() (*Set, Problems) {
 }
 
 func (w *Watcher) report(set *Set, probs Problems) {
+	// One broken file can hold hundreds of thousands of problems: the log
+	// gets the first few of each file and a count of the rest, the
+	// registry (check, the web pages) keeps them all.
+	logged := map[string]int{}
 	for _, p := range probs {
+		if logged[p.File]++; logged[p.File] > maxLoggedProblems {
+			continue
+		}
 		ev := w.Log.Warn()
 		if p.Severity == Error {
 			ev = w.Log.Error()
 		}
 		ev.Str("problem", p.String()).Msg("flow problem")
 	}
+	for file, n := range logged {
+		if n > maxLoggedProblems {
+			w.Log.Warn().Str("file", file).Int("not_logged", n-maxLoggedProblems).Msg("more flow problems in this file; `callflow check` lists them all")
+		}
+	}
 	w.Log.Info().Int64("version", set.Version).Int("flows", len(set.Flows())).Int("problems", len(probs)).Msg("flows loaded")
 	if w.OnReload != nil {
 		w.OnReload(set, probs)
 	}
 }
+
+// maxLoggedProblems is how many problems of one file a reload logs.
+const maxLoggedProblems = 50
 
 // Run watches until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
