@@ -106,11 +106,11 @@ func (l *load) placed() []*aritest.Caller {
 // mixedKeys: agents (1, 3) and voicemail (2) by turns.
 func mixedKeys(i int) string { return []string{"1", voicemailKey, "3"}[i%3] }
 
-// faultAgents: agents answer after a short ring and talk a little;
-// billing is busy, so its callers leave a message.
-func faultAgents(ast *aritest.Server) {
+// faultAgents: agents answer after ring and talk for talk; billing is
+// busy, so its callers leave a message.
+func faultAgents(ast *aritest.Server, ring, talk time.Duration) {
 	for _, ep := range []string{"PJSIP/tech1", "PJSIP/tech2", "PJSIP/sales1", "PJSIP/sales2"} {
-		ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 300 * time.Millisecond, HangupAfter: 800 * time.Millisecond})
+		ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: ring, HangupAfter: talk})
 	}
 	ast.SetAgent("PJSIP/billing1", aritest.AgentBehavior{Mode: aritest.AgentBusy})
 }
@@ -300,14 +300,44 @@ func startServe(t *testing.T, ast *aritest.Server, tweak func(*config.Config)) (
 	return cfg, stop
 }
 
+// rig is serve in this process against a fake Asterisk, taking calls.
+type rig struct {
+	t    *testing.T
+	base int
+	ast  *aritest.Server
+	cfg  *config.Config
+	stop func()
+	l    *load
+}
+
+func startRig(t *testing.T, opts aritest.Options) *rig {
+	t.Helper()
+	r := &rig{t: t, base: runtime.NumGoroutine()}
+	if opts.DefaultMediaDuration == 0 {
+		opts.DefaultMediaDuration = 100 * time.Millisecond
+	}
+	r.ast = aritest.NewServer(opts)
+	t.Cleanup(r.ast.Close)
+	faultAgents(r.ast, 300*time.Millisecond, 800*time.Millisecond)
+	r.cfg, r.stop = startServe(t, r.ast, nil)
+	r.l = newLoad(t, r.ast)
+	waitUntil(t, "serving", func() bool { return r.l.one("1") != nil })
+	return r
+}
+
+// finish checks that new calls work once the fault is gone, stops
+// everything and checks no goroutine is left.
+func (r *rig) finish() {
+	r.t.Helper()
+	newCallWorks(r.t, r.ast, r.cfg.Database)
+	r.stop()
+	r.ast.Close()
+	waitGoroutines(r.t, r.base)
+}
+
 func TestFaultWebsocketDroppedDuringLoad(t *testing.T) {
-	base := runtime.NumGoroutine()
-	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 100 * time.Millisecond})
-	defer ast.Close()
-	faultAgents(ast)
-	cfg, stop := startServe(t, ast, nil)
-	l := newLoad(t, ast)
-	waitUntil(t, "serving", func() bool { return l.one("1") != nil })
+	r := startRig(t, aritest.Options{})
+	ast, cfg, l := r.ast, r.cfg, r.l
 	l.place(40, 100*time.Millisecond, mixedKeys)
 	for range 6 {
 		time.Sleep(700 * time.Millisecond)
@@ -316,20 +346,12 @@ func TestFaultWebsocketDroppedDuringLoad(t *testing.T) {
 	l.wg.Wait()
 	checkNothingLost(t, ast, cfg.Database, l.placed())
 	t.Logf("%d calls taken, %d refused while no websocket was open", len(l.placed()), l.refused.Load())
-	newCallWorks(t, ast, cfg.Database)
-	stop()
-	ast.Close()
-	waitGoroutines(t, base)
+	r.finish()
 }
 
 func TestFaultAsteriskRestartedDuringLoad(t *testing.T) {
-	base := runtime.NumGoroutine()
-	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 100 * time.Millisecond})
-	defer ast.Close()
-	faultAgents(ast)
-	cfg, stop := startServe(t, ast, nil)
-	l := newLoad(t, ast)
-	waitUntil(t, "serving", func() bool { return l.one("1") != nil })
+	r := startRig(t, aritest.Options{})
+	ast, cfg, l := r.ast, r.cfg, r.l
 	l.place(30, 100*time.Millisecond, mixedKeys)
 	time.Sleep(1500 * time.Millisecond)
 	ast.Restart() // every channel of the old Asterisk is gone
@@ -349,20 +371,12 @@ func TestFaultAsteriskRestartedDuringLoad(t *testing.T) {
 	if cut == 0 {
 		t.Error("the restart cut no call: the test proves nothing")
 	}
-	newCallWorks(t, ast, cfg.Database)
-	stop()
-	ast.Close()
-	waitGoroutines(t, base)
+	r.finish()
 }
 
 func TestFaultDatabaseLockedTenSecondsDuringLoad(t *testing.T) {
-	base := runtime.NumGoroutine()
-	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 100 * time.Millisecond})
-	defer ast.Close()
-	faultAgents(ast)
-	cfg, stop := startServe(t, ast, nil)
-	l := newLoad(t, ast)
-	waitUntil(t, "serving", func() bool { return l.one("1") != nil })
+	r := startRig(t, aritest.Options{})
+	ast, cfg, l := r.ast, r.cfg, r.l
 
 	// Another process holds the write lock for 10 s, longer than the busy
 	// timeout, while calls come and go.
@@ -401,10 +415,7 @@ func TestFaultDatabaseLockedTenSecondsDuringLoad(t *testing.T) {
 	if n := len(storedMessages(t, ast)); n < 5 {
 		t.Errorf("only %d messages left: the test proves little", n)
 	}
-	newCallWorks(t, ast, cfg.Database)
-	stop()
-	ast.Close()
-	waitGoroutines(t, base)
+	r.finish()
 }
 
 // The recordings directory is a small tmpfs filled to the brim: messages
@@ -431,13 +442,8 @@ func TestFaultRecordingsDiskFull(t *testing.T) {
 		t.Errorf("/healthz on a full disk: %v", r)
 	}
 
-	base := runtime.NumGoroutine()
-	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 100 * time.Millisecond, RecordingsDir: dir})
-	defer ast.Close()
-	faultAgents(ast)
-	cfg, stop := startServe(t, ast, nil)
-	l := newLoad(t, ast)
-	waitUntil(t, "serving", func() bool { return l.one("1") != nil })
+	r := startRig(t, aritest.Options{RecordingsDir: dir})
+	ast, cfg, l := r.ast, r.cfg, r.l
 	l.place(8, 200*time.Millisecond, func(int) string { return voicemailKey })
 	l.wg.Wait()
 	checkNothingLost(t, ast, cfg.Database, l.placed())
@@ -454,13 +460,10 @@ func TestFaultRecordingsDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	newCallWorks(t, ast, cfg.Database)
+	r.finish()
 	if n := len(dbVoicemails(t, cfg.Database)); n != 1 {
 		t.Errorf("%d voicemails after space was freed, want 1", n)
 	}
-	stop()
-	ast.Close()
-	waitGoroutines(t, base)
 }
 
 // callflowBinary builds the command for a test that runs it as a process,
@@ -581,10 +584,7 @@ func processUnderLoad(t *testing.T, talk time.Duration) (*aritest.Server, *proce
 	t.Helper()
 	ast := aritest.NewServer(aritest.Options{DefaultMediaDuration: 300 * time.Millisecond})
 	t.Cleanup(ast.Close)
-	for _, ep := range []string{"PJSIP/tech1", "PJSIP/tech2", "PJSIP/sales1", "PJSIP/sales2"} {
-		ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 200 * time.Millisecond, HangupAfter: talk})
-	}
-	ast.SetAgent("PJSIP/billing1", aritest.AgentBehavior{Mode: aritest.AgentBusy})
+	faultAgents(ast, 200*time.Millisecond, talk)
 	p := newProcess(t, ast)
 	p.dumpLogOnFailure()
 	p.start()
