@@ -35,13 +35,18 @@ type callLog struct {
 	log zerolog.Logger
 }
 
-func (c callLog) RecordCall(r *flows.CallRecord) {
-	rec := store.CallRecord{
+// callRow is the call's row, without its steps.
+func callRow(r *flows.CallRecord) store.CallRecord {
+	return store.CallRecord{
 		ID: r.ID, Transport: r.Transport, Flow: r.Flow, FlowVersion: r.FlowVersion, Workspace: r.Workspace,
 		Called: r.Called, Caller: r.Caller, Started: r.Started, Answered: r.Answered, Ended: r.Ended,
 		Outcome: r.Outcome, TalkTime: r.TalkTime, Qualified: r.Qualified, Abandoned: r.Abandoned,
 		LastStep: r.LastStep, Tags: r.Tags, Vars: r.Vars,
 	}
+}
+
+func (c callLog) RecordCall(r *flows.CallRecord) {
+	rec := callRow(r)
 	for _, s := range r.Steps {
 		d := map[string]any{}
 		maps.Copy(d, s.Details)
@@ -83,10 +88,8 @@ func (c callLog) RecordCall(r *flows.CallRecord) {
 // CallStarted stores the call as in progress: if callflow dies before the
 // call ends, the row survives and is marked interrupted at the next start.
 func (c callLog) CallStarted(r *flows.CallRecord) {
-	rec := store.CallRecord{
-		ID: r.ID, Transport: r.Transport, Flow: r.Flow, FlowVersion: r.FlowVersion, Workspace: r.Workspace,
-		Called: r.Called, Caller: r.Caller, Started: r.Started, Outcome: store.OutcomeInProgress,
-	}
+	rec := callRow(r)
+	rec.Outcome = store.OutcomeInProgress
 	if err := c.st.RecordCall(rec); err != nil {
 		c.log.Error().Err(err).Str("call", r.ID).Msg("call start not stored")
 	}
