@@ -236,13 +236,17 @@ func (a *App) stopAdoptions() {
 }
 
 func (a *App) destroyBridge(id string) {
+	a.deleteInBackground("/bridges/"+esc(id), "stale bridge not destroyed")
+}
+
+// deleteInBackground sends DELETE path without making anyone wait (the
+// client bounds the request); a 404 means it is gone already.
+func (a *App) deleteInBackground(path, failed string) {
 	a.helpers.Add(1)
 	go func() {
 		defer a.helpers.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout+time.Second)
-		defer cancel()
-		if err := a.rest.do(ctx, http.MethodDelete, "/bridges/"+esc(id), nil, nil, nil); err != nil && !IsNotFound(err) {
-			a.log.Warn().Err(err).Str("bridge", id).Msg("stale bridge not destroyed")
+		if err := a.rest.do(context.Background(), http.MethodDelete, path, nil, nil, nil); err != nil && !IsNotFound(err) {
+			a.log.Warn().Err(err).Str("path", path).Msg(failed)
 		}
 	}()
 }

@@ -66,13 +66,5 @@ func (c *cancelOnClose) Close() error {
 
 // deleteStored removes a stored recording, in the background.
 func (a *App) deleteStored(name string) {
-	a.helpers.Add(1)
-	go func() {
-		defer a.helpers.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout+time.Second)
-		defer cancel()
-		if err := a.rest.do(ctx, http.MethodDelete, "/recordings/stored/"+esc(name), nil, nil, nil); err != nil && !IsNotFound(err) {
-			a.log.Warn().Err(err).Str("recording", name).Msg("empty recording not deleted")
-		}
-	}()
+	a.deleteInBackground("/recordings/stored/"+esc(name), "empty recording not deleted")
 }
