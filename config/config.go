@@ -41,6 +41,7 @@ type Config struct {
 	SMS      SMS      `toml:"sms"`
 	TTS      TTS      `toml:"tts"`
 	Webhooks Webhooks `toml:"webhooks"`
+	Debug    Debug    `toml:"debug"`
 }
 
 // ARI is the connection to Asterisk's REST interface.
@@ -145,6 +146,14 @@ type Webhooks struct {
 	MaxAttempts int              `toml:"max_attempts"`
 	// HMACSecret signs each delivery; "" means unsigned.
 	HMACSecret string `toml:"hmac_secret" secret:"true"`
+}
+
+// Debug holds what only someone measuring callflow turns on.
+type Debug struct {
+	// PprofListen serves Go's profiler (/debug/pprof/) at this loopback
+	// host:port; "" (the default) serves nothing. It shows the process's
+	// memory and goroutines, so it is refused on any other address.
+	PprofListen string `toml:"pprof_listen"`
 }
 
 func dur(d time.Duration) tomlpos.Duration { return tomlpos.Duration(d) }

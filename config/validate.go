@@ -110,7 +110,24 @@ func (c *Config) Validate() error {
 	if c.Webhooks.MaxAttempts < 1 {
 		v.fail("webhooks.max_attempts", "must be at least 1, got %d", c.Webhooks.MaxAttempts)
 	}
+	v.listen("debug.pprof_listen", c.Debug.PprofListen)
+	if c.Debug.PprofListen != "" && !loopback(c.Debug.PprofListen) {
+		v.fail("debug.pprof_listen", "must be a loopback address such as 127.0.0.1:6060, got %q", c.Debug.PprofListen)
+	}
 	return joinErrors(v.errs)
+}
+
+// loopback reports whether a host:port names only this machine.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // mediaKinds are the media URI kinds Asterisk can play.

@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,10 +31,18 @@ type Dispatcher struct {
 	Log          zerolog.Logger
 
 	active atomic.Int64
+	live   sync.Map // call id -> struct{}: the calls being handled now
 }
 
 // Active is the number of calls being handled now.
 func (d *Dispatcher) Active() int64 { return d.active.Load() }
+
+// InProgress reports whether a call is being handled now (a voicemail
+// reconcile leaves alone the message such a call is still recording).
+func (d *Dispatcher) InProgress(callID string) bool {
+	_, ok := d.live.Load(callID)
+	return ok
+}
 
 // Lookup resolves a route against set: the flow name wins, then the number.
 func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
@@ -52,6 +61,8 @@ func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
 func (d *Dispatcher) Handle(ctx context.Context, call applets.Call, r Route, transport string) *CallRecord {
 	d.active.Add(1)
 	defer d.active.Add(-1)
+	d.live.Store(call.ID(), struct{}{})
+	defer d.live.Delete(call.ID())
 	set := d.Registry.Current() // the call keeps this version to the end
 	if f, ok := d.Lookup(set, r); ok {
 		return d.Runner.Run(ctx, call, set, f, CallInfo{Transport: transport, Resumed: r.Resumed})

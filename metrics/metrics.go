@@ -33,8 +33,9 @@ type Metrics struct {
 	abandons *prometheus.CounterVec
 }
 
-// New registers everything in a registry of its own (no global state).
-func New(g Gauges) *Metrics {
+// New registers the counters in a registry of its own (no global state);
+// Observe adds the gauges once the parts they read exist.
+func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callflow_calls_total", Help: "Finished calls by flow, transport and outcome.",
@@ -52,6 +53,13 @@ func New(g Gauges) *Metrics {
 	})
 	m.reg.MustRegister(m.calls, m.abandons, m.steps, m.talk,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Observe registers the gauges read at each scrape, as Prometheus
+// collectors are registered by the parts that own what they read. Call it
+// once.
+func (m *Metrics) Observe(g Gauges) {
 	gauge := func(name, help string, f func() float64) {
 		if f != nil {
 			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
@@ -67,7 +75,6 @@ func New(g Gauges) *Metrics {
 			Name: "callflow_ari_reconnects_total", Help: "Times the ARI event websocket was connected again.",
 		}, g.ARIReconnects))
 	}
-	return m
 }
 
 // RecordCall counts a finished call.

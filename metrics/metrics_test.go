@@ -11,7 +11,8 @@ import (
 )
 
 func TestMetricsCountCallsAndServeText(t *testing.T) {
-	m := New(Gauges{CallsInProgress: func() float64 { return 3 }, ARIReconnects: func() float64 { return 2 }, StoreQueueDepth: func() float64 { return 7 }})
+	m := New()
+	m.Observe(Gauges{CallsInProgress: func() float64 { return 3 }, ARIReconnects: func() float64 { return 2 }, StoreQueueDepth: func() float64 { return 7 }})
 	t0 := time.Now()
 	m.RecordCall(&flows.CallRecord{Flow: "Support", Transport: "ari", Outcome: "hangup", Abandoned: true,
 		Steps: []flows.StepTrace{{Applet: "menu", Started: t0, Ended: t0.Add(2 * time.Second)}}})

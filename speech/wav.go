@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -154,4 +155,18 @@ func readWAV(r io.ReadSeeker, size int64) (WAVInfo, error) {
 		return WAVInfo{}, fmt.Errorf("%w: no fmt chunk", ErrNotWAV)
 	}
 	return WAVInfo{}, fmt.Errorf("%w: no data chunk", ErrNotWAV)
+}
+
+// CheckTelephony flags a WAV file Asterisk would have to resample or cannot
+// play (8000 Hz mono 16-bit is what it plays as is), naming the command
+// that converts it. The linter calls it for every sound a flow names.
+func CheckTelephony(path string) error {
+	info, err := CheckWAV(path)
+	if err != nil {
+		return err
+	}
+	if !info.Telephony() {
+		return fmt.Errorf("is %s, not 8000 Hz mono 16-bit: convert it with `sox %s -r 8000 -c 1 -b 16 out.wav`", info, filepath.Base(path))
+	}
+	return nil
 }

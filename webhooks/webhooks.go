@@ -163,13 +163,6 @@ func Summarize(r *flows.CallRecord, event string) Summary {
 	return s
 }
 
-// SetMailer sets where abandoned-call emails go (before calls start).
-func (s *Sender) SetMailer(m applets.Mailer) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opts.Mail = m
-}
-
 // RecordCall queues the call's webhooks and emails; it never blocks.
 func (s *Sender) RecordCall(r *flows.CallRecord) {
 	if r.Notify.PostCallWebhook != "" {

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"context"
@@ -9,19 +9,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/ari/aritest"
-	"github.com/callflow/callflow/config"
-	"github.com/callflow/callflow/flows"
 )
 
 // loadOptions are the flags of `callflow loadtest`.
@@ -36,16 +29,33 @@ type loadOptions struct {
 	pprofDir, binary, logLevel string
 }
 
-// cmdLoadtest drives `callflow serve` with scripted callers through the
-// fake Asterisk and reports what it cost. By default serve runs as a child
-// process (this program, `serve --config` in a temporary directory), so
-// that its CPU, memory and goroutines are measured alone; --in-process
-// runs the serve wiring in this process, fake Asterisk and all.
-func cmdLoadtest(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+// Main drives `callflow serve` with scripted callers through the fake
+// Asterisk and reports what it cost. By default serve runs as a child
+// process (`callflow serve --config` in a temporary directory, the program
+// built from this module unless --binary names one), so that its CPU,
+// memory and goroutines are measured alone; --in-process runs the same
+// server in this process, fake Asterisk and all. It returns the exit
+// status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	err := run(args, stdout, stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "callflow-load: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "callflow-load: %v\n", err)
+	return 1
+}
+
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("callflow-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o loadOptions
-	fs.StringVar(&o.flows, "flows", "testdata/flows", "flows directory (seed 004's support flow on +914430001234 is dialled)")
+	fs.StringVar(&o.flows, "flows", "testdata/flows", "flows directory (the example support flow on +914430001234 is dialled)")
 	fs.StringVar(&o.number, "number", "+914430001234", "number the callers dial")
 	fs.IntVar(&o.conc, "concurrency", 100, "calls in progress at most")
 	fs.Float64Var(&o.rate, "rate", 50, "new calls per second")
@@ -57,16 +67,19 @@ func cmdLoadtest(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.inProcess, "in-process", false, "run the serve wiring in this process (figures then include the fake Asterisk and the callers)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the child's temporary directory (config, database, log)")
 	fs.StringVar(&o.pprofDir, "pprof", "", "write the child's CPU profile over the calls, and heap profiles and goroutine dumps at the peak and at the end, to this directory")
-	fs.StringVar(&o.binary, "binary", "", "callflow program to start as `callflow serve` (default: this program)")
+	fs.StringVar(&o.binary, "binary", "", "callflow program to start as `callflow serve` (default: built from this module with go build)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level of the child")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
 	if o.conc <= 0 || o.rate <= 0 || o.progress <= 0 {
-		return errors.New("loadtest: --concurrency, --rate and --progress must be positive")
+		return fmt.Errorf("%w: --concurrency, --rate and --progress must be positive", errUsage)
 	}
 	if o.inProcess && (o.pprofDir != "" || o.keep || o.binary != "") {
-		return errors.New("loadtest: --pprof, --keep and --binary need the child process (drop --in-process)")
+		return fmt.Errorf("%w: --pprof, --keep and --binary need the child process (drop --in-process)", errUsage)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -240,90 +253,4 @@ func loadErr(ctx context.Context, n *loadCounts) error {
 		return fmt.Errorf("loadtest: %d failed, %d stuck", n.failed.Load(), n.stuck.Load())
 	}
 	return nil
-}
-
-// loadInProcess runs the serve wiring in this process: its CPU and memory
-// figures include the fake Asterisk and the callers.
-func loadInProcess(ctx context.Context, o loadOptions, stdout io.Writer) error {
-	baseGoroutines := runtime.NumGoroutine()
-	var ru0 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-
-	var fakeLat aritest.LatencyRecorder
-	ast := newLoadFake(o, aritest.Options{OnCommandLatency: fakeLat.Record, NoRequestLog: true})
-	defer ast.Close()
-
-	cfg := config.Default()
-	cfg.FlowsDir = o.flows
-	cfg.DefaultCountry = "91"
-	cfg.ARI.URL = ast.URL()
-	cfg.ARI.Password = "secret"
-	cfg.Calls.DrainTimeout.UnmarshalTOMLValue("60s")
-	var ended atomic.Int64
-	var outcomes sync.Map
-	sink := flows.TraceSinkFunc(func(r *flows.CallRecord) {
-		ended.Add(1)
-		v, _ := outcomes.LoadOrStore(r.Outcome, new(atomic.Int64))
-		v.(*atomic.Int64).Add(1)
-	})
-	var latMu sync.Mutex
-	var appLat []time.Duration
-	srv := newServerWith(cfg, zerolog.New(io.Discard), sink, &applets.Services{}, serverExtras{onLatency: func(d time.Duration) {
-		latMu.Lock()
-		appLat = append(appLat, d)
-		latMu.Unlock()
-	}})
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.run(sctx) }()
-	for deadline := time.Now().Add(10 * time.Second); !srv.ari.Health().Connected; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			cancel()
-			<-done
-			return errors.New("loadtest: could not connect to the fake Asterisk")
-		}
-	}
-
-	var n loadCounts
-	stopProgress := startProgress(stdout, o, &n, nil, nil)
-	elapsed := placeCalls(ctx, ast, o, &n, nil)
-	stopProgress()
-	cancel()
-	runErr := <-done
-	ast.Close()
-	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseGoroutines && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	var ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
-	latMu.Lock()
-	lat := appLat
-	latMu.Unlock()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
-	printCallsLine(stdout, &n, fmt.Sprint(ended.Load()), elapsed)
-	outcomes.Range(func(k, v any) bool {
-		fmt.Fprintf(stdout, "  outcome %-16s %d\n", k, v.(*atomic.Int64).Load())
-		return true
-	})
-	fmt.Fprintf(stdout, "event-to-command latency (an event's arrival to the call's next request, %d samples): p50 %s  p95 %s  p99 %s\n", len(lat), pct(0.50), pct(0.95), pct(0.99))
-	printFakeLatency(stdout, &fakeLat, "at the fake Asterisk (an event written to the websocket to the next request about its call, loopback included)")
-	perCall := time.Duration(0)
-	if c := n.completed.Load(); c > 0 {
-		perCall = cpu / time.Duration(c)
-	}
-	fmt.Fprintf(stdout, "CPU %s in all (fake Asterisk included), %s per call\n", cpu.Round(time.Millisecond), perCall.Round(time.Microsecond))
-	fmt.Fprintf(stdout, "peak RSS %.1f MB (%.1f MB at the start) at %d calls in progress: %.1f KB per call, fake Asterisk included\n",
-		float64(ru1.Maxrss)/1024, float64(ru0.Maxrss)/1024, n.peak.Load(), float64(ru1.Maxrss-ru0.Maxrss)/float64(max(n.peak.Load(), 1)))
-	fmt.Fprintf(stdout, "goroutines: %d at the start, %d at the end\n", baseGoroutines, runtime.NumGoroutine())
-	if runErr != nil {
-		return runErr
-	}
-	return loadErr(ctx, &n)
 }

@@ -1,12 +1,8 @@
-package main
+package server
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,74 +11,23 @@ import (
 	"github.com/callflow/callflow/store"
 )
 
-// voicemailAudio finds a voicemail's WAV for the inbox: the file named in
-// the record (FastAGI recordings, on this host), else a local copy, else
-// the copy is fetched from Asterisk's stored recordings first.
-type voicemailAudio struct {
-	dir string // local copies
-	ari *ari.App
-}
-
-func (v voicemailAudio) open(ctx context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error) {
-	if vm.Path != "" && filepath.IsAbs(vm.Path) {
-		if f, mod, err := openFile(vm.Path); err == nil {
-			return f, mod, nil
-		}
+// markInterrupted closes the calls an earlier process left in progress
+// (it was killed mid-call), once the records it spooled are written.
+func markInterrupted(ctx context.Context, st *store.Store, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := st.Flush(ctx); err != nil {
+		log.Warn().Err(err).Msg("calls left in progress by an earlier run not checked: the database is busy")
+		return
 	}
-	name := vm.Recording
-	if name == "" || strings.ContainsAny(name, "/\\\x00") || strings.Contains(name, "..") {
-		return nil, time.Time{}, fmt.Errorf("voicemail %d: bad recording name: %w", vm.ID, os.ErrNotExist)
-	}
-	local := filepath.Join(v.dir, name+".wav")
-	if f, mod, err := openFile(local); err == nil {
-		return f, mod, nil
-	}
-	if v.ari == nil {
-		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
-	}
-	if err := v.fetch(ctx, name, local); err != nil {
-		return nil, time.Time{}, err
-	}
-	return openFile(local)
-}
-
-// fetch copies a stored recording from Asterisk (atomically: a reader
-// never sees half a file).
-func (v voicemailAudio) fetch(ctx context.Context, name, local string) error {
-	rc, err := v.ari.FetchRecording(ctx, name)
+	n, err := st.MarkInterrupted(ctx)
 	if err != nil {
-		return err
+		log.Warn().Err(err).Msg("calls left in progress by an earlier run not checked")
+		return
 	}
-	defer rc.Close()
-	if err := os.MkdirAll(v.dir, 0o750); err != nil {
-		return err
+	if n > 0 {
+		log.Warn().Int("calls", n).Msg("calls an earlier run left in progress (it stopped without ending them) are marked interrupted")
 	}
-	tmp, err := os.CreateTemp(v.dir, ".fetch-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, io.LimitReader(rc, 512<<20)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), local)
-}
-
-func openFile(path string) (io.ReadSeekCloser, time.Time, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, time.Time{}, fmt.Errorf("%s: not a file", path)
-	}
-	return f, fi.ModTime(), nil
 }
 
 // reconcileVoicemails puts back voicemails whose database write was lost
@@ -174,4 +119,39 @@ func storedDuration(ctx context.Context, a *ari.App, name string) (time.Duration
 		return 0, nil
 	}
 	return time.Duration(n-header) * time.Second / bytesPerSecond, nil
+}
+
+// recoverAtStart closes what an earlier process left open before any call
+// is taken: its calls in progress, and voicemails it recorded but never
+// stored (recordings still going when it died end later: see
+// recoverPeriodically).
+func (s *Server) recoverAtStart(ctx context.Context) {
+	markInterrupted(ctx, s.store, s.log)
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, time.Time{}, s.dispatcher.InProgress, s.reconcileLog())
+	warnLowDisk(s.log, s.disks)
+}
+
+// recoverPeriodically reconciles recent voicemails and checks free space
+// every [calls] reconcile_interval until ctx ends.
+func (s *Server) recoverPeriodically(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Calls.ReconcileInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Recent ones only: the start-up pass saw the rest.
+			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, time.Now().Add(-2*time.Hour), s.dispatcher.InProgress, s.reconcileLog())
+			cancel()
+			warnLowDisk(s.log, s.disks)
+		}
+	}
+}
+
+func (s *Server) reconcileLog() zerolog.Logger {
+	return s.log.With().Str("component", "reconcile").Logger()
 }

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bufio"
@@ -16,11 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"reflect"
-	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,16 +33,8 @@ import (
 // /proc/PID/stat, memory from /proc/PID/status, goroutines and calls in
 // progress from its /metrics, call records from its database.
 func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
+	if !canMeasureChild() {
 		return errors.New("loadtest: measuring a child process needs Linux /proc; use --in-process")
-	}
-	bin := o.binary
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("loadtest: %w", err)
-		}
-		bin = exe
 	}
 	flowsDir, err := filepath.Abs(o.flows)
 	if err != nil {
@@ -64,6 +52,12 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 			os.RemoveAll(dir)
 		}
 	}()
+	bin := o.binary
+	if bin == "" {
+		if bin, err = buildCallflow(ctx, dir); err != nil {
+			return err
+		}
+	}
 	profDir := ""
 	if o.pprofDir != "" {
 		if profDir, err = filepath.Abs(o.pprofDir); err == nil {
@@ -72,7 +66,6 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 		if err != nil {
 			return fmt.Errorf("loadtest: --pprof: %w", err)
 		}
-		os.Remove(filepath.Join(profDir, pprofMarker))
 	}
 
 	var fakeLat aritest.LatencyRecorder
@@ -86,10 +79,16 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	}
 	cfgPath := filepath.Join(dir, "callflow.toml")
 	dbPath := filepath.Join(dir, "callflow.db")
-	if err := os.WriteFile(cfgPath, []byte(childConfig(flowsDir, dbPath, recDir, ast.URL(), web, o.logLevel)), 0o600); err != nil {
+	pprofAddr := ""
+	if profDir != "" {
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+	}
+	if err := os.WriteFile(cfgPath, []byte(childConfig(flowsDir, dbPath, recDir, ast.URL(), web, pprofAddr, o.logLevel)), 0o600); err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	ch, err := startChild(bin, dir, cfgPath, web, profDir)
+	ch, err := startChild(bin, dir, cfgPath, web, pprofAddr)
 	if err != nil {
 		return err
 	}
@@ -97,11 +96,6 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "callflow serve (pid %d, %s): config %s, log %s, web http://%s\n", ch.pid, bin, cfgPath, ch.logPath, web)
 	if err := ch.waitReady(ctx, 20*time.Second); err != nil {
 		return err
-	}
-	if profDir != "" {
-		if b, err := os.ReadFile(filepath.Join(profDir, pprofMarker)); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(ch.pid) {
-			return fmt.Errorf("loadtest: %s has no profiling hook (%s), --pprof needs this program", bin, pprofEnv)
-		}
 	}
 
 	// Baseline: connected, flows loaded, no call yet.
@@ -114,12 +108,9 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var ru0 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	self0 := selfUsage()
 	if profDir != "" {
-		if err := ch.cpuProfile(profDir, true); err != nil {
-			return err
-		}
+		ch.startCPUProfile(profDir, o.duration+o.talk+10*time.Second)
 	}
 
 	var n loadCounts
@@ -182,8 +173,7 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	drained := ch.settle(ctx, 15*time.Second)
 	user1, sys1, cpuErr := procCPU(ch.pid)
 	end, _ := ch.sample()
-	var ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	self1 := selfUsage()
 	// Idle keep-alive connections to Asterisk close after 10 s; wait for
 	// the goroutine count to come back, a little longer than that.
 	gStart := time.Now()
@@ -195,20 +185,15 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 		}
 	}
 	gWait := time.Since(gStart)
-	if profDir != "" && profErr == nil {
-		profErr = ch.snapshot(profDir, "end")
-		if profErr == nil {
-			profErr = ch.cpuProfile(profDir, false)
+	if profDir != "" {
+		if err := ch.snapshot(profDir, "end"); profErr == nil {
+			profErr = err
+		}
+		if err := ch.waitCPUProfile(); profErr == nil {
+			profErr = err
 		}
 	}
 	state, drain, stopErr := ch.stop(90 * time.Second)
-	if profDir != "" {
-		os.Remove(filepath.Join(profDir, pprofMarker))
-	}
-	var childRU *syscall.Rusage
-	if state != nil {
-		childRU, _ = state.SysUsage().(*syscall.Rusage)
-	}
 
 	records, outcomes, dbErr := countRecords(dbPath)
 	spooled := countLines(dbPath + "-spool.jsonl")
@@ -229,13 +214,13 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	printFakeLatency(stdout, &fakeLat, "at the fake Asterisk (an event written to the websocket to callflow's next request about its call; loopback websocket and HTTP included)")
 	completed := max(n.completed.Load(), 1)
 	cpu := user1 + sys1 - user0 - sys0
-	fakeCPU := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	fakeCPU := self1.cpu - self0.cpu
 	if cpuErr != nil {
 		fmt.Fprintf(stdout, "CPU of callflow unknown: %v\n", cpuErr)
 	} else {
 		life := ""
-		if childRU != nil {
-			life = fmt.Sprintf("; %s in its whole life", (time.Duration(childRU.Utime.Nano()+childRU.Stime.Nano()) * time.Nanosecond).Round(time.Millisecond))
+		if state != nil {
+			life = fmt.Sprintf("; %s in its whole life", (state.UserTime() + state.SystemTime()).Round(time.Millisecond))
 		}
 		fmt.Fprintf(stdout, "CPU callflow %s over the calls (user %s, system %s), %s per call%s\n",
 			cpu.Round(time.Millisecond), (user1 - user0).Round(time.Millisecond), (sys1 - sys0).Round(time.Millisecond), (cpu / time.Duration(completed)).Round(time.Microsecond), life)
@@ -259,7 +244,7 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "  Go heap in use %.1f MB and stacks %.1f MB before the first call; after the calls RSS %.1f MB, heap in use %.1f MB, stacks %.1f MB\n",
 		mb(int64(base.heap)), mb(int64(base.stack)), mb(end.rss), mb(int64(end.heap)), mb(int64(end.stack)))
-	fmt.Fprintf(stdout, "peak RSS fake Asterisk and callers (this process) %.1f MB\n", float64(ru1.Maxrss)/1024)
+	fmt.Fprintf(stdout, "peak RSS fake Asterisk and callers (this process) %.1f MB\n", mb(self1.maxRSS))
 	fmt.Fprintf(stdout, "goroutines callflow: %.0f at the start, %.0f when the calls ended, %.0f after %s more\n",
 		base.goroutines, end.goroutines, settled.goroutines, gWait.Round(100*time.Millisecond))
 	if !drained {
@@ -344,6 +329,17 @@ func rssWatch(pid int, n *loadCounts, start time.Time) func() (highest, atPeak r
 	}
 }
 
+// buildCallflow builds the product from the module this command runs in
+// (go run ./cmd/callflow-load, from a clone), into dir.
+func buildCallflow(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "callflow")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/callflow/callflow").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("loadtest: building callflow (or give --binary): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
 // freeLoopbackAddr finds a free port on 127.0.0.1 for the child's web
 // server. Another program could take it before the child does; the child
 // then fails to start and says so in its log.
@@ -357,7 +353,7 @@ func freeLoopbackAddr() (string, error) {
 }
 
 // childConfig is the child's callflow.toml.
-func childConfig(flowsDir, db, recDir, ariURL, web, level string) string {
+func childConfig(flowsDir, db, recDir, ariURL, web, pprofAddr, level string) string {
 	key := make([]byte, 16)
 	rand.Read(key)
 	q := strconv.Quote
@@ -387,7 +383,10 @@ drain_timeout = "60s"
 
 [tts]
 cache_dir = %s
-`, q(flowsDir), q(db), q(recDir), q(ariURL), q(web), q(hex.EncodeToString(key)), q(level), q(filepath.Join(filepath.Dir(db), "tts")))
+
+[debug]
+pprof_listen = %s
+`, q(flowsDir), q(db), q(recDir), q(ariURL), q(web), q(hex.EncodeToString(key)), q(level), q(filepath.Join(filepath.Dir(db), "tts")), q(pprofAddr))
 }
 
 // child is the `callflow serve` process under test.
@@ -399,10 +398,11 @@ type child struct {
 	hc      *http.Client
 	exited  chan struct{}
 	state   *os.ProcessState
-	snaps   int
+	pprof   string // the child's profiler, host:port; "" for none
+	cpuDone chan error
 }
 
-func startChild(bin, dir, cfgPath, web, profDir string) (*child, error) {
+func startChild(bin, dir, cfgPath, web, pprofAddr string) (*child, error) {
 	logPath := filepath.Join(dir, "callflow.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -419,16 +419,7 @@ func startChild(bin, dir, cfgPath, web, profDir string) (*child, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	if profDir != "" {
-		cmd.Env = append(cmd.Env, pprofEnv+"="+profDir)
-	}
-	// Its own process group keeps a terminal's Ctrl-C for loadtest, which
-	// then stops the child itself; where the platform has it (Linux), the
-	// child is killed if loadtest dies without doing so.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if f := reflect.ValueOf(cmd.SysProcAttr).Elem().FieldByName("Pdeathsig"); f.IsValid() && f.CanSet() {
-		f.Set(reflect.ValueOf(syscall.SIGKILL))
-	}
+	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("loadtest: starting %s: %w", bin, err)
 	}
@@ -437,6 +428,7 @@ func startChild(bin, dir, cfgPath, web, profDir string) (*child, error) {
 		pid:     cmd.Process.Pid,
 		logPath: logPath,
 		web:     "http://" + web,
+		pprof:   pprofAddr,
 		hc:      &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}},
 		exited:  make(chan struct{}),
 	}
@@ -587,98 +579,65 @@ func (c *child) kill() {
 	c.hc.CloseIdleConnections()
 }
 
-// cpuProfile starts or stops the child's CPU profile (--pprof).
-func (c *child) cpuProfile(dir string, start bool) error {
-	out := filepath.Join(dir, "cpu.pprof")
-	if start {
-		os.Remove(out)
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		return fmt.Errorf("loadtest: profiling: %w", err)
-	}
-	if start {
-		return waitFile(filepath.Join(dir, "cpu.pprof.part"), 5*time.Second)
-	}
-	return waitFile(out, 10*time.Second)
+// startCPUProfile has the child profile its CPU for d (--pprof), from its
+// [debug] pprof_listen, into dir/cpu.pprof; waitCPUProfile waits for it.
+func (c *child) startCPUProfile(dir string, d time.Duration) {
+	c.cpuDone = make(chan error, 1)
+	secs := int((d + time.Second - 1) / time.Second)
+	go func() {
+		c.cpuDone <- c.fetchProfile(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(dir, "cpu.pprof"), d+time.Minute)
+	}()
 }
 
-// snapshot has the child write a heap profile and a goroutine dump
-// (--pprof), named heap-LABEL.pprof and goroutines-LABEL.txt.
+func (c *child) waitCPUProfile() error {
+	if c.cpuDone == nil {
+		return nil
+	}
+	return <-c.cpuDone
+}
+
+// snapshot writes a heap profile (after a collection) and a goroutine
+// dump of the child (--pprof), named heap-LABEL.pprof and
+// goroutines-LABEL.txt.
 func (c *child) snapshot(dir, label string) error {
-	c.snaps++
-	if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		return fmt.Errorf("loadtest: profiling: %w", err)
-	}
-	g := filepath.Join(dir, fmt.Sprintf("goroutine-%d.txt", c.snaps))
-	if err := waitFile(g, 30*time.Second); err != nil {
+	if err := c.fetchProfile("/debug/pprof/heap?gc=1", filepath.Join(dir, "heap-"+label+".pprof"), time.Minute); err != nil {
 		return err
 	}
-	if err := os.Rename(g, filepath.Join(dir, "goroutines-"+label+".txt")); err != nil {
+	return c.fetchProfile("/debug/pprof/goroutine?debug=1", filepath.Join(dir, "goroutines-"+label+".txt"), time.Minute)
+}
+
+// fetchProfile copies a profile from the child's profiler to path, under a
+// temporary name first so that a reader never sees half a file.
+func (c *child) fetchProfile(query, path string, limit time.Duration) error {
+	if c.pprof == "" {
+		return errors.New("loadtest: the child serves no profiler")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+query, nil)
+	if err != nil {
 		return err
 	}
-	return os.Rename(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", c.snaps)), filepath.Join(dir, "heap-"+label+".pprof"))
-}
-
-func waitFile(path string, limit time.Duration) error {
-	for deadline := time.Now().Add(limit); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("loadtest: profiling: no %s after %s (see the child's log)", path, limit)
-		}
-	}
-}
-
-// procCPU is the user and system CPU time of a process so far.
-func procCPU(pid int) (user, sys time.Duration, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return fmt.Errorf("loadtest: profile %s: %w", query, err)
 	}
-	// The command name, in parentheses, may hold spaces: count fields
-	// after its closing parenthesis, where field 3 (state) starts.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("loadtest: profile %s: %s", query, resp.Status)
 	}
-	f := strings.Fields(string(b[i+2:]))
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[14-3], 10, 64)
-	st, err2 := strconv.ParseInt(f[15-3], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	// utime and stime are in clock ticks, USER_HZ, which Linux fixes at
-	// 100 for every user-space interface.
-	const tick = time.Second / 100
-	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
-}
-
-// procMem is the resident set size of a process and its high-water mark.
-func procMem(pid int) (rss, hwm int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	f, err := os.Create(path + ".part")
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok || name != "VmRSS" && name != "VmHWM" {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, name, err)
-		}
-		if name == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("loadtest: profile %s: %w", query, err)
 	}
-	return rss, hwm, nil
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".part", path)
 }
 
 type outcomeCount struct {
@@ -783,97 +742,4 @@ func tail(path string, lines int) string {
 	}
 	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(ls[max(0, len(ls)-lines):], "\n")
-}
-
-// Profiling hook of `callflow serve`, for loadtest --pprof: with pprofEnv
-// set to a directory, serve writes pprofMarker (its pid) there at start,
-// then on SIGUSR2 starts a CPU profile (cpu.pprof.part), and on the next
-// SIGUSR2 stops it and renames it cpu.pprof; on SIGUSR1 it collects
-// garbage and writes heap-N.pprof and then goroutine-N.txt, N counting
-// from 1. Without the variable, nothing happens and the signals keep
-// their default action.
-const (
-	pprofEnv    = "CALLFLOW_PPROF_DIR"
-	pprofMarker = "profiling.pid"
-)
-
-func init() {
-	dir, ok := os.LookupEnv(pprofEnv)
-	if !ok {
-		return
-	}
-	// Not a configuration key: config rejects unknown CALLFLOW_ variables,
-	// so take it out of the environment before the config is read.
-	os.Unsetenv(pprofEnv)
-	if dir == "" || len(os.Args) < 2 || os.Args[1] != "serve" {
-		return
-	}
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
-	if err := os.WriteFile(filepath.Join(dir, pprofMarker), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "profiling: %v\n", err)
-	}
-	go profileOnSignals(dir, sig)
-}
-
-func profileOnSignals(dir string, sig <-chan os.Signal) {
-	var cpu *os.File
-	n := 0
-	fail := func(err error) { fmt.Fprintf(os.Stderr, "profiling: %v\n", err) }
-	for s := range sig {
-		switch s {
-		case syscall.SIGUSR2:
-			part := filepath.Join(dir, "cpu.pprof.part")
-			if cpu == nil {
-				f, err := os.Create(part)
-				if err != nil {
-					fail(err)
-					continue
-				}
-				if err := pprof.StartCPUProfile(f); err != nil {
-					f.Close()
-					fail(err)
-					continue
-				}
-				cpu = f
-				continue
-			}
-			pprof.StopCPUProfile()
-			if err := cpu.Close(); err != nil {
-				fail(err)
-			}
-			cpu = nil
-			if err := os.Rename(part, filepath.Join(dir, "cpu.pprof")); err != nil {
-				fail(err)
-			}
-		case syscall.SIGUSR1:
-			n++
-			runtime.GC()
-			for _, p := range []struct {
-				file, name string
-				debug      int
-			}{{fmt.Sprintf("heap-%d.pprof", n), "heap", 0}, {fmt.Sprintf("goroutine-%d.txt", n), "goroutine", 1}} {
-				if err := writeProfile(filepath.Join(dir, p.file), p.name, p.debug); err != nil {
-					fail(err)
-				}
-			}
-		}
-	}
-}
-
-// writeProfile writes a named profile under a temporary name, then renames
-// it, so that a reader never sees half a file.
-func writeProfile(path, name string, debug int) error {
-	f, err := os.Create(path + ".part")
-	if err != nil {
-		return err
-	}
-	if err := pprof.Lookup(name).WriteTo(f, debug); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(path+".part", path)
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/callflow/callflow/ari/aritest"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/internal/testprog"
 )
 
 // Fault tests: calls keep coming while something breaks. After each fault
@@ -284,7 +284,7 @@ func startServe(t *testing.T, ast *aritest.Server, tweak func(*config.Config)) (
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log) }()
+	go func() { done <- runServe(ctx, cfg, log) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -466,25 +466,6 @@ func TestFaultRecordingsDiskFull(t *testing.T) {
 	}
 }
 
-// callflowBinary builds the command for a test that runs it as a process,
-// with the race detector when the tests have it.
-func callflowBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "callflow")
-	args := []string{"build", "-o", bin}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				args = append(args, "-race")
-			}
-		}
-	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // process is callflow serve in a process of its own, on one database.
 type process struct {
 	t    *testing.T
@@ -499,7 +480,7 @@ type process struct {
 
 func newProcess(t *testing.T, ast *aritest.Server) *process {
 	t.Helper()
-	bin := callflowBinary(t)
+	bin := testprog.Callflow(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "callflow.toml")
 	body := fmt.Sprintf(`flows_dir = %q

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -32,9 +32,21 @@ func golden(t *testing.T, path string, got string) {
 	}
 }
 
-func runCLI(args ...string) (string, string, int) {
+// repoRoot is read once, before any test changes directory.
+var repoRoot = func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(wd, "..", "..")
+}()
+
+// runCLI runs a command line from the repository's root, where the flows,
+// lint cases and golden files the CLI tests name are.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Chdir(repoRoot)
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := Run(args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -60,7 +72,7 @@ func TestCheckReportsEveryRuleWithPositions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("CALLFLOW_CONFIG", "")
-			out, _, code := runCLI(append([]string{"check"}, c.args...)...)
+			out, _, code := runCLI(t, append([]string{"check"}, c.args...)...)
 			golden(t, filepath.Join("testdata/golden/check", c.name+".golden"), fmt.Sprintf("exit %d\n%s", code, out))
 			hasError := strings.Contains(out, ": error: ")
 			if (code == 1) != hasError {
@@ -98,7 +110,7 @@ func TestSimulateSeedFlows(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("CALLFLOW_CONFIG", "")
 			args := append([]string{"simulate", "--flows", "testdata/flows", "--at", at}, c.args...)
-			out, errOut, code := runCLI(args...)
+			out, errOut, code := runCLI(t, args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -109,7 +121,7 @@ func TestSimulateSeedFlows(t *testing.T) {
 
 func TestSimulateJSONHasStepAppletOutcome(t *testing.T) {
 	t.Setenv("CALLFLOW_CONFIG", "")
-	out, errOut, code := runCLI("simulate", "--flows", "testdata/flows", "Basic Support Flow", "--input", "2", "--agents", "busy", "--json")
+	out, errOut, code := runCLI(t, "simulate", "--flows", "testdata/flows", "Basic Support Flow", "--input", "2", "--agents", "busy", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -122,7 +134,7 @@ func TestSimulateJSONHasStepAppletOutcome(t *testing.T) {
 
 func TestGraphDrawsRoutedAndFallThroughEdges(t *testing.T) {
 	t.Setenv("CALLFLOW_CONFIG", "")
-	out, errOut, code := runCLI("graph", "--flows", "testdata/flows", "After-Hours Flow")
+	out, errOut, code := runCLI(t, "graph", "--flows", "testdata/flows", "After-Hours Flow")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -131,7 +143,7 @@ func TestGraphDrawsRoutedAndFallThroughEdges(t *testing.T) {
 
 func TestUnknownFlowIsAnError(t *testing.T) {
 	t.Setenv("CALLFLOW_CONFIG", "")
-	_, errOut, code := runCLI("simulate", "--flows", "testdata/flows", "Nope")
+	_, errOut, code := runCLI(t, "simulate", "--flows", "testdata/flows", "Nope")
 	if code != 1 || !strings.Contains(errOut, `no flow named or numbered "Nope"`) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}

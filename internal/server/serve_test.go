@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -31,7 +31,7 @@ type harness struct {
 	t       *testing.T
 	ast     *aritest.Server
 	cfg     *config.Config
-	srv     *server
+	srv     *Server
 	cancel  context.CancelFunc
 	done    chan error
 	mu      sync.Mutex
@@ -40,6 +40,10 @@ type harness struct {
 	mail    *captureMail
 	vms     *captureVoicemail
 }
+
+// repoTestdata holds the flows, sounds and golden files the whole
+// repository shares.
+const repoTestdata = "../../testdata"
 
 // captured keeps what a service was handed, safe for concurrent calls.
 type captured[T any] struct {
@@ -76,7 +80,7 @@ func seedFlows(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"basic-support.toml", "after-hours.toml"} {
-		src, err := os.ReadFile(filepath.Join("testdata/flows", name))
+		src, err := os.ReadFile(filepath.Join(repoTestdata, "flows", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,8 +111,8 @@ func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Conf
 // harnessOptions vary the harness: other flows, real services, more sinks.
 type harnessOptions struct {
 	ast      aritest.Options
-	flowsDir string                             // default: seed 004's flows
-	services func(h *harness) *applets.Services // default: capturing mail and voicemail
+	flowsDir string                            // default: seed 004's flows
+	services func(h *harness) applets.Services // default: capturing mail and voicemail
 	sinks    []flows.TraceSink
 	tweak    []func(*config.Config)
 }
@@ -132,6 +136,9 @@ func startWith(t *testing.T, ho harnessOptions) *harness {
 	cfg.ARI.ReconnectMax.UnmarshalTOMLValue("200ms")
 	cfg.Calls.DrainTimeout.UnmarshalTOMLValue("2s")
 	cfg.DefaultCountry = "91"
+	cfg.Database = filepath.Join(t.TempDir(), "callflow.db")
+	cfg.RecordingsDir = ""
+	cfg.HTTP.Listen = ""
 	for _, f := range ho.tweak {
 		f(cfg)
 	}
@@ -147,16 +154,20 @@ func startWith(t *testing.T, ho harnessOptions) *harness {
 	if testing.Verbose() {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel)
 	}
-	svc := &applets.Services{Mail: h.mail, Voicemail: h.vms}
+	svc := applets.Services{Mail: h.mail, Voicemail: h.vms}
 	if ho.services != nil {
 		svc = ho.services(h)
 	}
-	h.srv = newServer(cfg, log, append(sinks{sink}, ho.sinks...), svc)
+	srv, err := New(cfg, Deps{Log: log, Services: svc, Sinks: append([]flows.TraceSink{sink}, ho.sinks...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	go func() { h.done <- h.srv.run(ctx) }()
-	if h.srv.ari != nil {
+	go func() { h.done <- h.srv.Run(ctx) }()
+	if h.srv.ARI() != nil {
 		h.waitConnected()
 	}
 	if cfg.AGI.Listen != "" {
@@ -194,7 +205,7 @@ func (h *harness) stop() {
 
 func (h *harness) waitConnected() {
 	h.t.Helper()
-	waitUntil(h.t, "ARI connected", func() bool { return h.srv.ari.Health().Connected })
+	waitUntil(h.t, "ARI connected", func() bool { return h.srv.ARI().Health().Connected })
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -562,7 +573,7 @@ func TestServeSurvivesWebsocketDropAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.ast.DropWebsockets()
-	waitUntil(t, "reconnect", func() bool { return h.srv.ari.Health().Reconnects > 0 && h.srv.ari.Health().Connected })
+	waitUntil(t, "reconnect", func() bool { return h.srv.ARI().Health().Reconnects > 0 && h.srv.ARI().Health().Connected })
 	caller.Hangup()
 	rec := h.record(caller.ID())
 	if rec.Ended.IsZero() {
@@ -581,7 +592,7 @@ func TestServeSurvivesWebsocketDropAndRestart(t *testing.T) {
 	}
 
 	// New calls work once reconnected.
-	waitUntil(t, "reconnect after restart", func() bool { return h.srv.ari.Health().Connected })
+	waitUntil(t, "reconnect after restart", func() bool { return h.srv.ARI().Health().Connected })
 	caller = h.call(aritest.CallSpec{Exten: support})
 	if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
 		t.Fatal(err)
@@ -604,7 +615,7 @@ func TestServeShutdownDrainsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.cancel() // SIGTERM
-	waitUntil(t, "draining", func() bool { return h.srv.ari.Health().Draining })
+	waitUntil(t, "draining", func() bool { return h.srv.ARI().Health().Draining })
 	// A new call while draining goes back to the dialplan's fallback.
 	late, err := h.ast.PlaceCall(context.Background(), aritest.CallSpec{Exten: support})
 	if err != nil {
@@ -702,7 +713,7 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 	cfg.HTTP.Listen = freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
+	go func() { done <- runServe(ctx, cfg, zerolog.New(io.Discard)) }()
 
 	var caller *aritest.Caller
 	waitUntil(t, "serve up", func() bool {
@@ -760,7 +771,7 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 		os.Remove(cfg.Database + suffix)
 	}
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() { done <- serve(ctx, cfg, zerolog.New(io.Discard)) }()
+	go func() { done <- runServe(ctx, cfg, zerolog.New(io.Discard)) }()
 	waitUntil(t, "serve up again", func() bool { code, _ := get("/healthz"); return code == 200 })
 	cancel()
 	if err := <-done; err != nil {
@@ -781,6 +792,16 @@ func TestServeWiresStoreWebAndMetrics(t *testing.T) {
 
 // The database is locked by another process while calls run: the calls
 // are not held up, and every record arrives once the lock is gone.
+// runServe builds the server from cfg and runs it until ctx ends, as
+// `callflow serve` does.
+func runServe(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
+	srv, err := New(cfg, Deps{Log: log})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
 // serveConfig runs the whole of serve on seed 004's flows against ast,
 // with a database of its own and no web server.
 func serveConfig(t *testing.T, ast *aritest.Server) *config.Config {

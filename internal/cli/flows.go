@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -328,40 +328,4 @@ func cmdFlows(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("flows: unknown command %q\n%s", args[0], flowsUsage)
 	}
 	return nil
-}
-
-// databaseFlows loads the flows kept in SQLite for the registry and the
-// linter: their status and numbers are the database's.
-func databaseFlows(st *store.Store, popts flows.ParseOptions, lopts flows.LintOptions) func() ([]*flows.Flow, flows.Problems) {
-	return func() ([]*flows.Flow, flows.Problems) {
-		rows, err := st.ListFlows(context.Background(), store.AllWorkspaces())
-		if err != nil {
-			return nil, flows.Problems{{File: st.Path(), Line: 1, Col: 1, Severity: flows.Error, Msg: "database flows: " + err.Error()}}
-		}
-		var out []*flows.Flow
-		var probs flows.Problems
-		opts := popts
-		opts.Source = "db"
-		for _, r := range rows {
-			file := fmt.Sprintf("db:%s@%d", r.Name, r.Revision)
-			f, fp := flows.Parse(file, []byte(r.Source), applets.Builtin(), opts)
-			if f != nil {
-				f.Name, f.Status, f.Numbers = r.Name, r.Status, nil
-				if r.Workspace != "" {
-					f.Workspace = r.Workspace
-				}
-				for _, n := range r.Numbers {
-					if e164, err := flows.NormalizeNumber(n, opts.Country); err == nil {
-						f.Numbers = append(f.Numbers, e164)
-					}
-				}
-				fp = append(fp, flows.LintFlow(f, lopts)...)
-			}
-			probs = append(probs, fp...)
-			if f != nil && !fp.HasErrors() {
-				out = append(out, f)
-			}
-		}
-		return out, probs
-	}
 }

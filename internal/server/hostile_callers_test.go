@@ -1,4 +1,4 @@
-package main
+package server
 
 // Hostile callers, end to end through the real serve wiring, over ARI (the
 // fake Asterisk in ari/aritest) and over FastAGI (the scripted peer in
@@ -400,7 +400,7 @@ func TestHostileKeysThousandInARow(t *testing.T) {
 					"retries.toml": r.Replace(stormFlow("Storm Retries", "+914430000111", 3, 100)),
 					"budget.toml":  r.Replace(stormFlow("Storm Budget", "+914430000112", 20, 12)),
 				})
-				svc := func(*harness) *applets.Services { return &applets.Services{HTTP: &http.Client{}} }
+				svc := func(*harness) applets.Services { return applets.Services{HTTP: &http.Client{}} }
 
 				var rec *flows.CallRecord
 				if transport == "ari" {
@@ -570,7 +570,7 @@ func slowLookup(t *testing.T) string {
 func neverHarnessOptions(t *testing.T, c neverCase) harnessOptions {
 	ho := harnessOptions{
 		flowsDir: neverFlows(t, slowLookup(t)),
-		services: func(*harness) *applets.Services { return &applets.Services{HTTP: &http.Client{}} },
+		services: func(*harness) applets.Services { return applets.Services{HTTP: &http.Client{}} },
 		ast:      aritest.Options{MediaDurations: map[string]time.Duration{"sound:custom/hour-long": time.Hour}},
 	}
 	if c.maxDur {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -80,7 +80,7 @@ func TestRoundRobinSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) *applets.Services { return &applets.Services{Counters: st} }})
+		h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) applets.Services { return applets.Services{Counters: st} }})
 		defer h.stop()
 		for _, ep := range []string{"PJSIP/alice", "PJSIP/bob", "PJSIP/carol"} {
 			h.ast.SetAgent(ep, answerQuick())
@@ -206,8 +206,8 @@ id = "bye"
 applet = "hangup"
 `, late.URL, low.URL, win.URL),
 	})
-	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) *applets.Services {
-		return &applets.Services{HTTP: &http.Client{}}
+	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) applets.Services {
+		return applets.Services{HTTP: &http.Client{}}
 	}})
 	h.ast.SetAgent("PJSIP/winner", answerQuick())
 	for _, c := range []struct{ number, want string }{
@@ -311,21 +311,21 @@ func TestEmailWithVoicemailAndPostCallWebhook(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	src, _ := os.ReadFile("testdata/flows/after-hours.toml")
+	src, _ := os.ReadFile(filepath.Join(repoTestdata, "flows", "after-hours.toml"))
 	flow := strings.Replace(string(src), "[[steps]]", "[settings]\npost_call_webhook = \""+hook.URL+"\"\n\n[[steps]]", 1)
 	dir := writeFlowDir(t, map[string]string{"after-hours.toml": flow})
 	hooks := webhooks.New(webhooks.Options{Backoff: 20 * time.Millisecond, Log: zerolog.Nop()})
 	defer hooks.Close()
 	var m *mailer.Mailer
-	h := startWith(t, harnessOptions{flowsDir: dir, sinks: []flows.TraceSink{hooks}, services: func(h *harness) *applets.Services {
+	h := startWith(t, harnessOptions{flowsDir: dir, sinks: []flows.TraceSink{hooks}, services: func(h *harness) applets.Services {
 		port := ln.Addr().(*net.TCPAddr).Port
 		m = mailer.New(mailer.Options{Host: "127.0.0.1", Port: port, TLS: "none", From: "callflow@acme.example",
 			Backoff: 20 * time.Millisecond, Logger: zerolog.Nop(),
 			// the server is made after its services: look it up when fetching
 			Fetch: func(ctx context.Context, name string) (io.ReadCloser, error) {
-				return h.srv.ari.FetchRecording(ctx, name)
+				return h.srv.ARI().FetchRecording(ctx, name)
 			}})
-		return &applets.Services{Mail: m, Voicemail: h.vms}
+		return applets.Services{Mail: m, Voicemail: h.vms}
 	}})
 	defer m.Close()
 	c := h.call(aritest.CallSpec{Exten: "+914430009999", Talk: 2 * time.Second})
@@ -435,8 +435,8 @@ say = "Thank you for calling."
 			engine, _ = speech.New(speech.Options{CacheDir: t.TempDir(), Logger: zerolog.Nop()})
 		}
 	}
-	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) *applets.Services {
-		svc := &applets.Services{}
+	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) applets.Services {
+		svc := applets.Services{}
 		if engine != nil {
 			svc.Speech = engine
 		}
@@ -498,8 +498,8 @@ id = "closed"
 applet = "hangup"
 `})
 	var now atomic.Value
-	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) *applets.Services {
-		return &applets.Services{Clock: func() time.Time { return now.Load().(time.Time) }}
+	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) applets.Services {
+		return applets.Services{Clock: func() time.Time { return now.Load().(time.Time) }}
 	}})
 	ny, _ := time.LoadLocation("America/New_York")
 	for _, c := range []struct {
@@ -571,8 +571,8 @@ body = "hello"
 id = "bye"
 applet = "hangup"
 `})
-	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) *applets.Services {
-		return &applets.Services{SMS: applets.SMSDefaults{Technology: "PJSIP", Endpoint: "carrier", From: "+15550009999"}}
+	h := startWith(t, harnessOptions{flowsDir: dir, services: func(*harness) applets.Services {
+		return applets.Services{SMS: applets.SMSDefaults{Technology: "PJSIP", Endpoint: "carrier", From: "+15550009999"}}
 	}})
 	c := h.call(aritest.CallSpec{Exten: "+914430000022"})
 	hangupWhenDone(t, c)

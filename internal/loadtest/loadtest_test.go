@@ -1,0 +1,73 @@
+package loadtest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/callflow/callflow/internal/testprog"
+)
+
+// repoRoot is read once, before any test changes directory.
+var repoRoot = func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(wd, "..", "..")
+}()
+
+// runLoad runs the load tool from the repository's root, where its
+// default flows directory is.
+func runLoad(t *testing.T, args ...string) (string, string, int) {
+	t.Chdir(repoRoot)
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// The load tool runs a handful of calls through the real serve path and
+// reports no failure and no goroutine left over.
+func TestLoadtestSmoke(t *testing.T) {
+	out, errOut, code := runLoad(t, "--in-process", "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	if code != 0 || !strings.Contains(out, "failed 0, stuck 0") || !strings.Contains(out, "event-to-command latency") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// The load tool's default mode starts `callflow serve` as a child process
+// (a binary built here), writes a record per call to its database, stops
+// it with SIGTERM, and collects its profiles with --pprof.
+func TestLoadtestChildProcessSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the callflow binary")
+	}
+	dir := t.TempDir()
+	bin := testprog.Callflow(t)
+	prof := filepath.Join(dir, "pprof")
+	out, errOut, code := runLoad(t, "--binary", bin, "--pprof", prof, "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	t.Log(out)
+	m := regexp.MustCompile(`calls placed (\d+), completed (\d+), failed 0, stuck 0 \(records (\d+) in the database\)`).FindStringSubmatch(out)
+	if code != 0 || m == nil || m[1] != m[2] || m[2] != m[3] || m[1] == "0" {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"event-to-command latency at the fake Asterisk", "CPU callflow ", "peak RSS callflow ",
+		"goroutines callflow: ", "callflow stopped by SIGTERM: exit status 0", "0 errors"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	for _, f := range []string{"cpu.pprof", "heap-peak.pprof", "heap-end.pprof", "goroutines-peak.txt", "goroutines-end.txt"} {
+		if st, err := os.Stat(filepath.Join(prof, f)); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s: %v", f, err)
+		}
+	}
+	if tmp := regexp.MustCompile(`config (\S+)/callflow\.toml`).FindStringSubmatch(out); tmp == nil {
+		t.Errorf("no config path in\n%s", out)
+	} else if _, err := os.Stat(tmp[1]); !os.IsNotExist(err) {
+		t.Errorf("temporary directory %s left behind: %v", tmp[1], err)
+	}
+}

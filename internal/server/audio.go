@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/store"
+)
+
+// voicemailAudio finds a voicemail's WAV for the inbox: the file named in
+// the record (FastAGI recordings, on this host), else a local copy, else
+// the copy is fetched from Asterisk's stored recordings first.
+type voicemailAudio struct {
+	dir string // local copies
+	ari *ari.App
+}
+
+func (v voicemailAudio) open(ctx context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error) {
+	if vm.Path != "" && filepath.IsAbs(vm.Path) {
+		if f, mod, err := openFile(vm.Path); err == nil {
+			return f, mod, nil
+		}
+	}
+	name := vm.Recording
+	if name == "" || strings.ContainsAny(name, "/\\\x00") || strings.Contains(name, "..") {
+		return nil, time.Time{}, fmt.Errorf("voicemail %d: bad recording name: %w", vm.ID, os.ErrNotExist)
+	}
+	local := filepath.Join(v.dir, name+".wav")
+	if f, mod, err := openFile(local); err == nil {
+		return f, mod, nil
+	}
+	if v.ari == nil {
+		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
+	}
+	if err := v.fetch(ctx, name, local); err != nil {
+		return nil, time.Time{}, err
+	}
+	return openFile(local)
+}
+
+// fetch copies a stored recording from Asterisk (atomically: a reader
+// never sees half a file).
+func (v voicemailAudio) fetch(ctx context.Context, name, local string) error {
+	rc, err := v.ari.FetchRecording(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(v.dir, 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(v.dir, ".fetch-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, io.LimitReader(rc, 512<<20)); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), local)
+}
+
+func openFile(path string) (io.ReadSeekCloser, time.Time, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, time.Time{}, fmt.Errorf("%s: not a file", path)
+	}
+	return f, fi.ModTime(), nil
+}

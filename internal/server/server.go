@@ -1,0 +1,454 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callflow/callflow/agi"
+	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/mailer"
+	"github.com/callflow/callflow/metrics"
+	"github.com/callflow/callflow/speech"
+	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/web"
+	"github.com/callflow/callflow/webhooks"
+)
+
+// Deps replace what New would otherwise build from the configuration; the
+// zero value builds everything. Tests and the load tool use them to watch
+// a real server, never to skip a part of it.
+type Deps struct {
+	// Log is the process log; the zero Logger writes nothing.
+	Log zerolog.Logger
+	// Services: each field set here replaces the one built from the
+	// configuration (a capturing mailer in a test, a clock).
+	Services applets.Services
+	// Sinks also receive every finished call, after the database and the
+	// webhooks.
+	Sinks []flows.TraceSink
+	// OnLatency receives each ARI event-to-command latency (load tool).
+	OnLatency func(time.Duration)
+}
+
+// Server is everything `callflow serve` runs, wired together: the flows
+// registry and its watcher, the dispatcher, the transports, the database,
+// mail and webhooks, the web inbox and the periodic recovery work.
+type Server struct {
+	cfg        *config.Config
+	log        zerolog.Logger
+	store      *store.Store
+	registry   *flows.Registry
+	watcher    *flows.Watcher
+	dispatcher *flows.Dispatcher
+	ari        *ari.App
+	agi        *agi.Server
+	http       *http.Server
+	pprof      *http.Server
+	hooks      *webhooks.Sender
+	mail       *mailer.Mailer
+	disks      map[string]string // name: directory, watched for free space
+
+	stop      chan struct{} // closed by Shutdown
+	stopOnce  sync.Once
+	done      chan struct{} // closed when Run returns
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a server from the configuration: it opens the database and
+// builds every part, but takes no call until Run. A server that is never
+// run must be closed.
+func New(cfg *config.Config, deps Deps) (*Server, error) {
+	log := deps.Log
+	if _, err := os.Stat(cfg.FlowsDir); err != nil {
+		return nil, fmt.Errorf("flows directory: %w", err)
+	}
+	st, err := store.Open(context.Background(), cfg.Database, store.Options{Log: log.With().Str("component", "store").Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: log, store: st, registry: flows.NewRegistry(),
+		disks: map[string]string{"recordings": cfg.RecordingsDir, "database": databaseDir(cfg.Database)},
+		stop:  make(chan struct{}), done: make(chan struct{}),
+	}
+	notInService := notInServiceMedia(cfg)
+	lint := flows.LintOptions{SoundsDir: cfg.SoundsDir, DefaultMaxSteps: cfg.Calls.MaxSteps, CheckWAV: speech.CheckTelephony}
+	parse := flows.ParseOptions{Country: cfg.DefaultCountry}
+	s.watcher = &flows.Watcher{
+		Loader: &flows.Loader{
+			Dir: cfg.FlowsDir, Applets: applets.Builtin(), Parse: parse, Lint: lint,
+			Extra: DatabaseFlows(st, parse, lint),
+		},
+		Registry: s.registry,
+		Log:      log.With().Str("component", "flows").Logger(),
+	}
+
+	m := metrics.New()
+	svc := s.services(deps.Services)
+	s.hooks = webhooks.New(webhooks.Options{
+		Timeout: cfg.Webhooks.Timeout.D(), MaxAttempts: cfg.Webhooks.MaxAttempts, Secret: cfg.Webhooks.HMACSecret,
+		Mail: svc.Mail, Log: log.With().Str("component", "webhooks").Logger(),
+	})
+	sinks := append(sinks{callLog{st: st, log: log}, s.hooks, m}, deps.Sinks...)
+	s.dispatcher = &flows.Dispatcher{
+		Registry: s.registry,
+		Runner: &flows.Runner{
+			Services:       svc,
+			Sink:           sinks,
+			Log:            log,
+			MaxSteps:       cfg.Calls.MaxSteps,
+			MaxDuration:    cfg.Calls.MaxDuration.D(),
+			QualifiedAfter: cfg.Calls.QualifiedAfter.D(),
+		},
+		Country:      cfg.DefaultCountry,
+		NotInService: notInService,
+		Log:          log,
+	}
+	if cfg.ARI.Enabled {
+		s.ari = ari.New(ari.Options{
+			URL:             cfg.ARI.URL,
+			WebsocketURL:    cfg.ARI.WebsocketURL,
+			App:             cfg.ARI.App,
+			Username:        cfg.ARI.Username,
+			Password:        cfg.ARI.Password,
+			RequestTimeout:  cfg.ARI.RequestTimeout.D(),
+			ReconnectMin:    cfg.ARI.ReconnectMin.D(),
+			ReconnectMax:    cfg.ARI.ReconnectMax.D(),
+			EventFilter:     cfg.ARI.EventFilter,
+			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
+			MaxCallDuration: cfg.Calls.MaxDuration.D(),
+			NotInService:    notInService,
+			OnLatency:       deps.OnLatency,
+			Logger:          log.With().Str("component", "ari").Logger(),
+		}, ariHandler{s.dispatcher, cfg.DefaultCountry})
+	}
+	if cfg.AGI.Listen != "" {
+		s.agi = agi.NewServer(agi.Options{
+			Listen:         cfg.AGI.Listen,
+			Handler:        agiHandler{s.dispatcher},
+			RecordingsDir:  cfg.RecordingsDir,
+			CommandTimeout: cfg.AGI.CommandTimeout.D(),
+			Logger:         log.With().Str("component", "agi").Logger(),
+		})
+	}
+	m.Observe(s.gauges())
+	if cfg.HTTP.Listen != "" {
+		h, err := web.New(web.Options{
+			Store:      st,
+			Flows:      s.registry.Current,
+			Reload:     func() { s.watcher.Load() },
+			Audio:      voicemailAudio{dir: filepath.Join(filepath.Dir(cfg.Database), "voicemail"), ari: s.ari}.open,
+			Health:     s.Health,
+			Metrics:    m.Handler(),
+			SessionKey: []byte(cfg.HTTP.SessionKey),
+			BaseURL:    cfg.HTTP.BaseURL,
+			Secure:     strings.HasPrefix(cfg.HTTP.BaseURL, "https://"),
+			Country:    cfg.DefaultCountry,
+			Log:        log.With().Str("component", "web").Logger(),
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		s.http = &http.Server{Addr: cfg.HTTP.Listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	}
+	if cfg.Debug.PprofListen != "" {
+		s.pprof = &http.Server{Addr: cfg.Debug.PprofListen, Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return s, nil
+}
+
+// services are the applets' services: the configured ones, each replaced
+// by the field the caller set.
+func (s *Server) services(over applets.Services) *applets.Services {
+	cfg, log := s.cfg, s.log
+	svc := &applets.Services{
+		Voicemail: voicemailLog{s.store},
+		Counters:  s.store,
+		HTTP:      &http.Client{Timeout: 10 * time.Second},
+		SoundsDir: cfg.SoundsDir,
+		SMS:       applets.SMSDefaults{Technology: cfg.SMS.Technology, Endpoint: cfg.SMS.Endpoint, From: cfg.SMS.From},
+	}
+	if over.Speech == nil {
+		ttsDir := cfg.TTSCacheDir()
+		if ttsDir == "" {
+			ttsDir = filepath.Join(filepath.Dir(cfg.Database), "tts")
+		}
+		if abs, err := filepath.Abs(ttsDir); err == nil {
+			ttsDir = abs // Asterisk plays sound:/absolute/path
+		}
+		sp, err := speech.New(speech.Options{Command: cfg.TTS.Command, Convert: cfg.TTS.Convert, CacheDir: ttsDir,
+			Logger: log.With().Str("component", "tts").Logger()})
+		if err != nil {
+			log.Warn().Err(err).Msg("text to speech unavailable: steps that say text will fail")
+		} else {
+			svc.Speech = sp
+		}
+	}
+	if over.Mail == nil && cfg.SMTP.Host != "" {
+		s.mail = mailer.New(mailer.Options{
+			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
+			From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.D(),
+			Spool: filepath.Join(filepath.Dir(cfg.Database), "mail-spool"),
+			// Voicemails recorded over ARI live in Asterisk.
+			Fetch:  s.fetchRecording,
+			Logger: log.With().Str("component", "mail").Logger(),
+		})
+		svc.Mail = s.mail
+	}
+	if over.Voicemail != nil {
+		svc.Voicemail = over.Voicemail
+	}
+	if over.Counters != nil {
+		svc.Counters = over.Counters
+	}
+	if over.HTTP != nil {
+		svc.HTTP = over.HTTP
+	}
+	if over.Mail != nil {
+		svc.Mail = over.Mail
+	}
+	if over.Speech != nil {
+		svc.Speech = over.Speech
+	}
+	if over.Clock != nil {
+		svc.Clock = over.Clock
+	}
+	if over.SoundsDir != "" {
+		svc.SoundsDir = over.SoundsDir
+	}
+	if over.SMS != (applets.SMSDefaults{}) {
+		svc.SMS = over.SMS
+	}
+	return svc
+}
+
+// fetchRecording reads a recording Asterisk stored (ARI voicemails).
+func (s *Server) fetchRecording(ctx context.Context, name string) (io.ReadCloser, error) {
+	if s.ari == nil {
+		return nil, fmt.Errorf("recording %s: ARI is disabled: %w", name, os.ErrNotExist)
+	}
+	return s.ari.FetchRecording(ctx, name)
+}
+
+// gauges are what /metrics reads at each scrape.
+func (s *Server) gauges() metrics.Gauges {
+	g := metrics.Gauges{
+		CallsInProgress:     func() float64 { return float64(s.dispatcher.Active()) },
+		StoreQueueDepth:     func() float64 { return float64(s.store.QueueDepth()) },
+		RecordingsFreeBytes: freeBytes(s.cfg.RecordingsDir),
+		DatabaseFreeBytes:   freeBytes(databaseDir(s.cfg.Database)),
+	}
+	if s.ari != nil {
+		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
+		g.ARIConnected = func() float64 {
+			if s.ari.Health().Connected {
+				return 1
+			}
+			return 0
+		}
+	}
+	return g
+}
+
+func notInServiceMedia(cfg *config.Config) []applets.Media {
+	var out []applets.Media
+	for _, m := range cfg.Calls.NotInService {
+		if media, err := applets.ParseMedia(m); err == nil {
+			out = append(out, media)
+		}
+	}
+	return out
+}
+
+// ARI reports whether the ARI transport is connected and its state; nil
+// when ARI is disabled.
+func (s *Server) ARI() *ari.App { return s.ari }
+
+// Store is the server's database.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Run takes calls until ctx ends or Shutdown is called, then stops in
+// order: first no new calls, then calls in progress drain (for
+// [calls] drain_timeout), then the rest. It closes the server.
+func (s *Server) Run(ctx context.Context) error {
+	defer close(s.done)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	s.recoverAtStart(ctx)
+	s.watcher.Load()
+	var wg sync.WaitGroup
+	errc := make(chan error, 5)
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	goRun := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(bg); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	goRun("flows", s.watcher.Run)
+	if s.ari != nil {
+		goRun("ari", s.ari.Run)
+	}
+	if s.agi != nil {
+		goRun("agi", s.agi.ListenAndServe)
+	}
+	for _, hs := range []*http.Server{s.http, s.pprof} {
+		if hs == nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", hs.Addr)
+		if err != nil {
+			cancelBG()
+			wg.Wait()
+			return fmt.Errorf("http: %w", err)
+		}
+		goRun("http", func(context.Context) error { return hs.Serve(ln) })
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.recoverPeriodically(ctx)
+	}()
+	s.log.Info().Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		s.log.Error().Err(runErr).Msg("stopping")
+	}
+	s.drain()
+	cancelBG()
+	wg.Wait()
+	s.flushOutgoing()
+	s.log.Info().Msg("stopped")
+	return runErr
+}
+
+// drain stops taking calls and waits for the calls in progress.
+func (s *Server) drain() {
+	s.log.Info().Dur("drain", s.cfg.Calls.DrainTimeout.D()).Msg("shutting down: no new calls; draining calls in progress")
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Calls.DrainTimeout.D()+5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	if s.ari != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.ari.Shutdown(ctx); err != nil {
+				s.log.Warn().Err(err).Msg("ari shutdown")
+			}
+		}()
+	}
+	if s.agi != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.agi.Shutdown(ctx); err != nil {
+				s.log.Warn().Err(err).Msg("agi shutdown")
+			}
+		}()
+	}
+	wg.Wait()
+	for _, hs := range []*http.Server{s.http, s.pprof} {
+		if hs != nil {
+			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = hs.Shutdown(hctx)
+			cancel()
+		}
+	}
+}
+
+// flushOutgoing gives webhooks and mail queued by the last calls a
+// moment to go out; what is left waits in their spools.
+func (s *Server) flushOutgoing() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.hooks.Flush(ctx)
+	if s.mail != nil {
+		_ = s.mail.Flush(ctx)
+	}
+}
+
+// Shutdown asks Run to stop and waits until it has, or until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close releases what New opened: webhooks, mail and the database. Run
+// closes the server itself; Close is for a server that never ran.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.hooks.Close()
+		if s.mail != nil {
+			s.mail.Close()
+		}
+		if err := s.store.Close(); err != nil {
+			s.log.Error().Err(err).Msg("closing the database")
+			s.closeErr = err
+		}
+	})
+	return s.closeErr
+}
+
+// Health is /healthz: ok while every enabled transport can take calls.
+func (s *Server) Health() map[string]any {
+	out := map[string]any{"calls_in_progress": s.dispatcher.Active()}
+	ok := true
+	if s.ari != nil {
+		h := s.ari.Health()
+		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
+			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
+		ok = ok && h.Connected && !h.Replaced && !h.Draining
+	}
+	// A full disk does not stop calls, so it does not make ok false; it
+	// is reported for monitoring.
+	disk := map[string]any{}
+	for name, dir := range s.disks {
+		if r := diskReport(dir); r != nil {
+			disk[name] = r
+		}
+	}
+	if len(disk) > 0 {
+		out["disk"] = disk
+	}
+	set := s.registry.Current()
+	out["flows"] = map[string]any{"loaded": len(set.Flows()), "version": set.Version, "problems": len(set.Problems)}
+	out["ok"] = ok
+	return out
+}
