@@ -20,30 +20,32 @@ func WriteDOT(w io.Writer, f *Flow) error {
 		fmt.Fprintf(w, "  %s -> %s;\n", q("__start"), q(f.Steps[0].ID))
 	}
 	needEnd, needDead := false, false
-	for _, s := range f.Steps {
-		if s.Facts.Ends {
-			if s.Facts.Transfer != "" {
-				fmt.Fprintf(w, "  %s [shape=cds, label=%s];\n", q("__flow:"+s.Facts.Transfer), q("flow "+s.Facts.Transfer))
-				fmt.Fprintf(w, "  %s -> %s [label=\"transfer\"];\n", q(s.ID), q("__flow:"+s.Facts.Transfer))
-			} else {
-				needEnd = true
-				fmt.Fprintf(w, "  %s -> %s;\n", q(s.ID), q("__end"))
-			}
+	for _, e := range Edges(f) {
+		from := q(e.From)
+		switch e.Kind {
+		case RouteTransfer:
+			fmt.Fprintf(w, "  %s [shape=cds, label=%s];\n", q("__flow:"+e.To), q("flow "+e.To))
+			fmt.Fprintf(w, "  %s -> %s [label=\"transfer\"];\n", from, q("__flow:"+e.To))
 			continue
+		case RouteEnd:
+			needEnd = true
+			if len(e.Outcomes) == 0 { // an ending step
+				fmt.Fprintf(w, "  %s -> %s;\n", from, q("__end"))
+				continue
+			}
+		case RouteOffEnd:
+			needDead = true
 		}
-		for _, o := range s.Facts.Outcomes {
-			target, kind := f.Route(s, o)
-			switch kind {
+		for _, o := range e.Outcomes {
+			switch e.Kind {
 			case RouteTo:
-				fmt.Fprintf(w, "  %s -> %s [label=%s];\n", q(s.ID), q(target), q(o))
+				fmt.Fprintf(w, "  %s -> %s [label=%s];\n", from, q(e.To), q(o))
 			case RouteFallThrough:
-				fmt.Fprintf(w, "  %s -> %s [label=%s, style=dashed];\n", q(s.ID), q(target), q(o))
+				fmt.Fprintf(w, "  %s -> %s [label=%s, style=dashed];\n", from, q(e.To), q(o))
 			case RouteEnd:
-				needEnd = true
-				fmt.Fprintf(w, "  %s -> %s [label=%s];\n", q(s.ID), q("__end"), q(o))
+				fmt.Fprintf(w, "  %s -> %s [label=%s];\n", from, q("__end"), q(o))
 			case RouteOffEnd:
-				needDead = true
-				fmt.Fprintf(w, "  %s -> %s [label=%s, color=red, style=dashed];\n", q(s.ID), q("__deadend"), q(o))
+				fmt.Fprintf(w, "  %s -> %s [label=%s, color=red, style=dashed];\n", from, q("__deadend"), q(o))
 			}
 		}
 	}

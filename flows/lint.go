@@ -130,11 +130,10 @@ func sortedOn(m map[string]string) []string {
 func (f *Flow) edges(s *Step) []*Step {
 	var out []*Step
 	seen := map[string]bool{}
-	for _, o := range s.Facts.Outcomes {
-		t, kind := f.Route(s, o)
-		if (kind == RouteTo || kind == RouteFallThrough) && !seen[t] {
-			if ts, ok := f.Step(t); ok {
-				seen[t] = true
+	for _, e := range StepEdges(f, s) {
+		if (e.Kind == RouteTo || e.Kind == RouteFallThrough) && !seen[e.To] {
+			if ts, ok := f.Step(e.To); ok {
+				seen[e.To] = true
 				out = append(out, ts)
 			}
 		}

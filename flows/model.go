@@ -111,6 +111,8 @@ const (
 	RouteEnd
 	// RouteOffEnd falls past the last step: the call hangs up silently.
 	RouteOffEnd
+	// RouteTransfer leaves for another flow (a transfer step).
+	RouteTransfer
 )
 
 // Route tells where outcome leads from step s in flow f.

@@ -161,45 +161,23 @@ func buildGraph(f *flows.Flow, hl *highlight) *graph {
 		from := byID[st.ID]
 		rank := float64(i) + 0.5
 		last := hl != nil && hl.last == st.ID
-		if st.Facts.Ends {
-			if st.Facts.Transfer != "" {
-				t := pill(nTransfer, "→ flow "+st.Facts.Transfer, rank)
-				g.edge(from, t, []string{"transfer"}, eTransfer).hl = last
-			} else {
-				g.edge(from, pill(nEnd, "end", rank), nil, eEnd).hl = last
-			}
-			continue
-		}
-		type dest struct {
-			kind   flows.RouteKind
-			target string
-		}
-		var order []dest
-		labels := map[dest][]string{}
-		for _, o := range st.Facts.Outcomes {
-			t, k := f.Route(st, o)
-			d := dest{k, t}
-			if _, seen := labels[d]; !seen {
-				order = append(order, d)
-			}
-			labels[d] = append(labels[d], o)
-		}
-		for _, d := range order {
-			ls := labels[d]
-			taken := last && contains(ls, hl.lastOutcome)
-			switch d.kind {
+		for _, e := range flows.StepEdges(f, st) {
+			ls := e.Outcomes
+			taken := last && (len(ls) == 0 || contains(ls, hl.lastOutcome))
+			switch e.Kind {
+			case flows.RouteTransfer:
+				g.edge(from, pill(nTransfer, "→ flow "+e.To, rank), []string{"transfer"}, eTransfer).hl = taken
 			case flows.RouteTo, flows.RouteFallThrough:
-				to, ok := byID[d.target]
+				to, ok := byID[e.To]
 				if !ok {
-					g.edge(from, pill(nMissing, "missing step "+d.target, rank), ls, eDead)
+					g.edge(from, pill(nMissing, "missing step "+e.To, rank), ls, eDead)
 					continue
 				}
 				style := eRouted
-				if d.kind == flows.RouteFallThrough {
+				if e.Kind == flows.RouteFallThrough {
 					style = eFall
 				}
-				e := g.edge(from, to, ls, style)
-				e.hl = hl != nil && hl.edges[[2]string{st.ID, d.target}]
+				g.edge(from, to, ls, style).hl = hl != nil && hl.edges[[2]string{st.ID, e.To}]
 			case flows.RouteEnd:
 				g.edge(from, pill(nEnd, "end", rank), ls, eEnd).hl = taken
 			case flows.RouteOffEnd:
