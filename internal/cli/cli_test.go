@@ -82,7 +82,7 @@ func TestCheckReportsEveryRuleWithPositions(t *testing.T) {
 	}
 }
 
-// The simulator's path through seed 004's flows for each menu choice,
+// The simulator's path through the example flows for each menu choice,
 // timeout and agent outcome.
 func TestSimulateSeedFlows(t *testing.T) {
 	const at = "2026-12-25T10:00:00-05:00"

@@ -33,7 +33,7 @@ const (
 	voicemailKey = "2" // billing is busy: the caller leaves a message
 )
 
-// load places calls on seed 004's support flow and plays each caller's
+// load places calls on the example support flow and plays each caller's
 // part: at every menu they press their key. Calls Asterisk refuses (no
 // application registered during the fault: the dialplan's fallback runs)
 // are counted, not placed.
@@ -499,7 +499,7 @@ level = "info"
 [calls]
 drain_timeout = "2s"
 reconcile_interval = "500ms"
-`, seedFlows(t), filepath.Join(dir, "callflow.db"), filepath.Join(dir, "recordings"), ast.URL())
+`, exampleFlows(t), filepath.Join(dir, "callflow.db"), filepath.Join(dir, "recordings"), ast.URL())
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -74,9 +74,9 @@ func (c *captureVoicemail) SaveVoicemail(ctx context.Context, vm applets.Voicema
 	return c.add(vm)
 }
 
-// seedFlows copies seed 004's flows with short timers: the same flows,
+// exampleFlows copies the example flows with short timers: the same flows,
 // so tests need not wait 20 s for each ring timeout.
-func seedFlows(t *testing.T) string {
+func exampleFlows(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"basic-support.toml", "after-hours.toml"} {
@@ -111,7 +111,7 @@ func startHarness(t *testing.T, opts aritest.Options, tweak ...func(*config.Conf
 // harnessOptions vary the harness: other flows, real services, more sinks.
 type harnessOptions struct {
 	ast      aritest.Options
-	flowsDir string                            // default: seed 004's flows
+	flowsDir string                            // default: the example flows
 	services func(h *harness) applets.Services // default: capturing mail and voicemail
 	sinks    []flows.TraceSink
 	tweak    []func(*config.Config)
@@ -128,7 +128,7 @@ func startWith(t *testing.T, ho harnessOptions) *harness {
 	cfg := config.Default()
 	cfg.FlowsDir = ho.flowsDir
 	if cfg.FlowsDir == "" {
-		cfg.FlowsDir = seedFlows(t)
+		cfg.FlowsDir = exampleFlows(t)
 	}
 	cfg.ARI.URL = ast.URL()
 	cfg.ARI.Username, cfg.ARI.Password = "callflow", "secret"
@@ -280,7 +280,7 @@ func ctxT(t *testing.T) context.Context {
 
 const support = "+914430001234"
 
-// scenario is one caller's way through seed 004's support flow: the key
+// scenario is one caller's way through the example support flow: the key
 // pressed at each menu prompt ("" stays silent) and what every dial gets.
 type scenario struct {
 	name  string
@@ -802,12 +802,12 @@ func runServe(ctx context.Context, cfg *config.Config, log zerolog.Logger) error
 	return srv.Run(ctx)
 }
 
-// serveConfig runs the whole of serve on seed 004's flows against ast,
+// serveConfig runs the whole of serve on the example flows against ast,
 // with a database of its own and no web server.
 func serveConfig(t *testing.T, ast *aritest.Server) *config.Config {
 	t.Helper()
 	cfg := config.Default()
-	cfg.FlowsDir = seedFlows(t)
+	cfg.FlowsDir = exampleFlows(t)
 	cfg.Database = filepath.Join(t.TempDir(), "callflow.db")
 	cfg.DefaultCountry = "91"
 	cfg.ARI.URL = ast.URL()
