@@ -8,19 +8,14 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/rs/zerolog"
 )
 
-// Route is how a transport says which flow a call is for.
-type Route struct {
-	FlowName string // by name (Stasis(callflow,flow=support), agi://host/flow/support)
-	Number   string // by the dialled number
-	// Resumed: a call picked up again after a restart; its flow starts over.
-	Resumed bool
-}
-
-// Dispatcher finds the flow for an inbound call and runs it; a number
-// with no published flow gets the not-in-service message, never silence.
+// Dispatcher is the call.Handler of both transports: it finds the flow
+// for an inbound call and runs it, and owns the one set of calls in
+// progress. A number with no published flow gets the not-in-service
+// message, never silence.
 type Dispatcher struct {
 	Registry *Registry
 	Runner   *Runner
@@ -44,8 +39,9 @@ func (d *Dispatcher) InProgress(callID string) bool {
 	return ok
 }
 
-// Lookup resolves a route against set: the flow name wins, then the number.
-func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
+// Lookup finds an inbound call's flow in set: the flow name wins, then
+// the number.
+func (d *Dispatcher) Lookup(set *Set, r call.Inbound) (*Flow, bool) {
 	if r.FlowName != "" {
 		f, ok := set.ByName(r.FlowName)
 		return f, ok && f.Status == Published
@@ -57,43 +53,48 @@ func (d *Dispatcher) Lookup(set *Set, r Route) (*Flow, bool) {
 	return set.ByNumber(n)
 }
 
-// Handle runs the call to its end and returns its record.
-func (d *Dispatcher) Handle(ctx context.Context, call applets.Call, r Route, transport string) *CallRecord {
-	d.active.Add(1)
-	defer d.active.Add(-1)
-	d.live.Store(call.ID(), struct{}{})
-	defer d.live.Delete(call.ID())
-	set := d.Registry.Current() // the call keeps this version to the end
-	if f, ok := d.Lookup(set, r); ok {
-		return d.Runner.Run(ctx, call, set, f, CallInfo{Transport: transport, Resumed: r.Resumed})
-	}
-	return d.notInService(ctx, call, r, transport)
+// HandleCall runs the call to its end (call.Handler).
+func (d *Dispatcher) HandleCall(ctx context.Context, c call.Call, in call.Inbound) {
+	d.Handle(ctx, c, in)
 }
 
-func (d *Dispatcher) notInService(ctx context.Context, call applets.Call, r Route, transport string) *CallRecord {
+// Handle runs the call to its end and returns its record.
+func (d *Dispatcher) Handle(ctx context.Context, c call.Call, r call.Inbound) *CallRecord {
+	d.active.Add(1)
+	defer d.active.Add(-1)
+	d.live.Store(c.ID(), struct{}{})
+	defer d.live.Delete(c.ID())
+	set := d.Registry.Current() // the call keeps this version to the end
+	if f, ok := d.Lookup(set, r); ok {
+		return d.Runner.Run(ctx, c, set, f, CallInfo{Transport: r.Transport, Resumed: r.Resumed})
+	}
+	return d.notInService(ctx, c, r)
+}
+
+func (d *Dispatcher) notInService(ctx context.Context, c call.Call, r call.Inbound) *CallRecord {
 	now := time.Now()
-	rec := &CallRecord{ID: call.ID(), Transport: transport, Caller: call.Caller(), Called: call.Called(), Started: now, Outcome: "not_in_service"}
+	rec := &CallRecord{ID: c.ID(), Transport: r.Transport, Caller: c.Caller(), Called: c.Called(), Started: now, Outcome: "not_in_service"}
 	if r.FlowName != "" {
 		rec.Error = "no published flow named " + r.FlowName
 	} else {
 		rec.Error = "no published flow for number " + r.Number
 	}
-	d.Log.Warn().Str("call", call.ID()).Str("caller", rec.Caller).Str("number", r.Number).Str("flow", r.FlowName).Msg("not in service: " + rec.Error)
+	d.Log.Warn().Str("call", c.ID()).Str("caller", rec.Caller).Str("number", r.Number).Str("flow", r.FlowName).Msg("not in service: " + rec.Error)
 	media := d.NotInService
 	if len(media) == 0 {
 		media = []applets.Media{"sound:ss-noservice"}
 	}
 	st := StepTrace{Seq: 1, Step: "not-in-service", Applet: "hangup", Started: now}
-	err := call.Answer(ctx)
+	err := c.Answer(ctx)
 	if err == nil {
-		_, err = call.Play(ctx, applets.PlaySpec{Media: media})
+		_, err = c.Play(ctx, applets.PlaySpec{Media: media})
 	}
 	st.Outcome = "hangup"
 	if err != nil && !errors.Is(err, applets.ErrHangup) {
 		st.Error = err.Error()
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	_ = call.Hangup(hctx, "normal")
+	_ = c.Hangup(hctx, "normal")
 	cancel()
 	st.Ended = time.Now()
 	rec.Steps = []StepTrace{st}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/applets/scripted"
 	"github.com/rs/zerolog"
 )
@@ -31,21 +32,21 @@ applet = "hangup"
 	d := &Dispatcher{Registry: reg, Runner: &Runner{Log: zerolog.Nop(), Sink: TraceSinkFunc(func(r *CallRecord) { got = append(got, r) })}, Country: "1", Log: zerolog.Nop()}
 	cases := []struct {
 		name    string
-		route   Route
+		route   call.Inbound
 		flow    string
 		outcome string
 	}{
-		{"national number is normalised", Route{Number: "5550002222"}, "Support", "completed"},
-		{"E.164 number", Route{Number: "+15550002222"}, "Support", "completed"},
-		{"flow name, any case", Route{FlowName: "support"}, "Support", "completed"},
-		{"a draft takes no calls", Route{Number: "+15550003333"}, "", "not_in_service"},
-		{"unknown number", Route{Number: "+15559999999"}, "", "not_in_service"},
-		{"garbage number", Route{Number: "s"}, "", "not_in_service"},
+		{"national number is normalised", call.Inbound{Number: "5550002222"}, "Support", "completed"},
+		{"E.164 number", call.Inbound{Number: "+15550002222"}, "Support", "completed"},
+		{"flow name, any case", call.Inbound{FlowName: "support"}, "Support", "completed"},
+		{"a draft takes no calls", call.Inbound{Number: "+15550003333"}, "", "not_in_service"},
+		{"unknown number", call.Inbound{Number: "+15559999999"}, "", "not_in_service"},
+		{"garbage number", call.Inbound{Number: "s"}, "", "not_in_service"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			call := scripted.New(scripted.Script{})
-			rec := d.Handle(context.Background(), call, c.route, "test")
+			rec := d.Handle(context.Background(), call, c.route)
 			if rec.Flow != c.flow || rec.Outcome != c.outcome {
 				t.Errorf("flow %q outcome %q", rec.Flow, rec.Outcome)
 			}

@@ -135,7 +135,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			NotInService:    notInService,
 			OnLatency:       deps.OnLatency,
 			Logger:          log.With().Str("component", "ari").Logger(),
-		}, ariHandler{s.dispatcher, cfg.DefaultCountry})
+		}, ariHandler{s.dispatcher})
 	}
 	if cfg.AGI.Listen != "" {
 		s.agi = agi.NewServer(agi.Options{

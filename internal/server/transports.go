@@ -2,43 +2,23 @@ package server
 
 import (
 	"context"
-	"strings"
 
 	"github.com/callflow/callflow/agi"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/ari"
-	"github.com/callflow/callflow/flows"
 )
 
-// ariHandler runs Stasis calls.
-type ariHandler struct {
-	d       *flows.Dispatcher
-	country string
+// ariHandler hands Stasis calls to the call handler.
+type ariHandler struct{ h call.Handler }
+
+func (a ariHandler) HandleCall(ctx context.Context, c *ari.Call, in ari.Inbound) {
+	flow, number := call.Route(in.Args, in.Exten)
+	a.h.HandleCall(ctx, c, call.Inbound{Transport: call.TransportARI, FlowName: flow, Number: number, Resumed: in.Resumed})
 }
 
-func (h ariHandler) HandleCall(ctx context.Context, call *ari.Call, in ari.Inbound) {
-	h.d.Handle(ctx, call, flows.Route{FlowName: in.FlowName, Number: calledNumber(in, h.country), Resumed: in.Resumed}, "ari")
-}
+// agiHandler hands FastAGI calls to the call handler.
+type agiHandler struct{ h call.Handler }
 
-// calledNumber is the dialled number: number=, else the extension, else a
-// positional Stasis argument that is a number (Stasis(app,inbound,${EXTEN})).
-func calledNumber(in ari.Inbound, country string) string {
-	if _, err := flows.NormalizeNumber(in.Number, country); err == nil {
-		return in.Number
-	}
-	for _, a := range in.Args {
-		if strings.Contains(a, "=") {
-			continue
-		}
-		if _, err := flows.NormalizeNumber(a, country); err == nil {
-			return a
-		}
-	}
-	return in.Number
-}
-
-// agiHandler runs FastAGI calls.
-type agiHandler struct{ d *flows.Dispatcher }
-
-func (h agiHandler) HandleCall(ctx context.Context, call *agi.Call, req agi.Request) {
-	h.d.Handle(ctx, call, flows.Route{FlowName: req.FlowName, Number: req.Number}, "agi")
+func (a agiHandler) HandleCall(ctx context.Context, c *agi.Call, req agi.Request) {
+	a.h.HandleCall(ctx, c, call.Inbound{Transport: call.TransportAGI, FlowName: req.FlowName, Number: req.Number})
 }
