@@ -13,14 +13,15 @@ import (
 	ariv6 "github.com/CyCoreSystems/ari/v6"
 )
 
-const transcripts = "/work/shared/asterisk/transcripts"
+// transcripts holds the traffic captured from a real Asterisk 20 (see its README).
+const transcripts = "testdata/transcripts"
 
 // transcriptEvents returns the raw events the "callflow" application got
 // from the real Asterisk.
 func transcriptEvents(t testing.TB) [][]byte {
-	files, _ := filepath.Glob(filepath.Join(transcripts, "*.jsonl"))
-	if len(files) == 0 {
-		t.Skip("no transcripts")
+	files, err := filepath.Glob(filepath.Join(transcripts, "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no transcripts in %s: %v", transcripts, err)
 	}
 	var out [][]byte
 	for _, f := range files {
