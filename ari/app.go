@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	ariv6 "github.com/CyCoreSystems/ari/v6"
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
@@ -512,7 +511,7 @@ func (a *App) reconcile(ctx context.Context, reconnect bool) {
 	}
 	a.mu.RUnlock()
 
-	var chans []ariv6.ChannelData
+	var chans []channelData
 	if err := a.rest.do(ctx, http.MethodGet, "/channels", nil, nil, &chans); err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("reconcile: listing channels failed")
