@@ -28,7 +28,7 @@ type fakeHarness struct {
 // startFake starts a fake Asterisk and an App on it. At the end of the
 // test the app stops first, then the fake, then goroutines must be back
 // to where they were.
-func startFake(t *testing.T, fo aritest.Options, h Handler, mod func(*Options)) *fakeHarness {
+func startFake(t *testing.T, fo aritest.Options, h Handler, mod func(*Options), tune ...func(*guards)) *fakeHarness {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	if fo.TimeScale == 0 {
@@ -46,6 +46,9 @@ func startFake(t *testing.T, fo aritest.Options, h Handler, mod func(*Options)) 
 		mod(&opts)
 	}
 	app := New(opts, h)
+	for _, f := range tune {
+		f(&app.guards)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fh := &fakeHarness{t: t, srv: srv, app: app, done: make(chan struct{})}
 	go func() {
@@ -210,9 +213,6 @@ func TestFakeCallerHangsUpMidPlayback(t *testing.T) {
 }
 
 func TestFakePlayFailures(t *testing.T) {
-	old := startWatchdog
-	startWatchdog = 300 * time.Millisecond
-	t.Cleanup(func() { startWatchdog = old })
 	res := newResult()
 	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
 		defer res.finish()
@@ -225,7 +225,7 @@ func TestFakePlayFailures(t *testing.T) {
 		g, err := c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:no-such-file"}, FirstTimeout: time.Second})
 		res.add(g, err)
 	})
-	fh := startFake(t, aritest.Options{MissingMedia: []string{"sound:no-such-file"}}, h, nil)
+	fh := startFake(t, aritest.Options{MissingMedia: []string{"sound:no-such-file"}}, h, nil, func(g *guards) { g.startWatchdog = 300 * time.Millisecond })
 	caller := fh.call(aritest.CallSpec{Exten: "100"})
 	// once the gather's broken prompt was tried
 	end := time.Now().Add(5 * time.Second)
@@ -346,14 +346,14 @@ func TestFakeDial(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "whisper no key" {
-				old := acceptTimeout
-				acceptTimeout = 300 * time.Millisecond
-				t.Cleanup(func() { acceptTimeout = old })
-			}
 			res := newResult()
 			h := dialHandler(res, tc.spec, !tc.noAns)
-			fh := startFake(t, tc.opts, h, nil)
+			tune := func(g *guards) {
+				if tc.name == "whisper no key" {
+					g.acceptTimeout = 300 * time.Millisecond
+				}
+			}
+			fh := startFake(t, tc.opts, h, nil, tune)
 			for ep, b := range tc.agents {
 				fh.srv.SetAgent(ep, b)
 			}

@@ -24,7 +24,7 @@ type harness struct {
 	stop func()
 }
 
-func startStub(t *testing.T, s *stub, h Handler, mod func(*Options)) *harness {
+func startStub(t *testing.T, s *stub, h Handler, mod func(*Options), tune ...func(*guards)) *harness {
 	t.Helper()
 	opts := Options{
 		URL: s.url(), App: "callflow", Username: "callflow", Password: "secret",
@@ -36,6 +36,9 @@ func startStub(t *testing.T, s *stub, h Handler, mod func(*Options)) *harness {
 		mod(&opts)
 	}
 	app := New(opts, h)
+	for _, f := range tune {
+		f(&app.guards)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	hs := &harness{t: t, s: s, app: app, done: make(chan struct{})}
 	go func() {
@@ -176,9 +179,6 @@ func waitIdle(t *testing.T, a *App) {
 }
 
 func TestStubPlayFailures(t *testing.T) {
-	old := startWatchdog
-	startWatchdog = 200 * time.Millisecond
-	defer func() { startWatchdog = old }()
 	s := setup(t)
 	res := newResult()
 	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
@@ -196,7 +196,7 @@ func TestStubPlayFailures(t *testing.T) {
 		_, err = c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:nostart"}})
 		res.add(errors.Is(err, ErrPlaybackFailed), time.Since(start) < time.Second)
 	})
-	startStub(t, s, h, nil)
+	startStub(t, s, h, nil, func(g *guards) { g.startWatchdog = 200 * time.Millisecond })
 	s.placeCall("inbound")
 	res.wait(t, 5*time.Second)
 	got := res.get()
