@@ -19,7 +19,9 @@
 // consumer, so the reader never waits on a slow call and no event is
 // dropped. After every (re)connect the calls are reconciled against
 // GET /channels: gone channels end their calls, the others re-check what
-// they were waiting for.
+// they were waiting for. Every REST request goes through a requester
+// (client.go), so that calls are unit-tested against a scripted Asterisk;
+// ari/aritest is the fake Asterisk for end-to-end tests.
 //
 // The data model is local too (model.go, events.go): the library's was
 // used for two structs, the channel and bridge listings of the reconcile,
