@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	ariv6 "github.com/CyCoreSystems/ari/v6"
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
@@ -50,8 +49,10 @@ type App struct {
 	opts     Options
 	h        Handler
 	log      zerolog.Logger
-	rest     *client
+	client   *client   // HTTP to Asterisk: the websocket's credentials, downloads
+	rest     requester // every REST request; the client unless a test scripts Asterisk
 	wsClient *http.Client
+	guards   guards
 
 	mu     sync.RWMutex
 	routes map[string]route
@@ -93,14 +94,16 @@ func New(opts Options, h Handler) *App {
 		opts:     opts,
 		h:        h,
 		log:      opts.Logger.With().Str("app", opts.App).Logger(),
-		rest:     newClient(opts.URL, opts.Username, opts.Password, opts.RequestTimeout, opts.MaxConns),
+		client:   newClient(opts.URL, opts.Username, opts.Password, opts.RequestTimeout, opts.MaxConns),
 		wsClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}},
 		routes:   make(map[string]route),
 		calls:    make(map[string]*Call),
 		adopted:  make(map[string]*adoption),
 		runDone:  make(chan struct{}),
 		stop:     make(chan struct{}),
+		guards:   defaultGuards(),
 	}
+	a.rest = a.client
 	a.callsCtx, a.cancelCalls = context.WithCancelCause(context.Background())
 	return a
 }
@@ -205,7 +208,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.cancelCalls(errTransport)
 	a.stopAdoptions()
 	a.helpers.Wait()
-	a.rest.close()
+	a.client.close()
 	a.wsClient.CloseIdleConnections()
 	return nil
 }
@@ -234,8 +237,8 @@ func (a *App) dial(ctx context.Context) (*websocket.Conn, error) {
 	p.add("app", a.opts.App).addBool("subscribeAll", false)
 	u += string(p.b)
 	hdr := http.Header{}
-	if a.rest.auth != "" {
-		hdr.Set("Authorization", a.rest.auth)
+	if a.client.auth != "" {
+		hdr.Set("Authorization", a.client.auth)
 	}
 	conn, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{
 		HTTPClient:      a.wsClient,
@@ -512,7 +515,7 @@ func (a *App) reconcile(ctx context.Context, reconnect bool) {
 	}
 	a.mu.RUnlock()
 
-	var chans []ariv6.ChannelData
+	var chans []channelData
 	if err := a.rest.do(ctx, http.MethodGet, "/channels", nil, nil, &chans); err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("reconcile: listing channels failed")

@@ -25,20 +25,41 @@ var (
 	ErrRecordingFailed = errors.New("recording failed")
 )
 
-// Guards on waits for events that may never come (variables for tests).
-var (
+// guards bound the waits for events that may never come. Each App has
+// its own, so that tests can shorten them.
+type guards struct {
 	// startWatchdog: a playback not started by then will not start.
-	startWatchdog = 5 * time.Second
+	startWatchdog time.Duration
 	// maxPlayback bounds a playback that never reports its end (a media
 	// scheme Asterisk accepts but cannot play, an endless tone).
-	maxPlayback = 10 * time.Minute
+	maxPlayback time.Duration
 	// recordGrace is how long a recording may take to be reported
 	// finished after the caller hung up or the limit passed.
-	recordGrace = 3 * time.Second
+	recordGrace time.Duration
 	// resyncGrace is how long an event found missing after a reconnect
 	// may still take to arrive before it counts as lost.
-	resyncGrace = 500 * time.Millisecond
-)
+	resyncGrace time.Duration
+	// stasisWait bounds the wait for a created leg's StasisStart: /dial
+	// before it gets 409 "Channel not in Stasis application".
+	stasisWait time.Duration
+	// ringMargin is added to the ring timeout for our own guard: Asterisk
+	// ends a ring timeout by hanging the leg up, with no NOANSWER event.
+	ringMargin time.Duration
+	// acceptTimeout is how long an agent has to press the accept key.
+	acceptTimeout time.Duration
+}
+
+func defaultGuards() guards {
+	return guards{
+		startWatchdog: 5 * time.Second,
+		maxPlayback:   10 * time.Minute,
+		recordGrace:   3 * time.Second,
+		resyncGrace:   500 * time.Millisecond,
+		stasisWait:    10 * time.Second,
+		ringMargin:    5 * time.Second,
+		acceptTimeout: 10 * time.Second,
+	}
+}
 
 // maxTypeahead bounds the keys kept for the next Gather. Keys past it are
 // dropped, the newest first (as over AGI): the first keys typed are the
@@ -477,8 +498,8 @@ func (c *Call) play(ctx context.Context, media []applets.Media, barge string) (s
 		}
 	}
 	started := false
-	startBy := time.Now().Add(startWatchdog)
-	endBy := time.Now().Add(maxPlayback)
+	startBy := time.Now().Add(c.app.guards.startWatchdog)
+	endBy := time.Now().Add(c.app.guards.maxPlayback)
 	var lostBy time.Time // set when a resync found the playback gone
 	for {
 		dl := endBy
@@ -529,7 +550,7 @@ func (c *Call) play(ctx context.Context, media []applets.Media, barge string) (s
 		case ev.kind == evResync && lostBy.IsZero() && c.playbackGone(ctx, pb):
 			// Gone; its PlaybackFinished may still be on its way.
 			started = true
-			lostBy = time.Now().Add(resyncGrace)
+			lostBy = time.Now().Add(c.app.guards.resyncGrace)
 		default:
 			c.common(ev)
 		}
@@ -662,7 +683,7 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 		case errors.Is(err, errDeadline) && watch:
 			// Past the limit: stop it and take what was recorded.
 			stop()
-			watch, wctx, endBy = false, context.Background(), time.Now().Add(recordGrace)
+			watch, wctx, endBy = false, context.Background(), time.Now().Add(c.app.guards.recordGrace)
 			continue
 		case errors.Is(err, errDeadline) && !lost.IsZero():
 			// Its end was lost while disconnected: the length is a guess.
@@ -684,7 +705,7 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 		case errors.Is(err, applets.ErrHangup):
 			// Asterisk finishes the recording after a hang-up: keep it.
 			finalErr = err
-			watch, wctx, endBy = false, context.Background(), time.Now().Add(recordGrace)
+			watch, wctx, endBy = false, context.Background(), time.Now().Add(c.app.guards.recordGrace)
 			continue
 		default:
 			// ctx ended while the caller is still there.
@@ -710,7 +731,7 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 		case ev.kind == evResync && lost.IsZero() && IsNotFound(c.do(bg(ctx), http.MethodGet, "/recordings/live/"+esc(name), nil, nil, nil)):
 			// Over; its RecordingFinished may still be on its way.
 			lost = time.Now()
-			watch, wctx, endBy = false, context.Background(), lost.Add(resyncGrace)
+			watch, wctx, endBy = false, context.Background(), lost.Add(c.app.guards.resyncGrace)
 		case ev.kind == evRecordingFailed && ev.ref == name:
 			if finalErr == nil && (c.hangupReq || c.ctx.Err() != nil) {
 				finalErr = hangupErr("record")

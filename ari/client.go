@@ -40,6 +40,15 @@ func statusOf(err error) int {
 	return 0
 }
 
+// requester sends one REST request to Asterisk: body, when not nil, goes
+// as JSON; out, when not nil, receives the decoded 2xx answer; an answer
+// outside 2xx is an *Error. Every request of the transport goes through
+// one, so that calls can be unit-tested with a scripted Asterisk in place
+// of the client.
+type requester interface {
+	do(ctx context.Context, method, path string, q *params, body, out any) error
+}
+
 // client is a small ARI REST client: one tuned http.Client for the whole
 // process and a deadline on every request, because a hung Asterisk must not
 // hang a call.
@@ -135,25 +144,32 @@ func (c *client) do(ctx context.Context, method, path string, q *params, body, o
 	if err != nil {
 		return fmt.Errorf("ari: %s %s: %w", method, path, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		e := &Error{Method: method, Path: path, Status: resp.StatusCode}
+	return decodeAnswer(method, path, resp.StatusCode, buf.Bytes(), out)
+}
+
+// decodeAnswer turns Asterisk's answer to a request into the request's
+// result: out decoded from a 2xx body, else an *Error with Asterisk's
+// message ("message", or "error" on a 500).
+func decodeAnswer(method, path string, status int, body []byte, out any) error {
+	if status/100 != 2 {
+		e := &Error{Method: method, Path: path, Status: status}
 		var m struct {
 			Message string `json:"message"`
 			Error   string `json:"error"`
 		}
-		if json.Unmarshal(buf.Bytes(), &m) == nil {
+		if json.Unmarshal(body, &m) == nil {
 			e.Message = m.Message
 			if e.Message == "" {
 				e.Message = m.Error
 			}
 		}
 		if e.Message == "" {
-			e.Message = http.StatusText(resp.StatusCode)
+			e.Message = http.StatusText(status)
 		}
 		return e
 	}
-	if out != nil && buf.Len() > 0 {
-		if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+	if out != nil && len(body) > 0 {
+		if err := json.Unmarshal(body, out); err != nil {
 			return fmt.Errorf("ari: %s %s: decode: %w", method, path, err)
 		}
 	}

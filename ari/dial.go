@@ -11,17 +11,6 @@ import (
 	"github.com/callflow/callflow/applets"
 )
 
-var (
-	// stasisWait bounds the wait for a created leg's StasisStart: /dial
-	// before it gets 409 "Channel not in Stasis application".
-	stasisWait = 10 * time.Second
-	// ringMargin is added to the ring timeout for our own guard: Asterisk
-	// ends a ring timeout by hanging the leg up, with no NOANSWER event.
-	ringMargin = 5 * time.Second
-	// acceptTimeout is how long an agent has to press the accept key.
-	acceptTimeout = 10 * time.Second
-)
-
 const defaultRing = 30 * time.Second
 
 type legState uint8
@@ -106,7 +95,7 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 	for _, t := range spec.Targets {
 		d.createLeg(t)
 	}
-	d.ringBy = time.Now().Add(ring + ringMargin)
+	d.ringBy = time.Now().Add(ring + d.c.app.guards.ringMargin)
 
 	for d.winner == nil && !d.allDone() {
 		ev, err := c.next(ctx, d.nextDeadline(), true, "dial")
@@ -204,7 +193,7 @@ func (d *dialer) createLeg(target string) {
 		return
 	}
 	l.st = legCreated
-	l.deadline = time.Now().Add(stasisWait)
+	l.deadline = time.Now().Add(d.c.app.guards.stasisWait)
 }
 
 func (d *dialer) find(id string) *leg {
@@ -300,7 +289,7 @@ func (d *dialer) handle(ev event) {
 	case evPlaybackStarted:
 		if ev.ref == l.pb && l.st == legWhisper {
 			l.pbStarted = true
-			l.deadline = time.Now().Add(maxPlayback)
+			l.deadline = time.Now().Add(d.c.app.guards.maxPlayback)
 		}
 	case evPlaybackFinished:
 		if ev.ref == l.pb && l.st == legWhisper {
@@ -400,7 +389,7 @@ func (d *dialer) answered(l *leg) {
 		if err == nil {
 			l.st = legWhisper
 			l.pbStarted = false
-			l.deadline = time.Now().Add(startWatchdog)
+			l.deadline = time.Now().Add(d.c.app.guards.startWatchdog)
 			return
 		}
 		c.log.Warn().Str("target", l.target).Err(err).Msg("dial: whisper failed")
@@ -412,7 +401,7 @@ func (d *dialer) answered(l *leg) {
 func (d *dialer) whisperDone(l *leg) {
 	if d.accept != "" {
 		l.st = legAccepting
-		l.deadline = time.Now().Add(acceptTimeout)
+		l.deadline = time.Now().Add(d.c.app.guards.acceptTimeout)
 		return
 	}
 	d.win(l)

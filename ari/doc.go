@@ -4,24 +4,33 @@
 //
 // Why not the native client of github.com/CyCoreSystems/ari/v6: its
 // per-subscription 100-event buffers drop events (StasisEnd included)
-// when a subscriber falls behind, it reconnects silently and loses the
-// events of the gap, its REST calls have no timeout or context, and
-// `go test -race` reports a race on its connected flag. This package has
-// its own small client instead: net/http with a deadline on every request
-// and one Transport tuned for many keep-alive requests to one host,
+// when a subscriber falls behind; it reconnects silently and loses the
+// events of the gap, and after an Asterisk restart dead channels never
+// get their StasisEnd; its REST calls have no timeout or context;
+// ari.Once leaks a goroutine and a subscription when its context ends
+// first; ext/play loses the keys typed between prompts and never reports
+// a hang-up; its logger is golang.org/x/exp/slog's; and `go test -race`
+// reports a race on its connected flag. This package has its own small
+// client instead: net/http with a deadline on every request and one
+// Transport tuned for many keep-alive requests to one host,
 // coder/websocket for events, and ONE reader goroutine that decodes each
 // event and routes it by channel id (Dial events by peer, playbacks and
 // recordings by target) to an unbounded per-call queue with a single
 // consumer, so the reader never waits on a slow call and no event is
 // dropped. After every (re)connect the calls are reconciled against
 // GET /channels: gone channels end their calls, the others re-check what
-// they were waiting for.
+// they were waiting for. Every REST request goes through a requester
+// (client.go), so that calls are unit-tested against a scripted Asterisk;
+// ari/aritest is the fake Asterisk for end-to-end tests.
 //
-// From ari/v6 only the data model is kept, off the hot path (ChannelData
-// for the reconcile; it decodes Asterisk 20's JSON, creation times
-// included). Events are read by a small scanner of the few fields calls
-// use, with encoding/json as the fallback for anything unusual: on the
-// real Asterisk's events ari.DecodeEvent costs about 20 µs, 2 KB and 43
-// allocations per event, encoding/json into one small struct 5 µs and 11
-// allocations, the scanner under 1 µs and none.
+// The data model is local too (model.go, events.go): the library's was
+// used for two structs, the channel and bridge listings of the reconcile,
+// and pulled gogo/protobuf, rotisserie/eris and golang.org/x/exp into the
+// build. The local types read Asterisk 20's JSON, creation times
+// included, and are checked against its ARI specification and captured
+// traffic (testdata/). Events are read by a small scanner of the few
+// fields calls use, with encoding/json as the fallback for anything
+// unusual: on the real Asterisk's events ari/v6's DecodeEvent cost about
+// 20 µs, 2 KB and 43 allocations per event, encoding/json into one small
+// struct 5 µs and 11 allocations, the scanner about 1 µs and none.
 package ari

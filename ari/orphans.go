@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	ariv6 "github.com/CyCoreSystems/ari/v6"
-	ptypes "github.com/gogo/protobuf/types"
 )
 
 // Orphans are channels in the application that no call of this process
@@ -31,8 +28,8 @@ type adoption struct {
 }
 
 // ourApp reports whether ch is in this Stasis application, and its args.
-func (a *App) ourApp(ch *ariv6.ChannelData) ([]string, bool) {
-	if ch.Dialplan == nil || ch.Dialplan.AppName != "Stasis" {
+func (a *App) ourApp(ch *channelData) ([]string, bool) {
+	if ch.Dialplan.AppName != "Stasis" {
 		return nil, false
 	}
 	app, rest, _ := strings.Cut(ch.Dialplan.AppData, ",")
@@ -57,9 +54,9 @@ func ourBridgeID(id string) bool {
 
 // takeOrphans deals with the orphans among chans (see above) and returns
 // how many calls it started.
-func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
-	ours := make(map[string]*ariv6.ChannelData)
-	var orphans []*ariv6.ChannelData
+func (a *App) takeOrphans(ctx context.Context, chans []channelData) int {
+	ours := make(map[string]*channelData)
+	var orphans []*channelData
 	answered := false
 	for i := range chans {
 		ch := &chans[i]
@@ -77,7 +74,7 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 			answered = answered || ch.State == "Up"
 		}
 	}
-	var bridges []ariv6.BridgeData
+	var bridges []bridgeData
 	if err := a.rest.do(ctx, http.MethodGet, "/bridges", nil, nil, &bridges); err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("reconcile: listing bridges failed")
@@ -86,16 +83,16 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 			return 0 // without bridges a conversation cannot be told apart
 		}
 	}
-	memberOf := make(map[string]*ariv6.BridgeData)
+	memberOf := make(map[string]*bridgeData)
 	for i := range bridges {
 		b := &bridges[i]
-		for _, id := range b.ChannelIDs {
+		for _, id := range b.Channels {
 			memberOf[id] = b
 		}
 		a.mu.RLock()
 		_, owned := a.routes[b.ID]
 		a.mu.RUnlock()
-		if len(b.ChannelIDs) == 0 && !owned && b.Creator == "Stasis" && ourBridgeID(b.ID) {
+		if len(b.Channels) == 0 && !owned && b.Creator == "Stasis" && ourBridgeID(b.ID) {
 			a.destroyBridge(b.ID)
 		}
 	}
@@ -115,7 +112,7 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 		b := memberOf[ch.ID]
 		talking := 0
 		if b != nil {
-			for _, id := range b.ChannelIDs {
+			for _, id := range b.Channels {
 				if id != ch.ID && ours[id] != nil {
 					talking++
 				}
@@ -133,7 +130,7 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 				if err := a.rest.do(ctx, http.MethodPost, "/bridges/"+esc(b.ID)+"/removeChannel", &p, nil, nil); err != nil && !IsNotFound(err) {
 					a.log.Warn().Err(err).Str("channel", ch.ID).Str("bridge", b.ID).Msg("reconcile: could not take the caller out of an old bridge")
 				}
-				if len(b.ChannelIDs) == 1 && ourBridgeID(b.ID) {
+				if len(b.Channels) == 1 && ourBridgeID(b.ID) {
 					a.destroyBridge(b.ID)
 				}
 			}
@@ -144,12 +141,8 @@ func (a *App) takeOrphans(ctx context.Context, chans []ariv6.ChannelData) int {
 	return picked
 }
 
-func (a *App) startOrphan(ch *ariv6.ChannelData, args []string, resumed bool) {
-	var num, name string
-	if ch.Caller != nil {
-		num, name = ch.Caller.Number, ch.Caller.Name
-	}
-	in := parseInbound(args, ch.Dialplan.Exten, ch.Dialplan.Context, num, name, ch.Name)
+func (a *App) startOrphan(ch *channelData, args []string, resumed bool) {
+	in := parseInbound(args, ch.Dialplan.Exten, ch.Dialplan.Context, ch.Caller.Number, ch.Caller.Name, ch.Name)
 	in.Resumed = resumed
 	if resumed {
 		a.log.Warn().Str("call", ch.ID).Msg("reconcile: answered caller that no call owns (callflow restarted mid-call): the flow starts over")
@@ -158,18 +151,18 @@ func (a *App) startOrphan(ch *ariv6.ChannelData, args []string, resumed bool) {
 }
 
 // adopt watches a conversation an earlier process bridged.
-func (a *App) adopt(b *ariv6.BridgeData, ours map[string]*ariv6.ChannelData) {
+func (a *App) adopt(b *bridgeData, ours map[string]*channelData) {
 	ad := &adoption{bridge: b.ID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var oldest time.Time
-	for _, id := range b.ChannelIDs {
+	for _, id := range b.Channels {
 		if ch := ours[id]; ch != nil {
 			if _, dup := a.adopted[id]; dup {
 				return
 			}
 			ad.members = append(ad.members, id)
-			if t, err := ptypes.TimestampFromProto(ch.Creationtime); err == nil && t.Unix() > 0 && (oldest.IsZero() || t.Before(oldest)) {
+			if t := ch.Created.Time; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
 				oldest = t
 			}
 		}

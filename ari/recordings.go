@@ -16,15 +16,15 @@ import (
 func (a *App) FetchRecording(ctx context.Context, name string) (io.ReadCloser, error) {
 	// A download may take longer than a REST command; bound it separately.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.rest.base+"/recordings/stored/"+url.PathEscape(name)+"/file", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.client.base+"/recordings/stored/"+url.PathEscape(name)+"/file", nil)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	if a.rest.auth != "" {
-		req.Header["Authorization"] = []string{a.rest.auth}
+	if a.client.auth != "" {
+		req.Header["Authorization"] = []string{a.client.auth}
 	}
-	resp, err := a.rest.hc.Do(req)
+	resp, err := a.client.hc.Do(req)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("ari: fetch recording %s: %w", name, err)

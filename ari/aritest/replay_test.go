@@ -24,7 +24,8 @@ import (
 // actions recorded against a real Asterisk 20.20.1, then compare what the
 // fake answered and the events it sent to app "callflow" with the real ones.
 
-const transcriptDir = "../../../shared/asterisk/transcripts"
+// transcriptDir is the captured traffic kept with package ari (see its README).
+const transcriptDir = "../testdata/transcripts"
 
 // replayScale compresses the transcripts' timeline tenfold.
 const replayScale = 0.1
@@ -52,7 +53,7 @@ func loadTranscript(t *testing.T, name string) []tline {
 	t.Helper()
 	f, err := os.Open(filepath.Join(transcriptDir, name+".jsonl"))
 	if err != nil {
-		t.Skipf("transcript not available: %v", err)
+		t.Fatalf("transcript missing: %v", err)
 	}
 	defer f.Close()
 	var out []tline
