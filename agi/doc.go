@@ -17,6 +17,7 @@
 // async HANGUP lines (which cancel the call's context at once) and command
 // replies (which go to the one command in flight). Lines are bounded to
 // 64 KiB and anything that is neither ends the session with an error.
+// Nothing of that package is used, so it is not a dependency either.
 //
 // # Behaviour worth knowing
 //
