@@ -89,32 +89,40 @@ var hangupCauses = map[string]int{
 	"failure": 38, "answered_elsewhere": 26,
 }
 
-// Hangup hangs the caller up; cause is an ARI reason ("busy") or a Q.850
-// code ("17"), "" for normal clearing. A caller already gone is no error.
-func (c *Call) Hangup(ctx context.Context, cause string) error {
-	cmd := "HANGUP"
+// hangupCode is the Q.850 cause for an ARI reason ("busy") or a code
+// ("17"); anything else is normal clearing, as over ARI.
+func hangupCode(cause string) int {
 	code, err := strconv.Atoi(cause)
 	if err != nil {
 		code = hangupCauses[strings.ToLower(cause)]
 	}
-	if code > 0 && code != 16 {
-		cmd = "EXEC Hangup " + strconv.Itoa(code)
+	if code <= 0 || code > 127 {
+		return 16
 	}
+	return code
+}
+
+// Hangup hangs the caller up with the Hangup() application, which records
+// the cause for the channel (CDRs, HANGUPCAUSE); AGI's own HANGUP sets
+// none, so Asterisk would record 0 (unknown). cause is an ARI reason
+// ("busy") or a Q.850 code ("17"), "" for normal clearing. A caller
+// already gone is no error.
+func (c *Call) Hangup(ctx context.Context, cause string) error {
+	cmd := "EXEC Hangup " + strconv.Itoa(hangupCode(cause))
 	if err := c.ready(ctx, cmd); err != nil {
 		if errors.Is(err, applets.ErrHangup) {
 			return nil
 		}
 		return err
 	}
-	_, err = c.s.do(ctx, c.quick(), cmd)
+	_, err := c.s.do(ctx, c.quick(), cmd)
 	if errors.Is(err, applets.ErrHangup) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	// HANGUP answers result=1, EXEC Hangup result=-1: either way the
-	// channel is going.
+	// Hangup() returns -1: the channel is going.
 	c.s.markHangup()
 	return nil
 }

@@ -39,6 +39,10 @@
 //     agent hangs up first (on.answered). Whisper uses Dial's A(file) with a
 //     single sound; DialSpec.Accept (agent must press a key) is not
 //     supported over AGI and is ignored.
+//   - Hangup runs the Hangup() application with the cause (16 normal
+//     clearing unless the flow gives one: busy 17, congestion 34...): AGI's
+//     own HANGUP sets no cause, and Asterisk would record 0 (unknown) in
+//     CDRs where ARI gives 16.
 //   - Asterisk reads at most 2047 bytes per command line; longer commands
 //     are refused here rather than split by Asterisk into two commands.
 package agi

@@ -99,6 +99,7 @@ type Session struct {
 	vars     map[string]string
 	answered bool
 	dead     bool
+	cause    int // the channel's hangup cause, as CDRs record it
 	keys     int
 	agents   int
 	done     chan struct{}
@@ -201,13 +202,31 @@ func (s *Session) Var(name string) (string, bool) {
 	return v, ok
 }
 
+// HangupCause is the hangup cause Asterisk records for the caller's
+// channel (CDR, HANGUPCAUSE): 0 (unknown) while it is up or when the
+// server hung up with AGI's HANGUP, which sets none.
+func (s *Session) HangupCause() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cause
+}
+
 // HangUp hangs the caller up now, between commands: Asterisk sends
 // HANGUP and the channel is dead from then on.
 func (s *Session) HangUp() error {
 	s.mu.Lock()
-	s.dead = true
+	s.callerGone()
 	s.mu.Unlock()
 	return s.write("HANGUP\n")
+}
+
+// callerGone marks the channel dead after the caller's phone hung up,
+// which clears the call normally.
+func (s *Session) callerGone() {
+	s.dead = true
+	if s.cause == 0 {
+		s.cause = causeNormal
+	}
 }
 
 // Wait waits until the server closes the session (or ctx ends) and
@@ -346,7 +365,7 @@ func (s *Session) answer(n int, line string) string {
 		}
 		// The caller left while the server was thinking: Asterisk
 		// noticed before reading this command.
-		s.dead = true
+		s.callerGone()
 		prefix = "HANGUP\n"
 	}
 	if s.dead && !c.dead {
@@ -368,7 +387,7 @@ func isDial(argv []string) bool {
 // hangupDuring answers a playing or listening command the caller hangs
 // up in: -1, then the async HANGUP.
 func (s *Session) hangupDuring(c *command, argv []string) string {
-	s.dead = true
+	s.callerGone()
 	switch strings.ToUpper(strings.Join(c.words, " ")) {
 	case "STREAM FILE":
 		return "200 result=-1 endpos=4000\nHANGUP\n"
@@ -421,7 +440,7 @@ func (s *Session) run(c *command, argv []string) string {
 		}
 		return "200 result=4\n" // AST_STATE_RING
 	case "HANGUP":
-		s.dead = true
+		s.dead = true // AGI HANGUP sets no cause
 		return "200 result=1\nHANGUP\n"
 	case "NOOP":
 		return "200 result=0\n"
@@ -522,7 +541,7 @@ func (s *Session) record(argv []string) string {
 	samples := s.writeRecording(argv)
 	switch s.script.RecordEnd {
 	case "hangup":
-		s.dead = true
+		s.callerGone()
 		return fmt.Sprintf("200 result=-1 (hangup) endpos=%d\nHANGUP\n", samples)
 	case "dtmf":
 		if esc := argv[4]; esc != "" {
@@ -568,8 +587,7 @@ func (s *Session) exec(argv []string) string {
 		}
 		return s.dial(data)
 	case "hangup":
-		s.dead = true
-		return "200 result=-1\nHANGUP\n"
+		return s.hangupApp(data)
 	case "messagesend":
 		status := s.script.MessageStatus
 		if status == "" {
@@ -586,6 +604,40 @@ func (s *Session) exec(argv []string) string {
 		return "200 result=0\n"
 	}
 	return "200 result=-2\n" // pbx_findapp failed
+}
+
+// causeNormal is Q.850 normal clearing.
+const causeNormal = 16
+
+// causeNames are the names ast_str2cause knows for the causes a flow uses.
+var causeNames = map[string]int{
+	"UNALLOCATED": 1, "NORMAL_CLEARING": causeNormal, "USER_BUSY": 17,
+	"NO_USER_RESPONSE": 18, "NO_ANSWER": 19, "CALL_REJECTED": 21,
+	"ANSWERED_ELSEWHERE": 26, "INVALID_NUMBER_FORMAT": 28,
+	"NORMAL_UNSPECIFIED": 31, "NORMAL_CIRCUIT_CONGESTION": 34,
+	"NETWORK_OUT_OF_ORDER": 38, "BEARERCAPABILITY_NOTAVAIL": 58, "INTERWORKING": 127,
+}
+
+// hangupApp is the Hangup() application: the cause given by name or
+// number, else the one already set, else normal clearing. It returns -1;
+// Asterisk then notices the dead channel and sends HANGUP, once.
+func (s *Session) hangupApp(data string) string {
+	cause := causeNames[strings.ToUpper(data)]
+	if n, err := strconv.Atoi(data); cause == 0 && err == nil && n > 0 {
+		cause = n
+	}
+	if cause == 0 {
+		cause = s.cause
+	}
+	if cause == 0 {
+		cause = causeNormal
+	}
+	s.cause = cause
+	if s.dead {
+		return "200 result=-1\n"
+	}
+	s.dead = true
+	return "200 result=-1\nHANGUP\n"
 }
 
 // dial plays the next agent's outcome and sets the variables app_dial sets.
@@ -621,7 +673,7 @@ func (s *Session) dial(data string) string {
 	s.vars["ANSWEREDTIME"] = strconv.FormatInt(int64(a.Talk/time.Second), 10)
 	s.vars["ANSWEREDTIME_MS"] = strconv.FormatInt(a.Talk.Milliseconds(), 10)
 	if a.CallerHangsUp {
-		s.dead = true
+		s.callerGone()
 		return "200 result=-1\nHANGUP\n"
 	}
 	return "200 result=0\n"

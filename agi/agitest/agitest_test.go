@@ -153,3 +153,39 @@ func TestRepliesLikeAsterisk(t *testing.T) {
 		t.Errorf("%d commands recorded", n)
 	}
 }
+
+// AGI's HANGUP sets no cause (Asterisk records 0, unknown); the Hangup()
+// application sets the one given, by number or name, else the channel's
+// own, else normal clearing.
+func TestHangupCauseLikeAsterisk(t *testing.T) {
+	tests := []struct {
+		cmd   string
+		reply []string
+		cause int
+	}{
+		{"HANGUP", []string{"200 result=1", "HANGUP"}, 0},
+		{"EXEC Hangup", []string{"200 result=-1", "HANGUP"}, 16},
+		{"EXEC Hangup 17", []string{"200 result=-1", "HANGUP"}, 17},
+		{"EXEC Hangup USER_BUSY", []string{"200 result=-1", "HANGUP"}, 17},
+		{"EXEC Hangup nonsense", []string{"200 result=-1", "HANGUP"}, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			_, do, sess := peer(t, Script{})
+			if got := do(tt.cmd, len(tt.reply)); !reflect.DeepEqual(got, tt.reply) {
+				t.Errorf("%s -> %q, want %q", tt.cmd, got, tt.reply)
+			}
+			if c := sess.HangupCause(); c != tt.cause {
+				t.Errorf("cause %d, want %d", c, tt.cause)
+			}
+			// A second Hangup on the dead channel: no second HANGUP line,
+			// and the cause given wins over the one already set.
+			if got := do("EXEC Hangup 34", 1); got[0] != "200 result=-1" {
+				t.Errorf("second hangup -> %q", got)
+			}
+			if c := sess.HangupCause(); c != 34 {
+				t.Errorf("cause after Hangup(34): %d", c)
+			}
+		})
+	}
+}
