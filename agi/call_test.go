@@ -316,7 +316,7 @@ func TestCallCommands(t *testing.T) {
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "ANSWER", Talk: 3 * time.Second}}},
 			fn: dial(applets.DialSpec{
 				Targets: []string{"PJSIP/+15551234@trunk"}, RingTimeout: 15 * time.Second, CallerID: "+15550001",
-				Whisper: []applets.Media{"sound:custom/whisper"}, Accept: "1", Record: true, Music: "jazz",
+				Whisper: []applets.Media{"digits:42", "sound:custom/whisper", "sound:custom/more"}, Record: true, Music: "jazz",
 			}),
 			cmds: []string{
 				`SET VARIABLE CALLERID(num) "+15550001"`,
