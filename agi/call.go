@@ -89,32 +89,40 @@ var hangupCauses = map[string]int{
 	"failure": 38, "answered_elsewhere": 26,
 }
 
-// Hangup hangs the caller up; cause is an ARI reason ("busy") or a Q.850
-// code ("17"), "" for normal clearing. A caller already gone is no error.
-func (c *Call) Hangup(ctx context.Context, cause string) error {
-	cmd := "HANGUP"
+// hangupCode is the Q.850 cause for an ARI reason ("busy") or a code
+// ("17"); anything else is normal clearing, as over ARI.
+func hangupCode(cause string) int {
 	code, err := strconv.Atoi(cause)
 	if err != nil {
 		code = hangupCauses[strings.ToLower(cause)]
 	}
-	if code > 0 && code != 16 {
-		cmd = "EXEC Hangup " + strconv.Itoa(code)
+	if code <= 0 || code > 127 {
+		return 16
 	}
+	return code
+}
+
+// Hangup hangs the caller up with the Hangup() application, which records
+// the cause for the channel (CDRs, HANGUPCAUSE); AGI's own HANGUP sets
+// none, so Asterisk would record 0 (unknown). cause is an ARI reason
+// ("busy") or a Q.850 code ("17"), "" for normal clearing. A caller
+// already gone is no error.
+func (c *Call) Hangup(ctx context.Context, cause string) error {
+	cmd := "EXEC Hangup " + strconv.Itoa(hangupCode(cause))
 	if err := c.ready(ctx, cmd); err != nil {
 		if errors.Is(err, applets.ErrHangup) {
 			return nil
 		}
 		return err
 	}
-	_, err = c.s.do(ctx, c.quick(), cmd)
+	_, err := c.s.do(ctx, c.quick(), cmd)
 	if errors.Is(err, applets.ErrHangup) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	// HANGUP answers result=1, EXEC Hangup result=-1: either way the
-	// channel is going.
+	// Hangup() returns -1: the channel is going.
 	c.s.markHangup()
 	return nil
 }
@@ -540,210 +548,6 @@ func fileName(s string) string {
 		return "recording"
 	}
 	return string(b)
-}
-
-// dialStatuses maps DIALSTATUS to an outcome.
-var dialStatuses = map[string]applets.DialStatus{
-	"ANSWER":      applets.Answered,
-	"NOANSWER":    applets.NoAnswer,
-	"BUSY":        applets.Busy,
-	"CONGESTION":  applets.Failed,
-	"CHANUNAVAIL": applets.Failed,
-	"CANCEL":      applets.Failed,
-	"DONTCALL":    applets.Failed,
-	"TORTURE":     applets.Failed,
-	"INVALIDARGS": applets.Failed,
-}
-
-// dialVars are read in one GET FULL VARIABLE after Dial returns.
-const dialVars = "${DIALSTATUS}|${ANSWEREDTIME_MS}|${ANSWEREDTIME}|${DIALEDPEERNAME}|${DIALEDPEERNUMBER}"
-
-// Dial rings every target at once with EXEC Dial and bridges the first to
-// answer; it returns when that conversation ends. Options: g (the caller
-// stays in the flow when the agent hangs up), r or m(class) for what the
-// caller hears, A(file) for a one-sound whisper. Accept is not supported
-// over AGI. CallerID is set on the channel for the dial and restored after.
-// Record starts MixMonitor (b: bridged audio only) before the dial.
-func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialResult, error) {
-	if err := c.ready(ctx, "EXEC Dial"); err != nil {
-		return applets.DialResult{}, err
-	}
-	c.clearKeys()
-	if len(spec.Targets) == 0 {
-		return applets.DialResult{}, errors.New("agi EXEC Dial: no targets")
-	}
-	for _, t := range spec.Targets {
-		if t == "" || strings.ContainsAny(t, "&,|\"\\\r\n") {
-			return applets.DialResult{}, fmt.Errorf("agi EXEC Dial: bad target %q", t)
-		}
-	}
-	ring := spec.RingTimeout
-	if ring <= 0 {
-		ring = 30 * time.Second
-	}
-	secs := int64((ring + time.Second - 1) / time.Second)
-	opts := "g"
-	switch m := spec.Music; {
-	case m == "" || m == "ringing":
-		opts += "r"
-	case safeArg(m):
-		opts += "m(" + m + ")"
-	default:
-		c.s.log.Warn().Str("music", m).Msg("music class not usable in Dial: ringing instead")
-		opts += "r"
-	}
-	if w := c.whisperFile(spec.Whisper); w != "" {
-		opts += "A(" + w + ")"
-	}
-	if spec.Accept != "" {
-		c.s.log.Debug().Msg("whisper accept key is not supported over AGI: ignored")
-	}
-
-	if spec.CallerID != "" {
-		if err := c.setVar(ctx, "SET VARIABLE CALLERID(num) "+quote(spec.CallerID)); err != nil {
-			return applets.DialResult{}, err
-		}
-		defer func() {
-			if !c.s.hungUp.Load() {
-				_ = c.setVar(context.WithoutCancel(ctx), "SET VARIABLE CALLERID(num) "+quote(c.req.CallerID))
-			}
-		}()
-	}
-	var recName string
-	if spec.Record {
-		c.mu.Lock()
-		c.records++
-		seq := c.records
-		c.mu.Unlock()
-		recName = "call-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-")) + "-" + strconv.Itoa(seq)
-		mix := "EXEC MixMonitor " + quote(path.Join(c.s.srv.opts.RecordingsDir, recName)+".wav,b")
-		if _, err := c.exec(ctx, c.quick(), mix); err != nil {
-			return applets.DialResult{}, err
-		}
-		defer func() {
-			if !c.s.hungUp.Load() {
-				_, _ = c.exec(context.WithoutCancel(ctx), c.quick(), "EXEC StopMixMonitor")
-			}
-		}()
-	}
-
-	cmd := "EXEC Dial " + quote(strings.Join(spec.Targets, "&")+","+strconv.FormatInt(secs, 10)+","+opts)
-	n, err := c.exec(ctx, ring+c.s.srv.opts.MaxBridge+c.quick(), cmd)
-	if err != nil {
-		return applets.DialResult{}, err
-	}
-	if n == -2 {
-		return applets.DialResult{}, cmdErr(cmd, errors.New("the Dial application is not loaded"))
-	}
-	if n < 0 {
-		// Dial returns -1 when the caller hangs up, ringing or talking.
-		c.s.markHangup()
-	}
-	// DIALSTATUS can be read on a dead channel: the result of a dial the
-	// caller ended is still worth keeping.
-	vars, err := c.getVar(context.WithoutCancel(ctx), "GET FULL VARIABLE "+quote(dialVars))
-	if err != nil {
-		return applets.DialResult{}, err
-	}
-	res, err := parseDial(vars, spec.Targets)
-	if strings.HasPrefix(vars, "CANCEL|") {
-		c.s.markHangup() // the caller gave up while it rang
-	}
-	if err != nil {
-		if c.s.hungUp.Load() {
-			return applets.DialResult{}, cmdErr(cmd, applets.ErrHangup)
-		}
-		return applets.DialResult{}, cmdErr(cmd, err)
-	}
-	if res.Status == applets.Answered {
-		res.Answered = time.Now().Add(-res.TalkTime)
-		res.Recording = recName
-	}
-	if c.s.hungUp.Load() {
-		return res, cmdErr(cmd, applets.ErrHangup)
-	}
-	return res, nil
-}
-
-// parseDial reads dialVars' expansion.
-func parseDial(vars string, targets []string) (applets.DialResult, error) {
-	f := strings.Split(vars, "|")
-	if len(f) != 5 {
-		return applets.DialResult{}, fmt.Errorf("%w: dial variables %q", ErrProtocol, clip(vars))
-	}
-	status, ok := dialStatuses[f[0]]
-	if !ok {
-		return applets.DialResult{}, fmt.Errorf("unknown DIALSTATUS %q", f[0])
-	}
-	res := applets.DialResult{Status: status}
-	if status != applets.Answered {
-		return res, nil
-	}
-	if ms, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-		res.TalkTime = time.Duration(ms) * time.Millisecond
-	} else if s, err := strconv.ParseInt(f[2], 10, 64); err == nil {
-		res.TalkTime = time.Duration(s) * time.Second
-	}
-	res.Target = answeredTarget(targets, f[3], f[4])
-	return res, nil
-}
-
-// answeredTarget finds which dial string answered from DIALEDPEERNAME
-// ("PJSIP/101-0000002a") and DIALEDPEERNUMBER ("101").
-func answeredTarget(targets []string, peerName, peerNumber string) string {
-	for _, t := range targets {
-		tech, res, _ := strings.Cut(t, "/")
-		if res == peerNumber && strings.HasPrefix(peerName, tech+"/") {
-			return t
-		}
-	}
-	for _, t := range targets {
-		if _, res, _ := strings.Cut(t, "/"); res == peerNumber {
-			return t
-		}
-	}
-	if len(targets) == 1 {
-		return targets[0]
-	}
-	if tech, _, ok := strings.Cut(peerName, "/"); ok && peerNumber != "" {
-		return tech + "/" + peerNumber
-	}
-	return peerName
-}
-
-// whisperFile is the file for Dial's A() option: one playable sound.
-func (c *Call) whisperFile(media []applets.Media) string {
-	if len(media) == 0 {
-		return ""
-	}
-	if len(media) > 1 {
-		c.s.log.Warn().Int("items", len(media)).Msg("whisper over AGI plays one sound: only the first is used")
-	}
-	s := string(media[0])
-	scheme, rest, ok := strings.Cut(s, ":")
-	if !ok || strings.ContainsAny(scheme, "/ ") {
-		scheme, rest = "sound", s
-	}
-	var file string
-	switch scheme {
-	case "sound":
-		file = rest
-	case "recording":
-		f, err := c.recordingFile(rest)
-		if err == nil {
-			file = f
-		}
-	}
-	if file == "" || !safeArg(file) {
-		c.s.log.Warn().Str("media", s).Msg("whisper not playable over AGI: skipped")
-		return ""
-	}
-	return file
-}
-
-// safeArg reports whether s can sit inside a dialplan option.
-func safeArg(s string) bool {
-	return s != "" && !strings.ContainsAny(s, ",()&^|\"\\ \t\r\n")
 }
 
 // exec runs EXEC and returns the application's result.

@@ -316,7 +316,7 @@ func TestCallCommands(t *testing.T) {
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "ANSWER", Talk: 3 * time.Second}}},
 			fn: dial(applets.DialSpec{
 				Targets: []string{"PJSIP/+15551234@trunk"}, RingTimeout: 15 * time.Second, CallerID: "+15550001",
-				Whisper: []applets.Media{"sound:custom/whisper"}, Accept: "1", Record: true, Music: "jazz",
+				Whisper: []applets.Media{"digits:42", "sound:custom/whisper", "sound:custom/more"}, Record: true, Music: "jazz",
 			}),
 			cmds: []string{
 				`SET VARIABLE CALLERID(num) "+15550001"`,
@@ -351,7 +351,7 @@ func TestCallCommands(t *testing.T) {
 		{
 			name:   "hangup",
 			fn:     func(ctx context.Context, c *Call) (any, error) { return nil, c.Hangup(ctx, "") },
-			cmds:   []string{"HANGUP"},
+			cmds:   []string{"EXEC Hangup 16"},
 			hungUp: true,
 		},
 		{
@@ -364,7 +364,7 @@ func TestCallCommands(t *testing.T) {
 			name:   "hangup of a gone caller",
 			script: agitest.Script{HangupAt: 1},
 			fn:     func(ctx context.Context, c *Call) (any, error) { return nil, c.Hangup(ctx, "") },
-			cmds:   []string{"HANGUP"},
+			cmds:   []string{"EXEC Hangup 16"},
 			hungUp: true,
 		},
 		{
@@ -536,5 +536,38 @@ func TestParseDialTarget(t *testing.T) {
 		if got := answeredTarget(tt.targets, tt.name, tt.number); got != tt.tg {
 			t.Errorf("answeredTarget(%v, %q, %q) = %q, want %q", tt.targets, tt.name, tt.number, got, tt.tg)
 		}
+	}
+}
+
+func TestHangupRecordsTheCause(t *testing.T) {
+	tests := []struct {
+		cause string
+		want  int
+	}{
+		{"", 16},
+		{"normal", 16},
+		{"busy", 17},
+		{"BUSY", 17},
+		{"congestion", 34},
+		{"no_answer", 19},
+		{"rejected", 21},
+		{"failure", 38},
+		{"21", 21},
+		{"0", 16},
+		{"300", 16},
+		{"whatever", 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cause, func(t *testing.T) {
+			o, sess := runCall(t, Options{}, agitest.Script{}, func(ctx context.Context, c *Call) (any, error) {
+				return nil, c.Hangup(ctx, tt.cause)
+			})
+			if o.err != nil || !errors.Is(o.ctxErr, applets.ErrHangup) {
+				t.Fatalf("error %v, context %v", o.err, o.ctxErr)
+			}
+			if got := sess.HangupCause(); got != tt.want {
+				t.Errorf("Asterisk records cause %d, want %d (commands %q)", got, tt.want, sess.Commands())
+			}
+		})
 	}
 }

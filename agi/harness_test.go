@@ -53,8 +53,16 @@ type outcome struct {
 // returns what it saw, once the server has closed the session.
 func runCall(t *testing.T, opts Options, script agitest.Script, fn func(ctx context.Context, c *Call) (any, error)) (outcome, *agitest.Session) {
 	t.Helper()
+	_, addr, got := serveCalls(t, opts, fn)
+	return callAt(t, addr, script, got)
+}
+
+// serveCalls serves fn for every session; each call's outcome is sent on
+// the channel returned.
+func serveCalls(t *testing.T, opts Options, fn func(ctx context.Context, c *Call) (any, error)) (*Server, string, <-chan outcome) {
+	t.Helper()
 	got := make(chan outcome, 1)
-	_, addr := startServer(t, HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	srv, addr := startServer(t, HandlerFunc(func(ctx context.Context, c *Call, req Request) {
 		v, err := fn(ctx, c)
 		var cause error
 		if ctx.Err() != nil {
@@ -62,6 +70,13 @@ func runCall(t *testing.T, opts Options, script agitest.Script, fn func(ctx cont
 		}
 		got <- outcome{req: req, value: v, err: err, ctxErr: cause}
 	}), opts)
+	return srv, addr, got
+}
+
+// callAt plays one scripted call against the server at addr and returns
+// its outcome once the server has closed the session.
+func callAt(t *testing.T, addr string, script agitest.Script, got <-chan outcome) (outcome, *agitest.Session) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sess, err := agitest.Dial(ctx, addr, script)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,48 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	closing   bool
+	health    Health
 	wg        sync.WaitGroup
+}
+
+// Health is what the FastAGI side has learnt of Asterisk's setup, for
+// /healthz.
+type Health struct {
+	// WhisperAcceptMissing: the last dial with an accept key found
+	// Asterisk without the whisper-accept dialplan of
+	// asterisk/extensions.conf, so such dials fail (outcome failed) until
+	// it is added. Calls without an accept key are not affected.
+	WhisperAcceptMissing bool
+	// Message says what is wrong and how to fix it; "" when nothing is.
+	Message string
+}
+
+// Health reports what calls have found wrong with Asterisk's setup.
+func (s *Server) Health() Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.health
+}
+
+// noteAcceptDialplan records what a dial with an accept key found: the
+// contexts missing from Asterisk's dialplan, none when all is well.
+func (s *Server) noteAcceptDialplan(missing []string) {
+	h := Health{}
+	if len(missing) > 0 {
+		h = Health{WhisperAcceptMissing: true, Message: "Asterisk's dialplan lacks " + strings.Join(missing, " and ") +
+			": dials with an accept key (whisper_accept) fail so that no agent is connected without accepting;" +
+			" copy them from asterisk/extensions.conf and run 'dialplan reload'"}
+	}
+	s.mu.Lock()
+	was := s.health
+	s.health = h
+	s.mu.Unlock()
+	switch {
+	case h.WhisperAcceptMissing && !was.WhisperAcceptMissing:
+		s.log.Error().Strs("missing", missing).Msg(h.Message)
+	case !h.WhisperAcceptMissing && was.WhisperAcceptMissing:
+		s.log.Info().Msg("whisper-accept dialplan found: dials with an accept key work again")
+	}
 }
 
 // NewServer returns a server; it panics without a Handler.

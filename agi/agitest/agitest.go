@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ type Script struct {
 
 	// Agents answer EXEC Dial, one per dial, in order (then NOANSWER).
 	Agents []Agent
+	// MissingContexts are contexts of asterisk/extensions.conf this
+	// Asterisk lacks ("callflow-whisper-accept", "callflow-whisper-leg").
+	MissingContexts []string
 
 	// RecordFor is how long the caller speaks into RECORD FILE (3s).
 	RecordFor time.Duration
@@ -85,6 +89,18 @@ type Agent struct {
 	// -1 and the channel is dead; otherwise the agent hangs up and the
 	// caller goes on (Dial's g option).
 	CallerHangsUp bool
+	// Answers are the agents who pick up, in order, in a dial whose
+	// agents must accept (the callflow-whisper-accept subroutine). Each
+	// hears the whisper and presses Key; the first whose key is an accept
+	// key is bridged (Talk, CallerHangsUp) and Status is ignored. Without
+	// Answers, Status ANSWER means Target picks up and presses nothing.
+	Answers []Answer
+}
+
+// Answer is an agent picking up a dial with an accept key.
+type Answer struct {
+	Target string // the agent's dial string ("" the first target)
+	Key    string // pressed after the whisper; "" none, so the wait times out
 }
 
 // Session is one scripted FastAGI session.
@@ -99,6 +115,7 @@ type Session struct {
 	vars     map[string]string
 	answered bool
 	dead     bool
+	cause    int // the channel's hangup cause, as CDRs record it
 	keys     int
 	agents   int
 	done     chan struct{}
@@ -201,13 +218,31 @@ func (s *Session) Var(name string) (string, bool) {
 	return v, ok
 }
 
+// HangupCause is the hangup cause Asterisk records for the caller's
+// channel (CDR, HANGUPCAUSE): 0 (unknown) while it is up or when the
+// server hung up with AGI's HANGUP, which sets none.
+func (s *Session) HangupCause() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cause
+}
+
 // HangUp hangs the caller up now, between commands: Asterisk sends
 // HANGUP and the channel is dead from then on.
 func (s *Session) HangUp() error {
 	s.mu.Lock()
-	s.dead = true
+	s.callerGone()
 	s.mu.Unlock()
 	return s.write("HANGUP\n")
+}
+
+// callerGone marks the channel dead after the caller's phone hung up,
+// which clears the call normally.
+func (s *Session) callerGone() {
+	s.dead = true
+	if s.cause == 0 {
+		s.cause = causeNormal
+	}
 }
 
 // Wait waits until the server closes the session (or ctx ends) and
@@ -346,7 +381,7 @@ func (s *Session) answer(n int, line string) string {
 		}
 		// The caller left while the server was thinking: Asterisk
 		// noticed before reading this command.
-		s.dead = true
+		s.callerGone()
 		prefix = "HANGUP\n"
 	}
 	if s.dead && !c.dead {
@@ -368,7 +403,7 @@ func isDial(argv []string) bool {
 // hangupDuring answers a playing or listening command the caller hangs
 // up in: -1, then the async HANGUP.
 func (s *Session) hangupDuring(c *command, argv []string) string {
-	s.dead = true
+	s.callerGone()
 	switch strings.ToUpper(strings.Join(c.words, " ")) {
 	case "STREAM FILE":
 		return "200 result=-1 endpos=4000\nHANGUP\n"
@@ -392,14 +427,7 @@ func (s *Session) nextKey() string {
 	return k
 }
 
-func (s *Session) missing(file string) bool {
-	for _, m := range s.script.Missing {
-		if m == file {
-			return true
-		}
-	}
-	return false
-}
+func (s *Session) missing(file string) bool { return slices.Contains(s.script.Missing, file) }
 
 // pressed is the result for a prompt with escape digits esc: the key's
 // ASCII code when it is one of them, else 0 (Asterisk plays on).
@@ -421,7 +449,7 @@ func (s *Session) run(c *command, argv []string) string {
 		}
 		return "200 result=4\n" // AST_STATE_RING
 	case "HANGUP":
-		s.dead = true
+		s.dead = true // AGI HANGUP sets no cause
 		return "200 result=1\nHANGUP\n"
 	case "NOOP":
 		return "200 result=0\n"
@@ -481,6 +509,9 @@ func (s *Session) lookup(name string) (string, bool) {
 	case "CALLERID(name)":
 		return s.env("agi_calleridname", "Agi Tester"), true
 	}
+	if v, ok := s.function(name); ok {
+		return v, true
+	}
 	v, ok := s.vars[name]
 	return v, ok
 }
@@ -492,7 +523,9 @@ func (s *Session) env(k, def string) string {
 	return def
 }
 
-func (s *Session) set(name, value string) { s.vars[name] = value }
+// set is SET VARIABLE: a leading _ or __ only marks the variable for
+// inheritance by the channels Dial makes; the name is the rest.
+func (s *Session) set(name, value string) { s.vars[strings.TrimLeft(name, "_")] = value }
 
 // expand substitutes ${NAME} as GET FULL VARIABLE does (unset is "").
 func (s *Session) expand(expr string) string {
@@ -522,7 +555,7 @@ func (s *Session) record(argv []string) string {
 	samples := s.writeRecording(argv)
 	switch s.script.RecordEnd {
 	case "hangup":
-		s.dead = true
+		s.callerGone()
 		return fmt.Sprintf("200 result=-1 (hangup) endpos=%d\nHANGUP\n", samples)
 	case "dtmf":
 		if esc := argv[4]; esc != "" {
@@ -568,8 +601,7 @@ func (s *Session) exec(argv []string) string {
 		}
 		return s.dial(data)
 	case "hangup":
-		s.dead = true
-		return "200 result=-1\nHANGUP\n"
+		return s.hangupApp(data)
 	case "messagesend":
 		status := s.script.MessageStatus
 		if status == "" {
@@ -588,14 +620,84 @@ func (s *Session) exec(argv []string) string {
 	return "200 result=-2\n" // pbx_findapp failed
 }
 
-// dial plays the next agent's outcome and sets the variables app_dial sets.
-func (s *Session) dial(data string) string {
-	parts := strings.Split(data, ",")
-	targets := strings.Split(parts[0], "&")
-	if parts[0] == "" {
-		s.vars["DIALSTATUS"] = "INVALIDARGS"
+// causeNormal is Q.850 normal clearing.
+const causeNormal = 16
+
+// causeNames are the names ast_str2cause knows for the causes a flow uses.
+var causeNames = map[string]int{
+	"UNALLOCATED": 1, "NORMAL_CLEARING": causeNormal, "USER_BUSY": 17,
+	"NO_USER_RESPONSE": 18, "NO_ANSWER": 19, "CALL_REJECTED": 21,
+	"ANSWERED_ELSEWHERE": 26, "INVALID_NUMBER_FORMAT": 28,
+	"NORMAL_UNSPECIFIED": 31, "NORMAL_CIRCUIT_CONGESTION": 34,
+	"NETWORK_OUT_OF_ORDER": 38, "BEARERCAPABILITY_NOTAVAIL": 58, "INTERWORKING": 127,
+}
+
+// hangupApp is the Hangup() application: the cause given by name or
+// number, else the one already set, else normal clearing. It returns -1;
+// Asterisk then notices the dead channel and sends HANGUP, once.
+func (s *Session) hangupApp(data string) string {
+	cause := causeNames[strings.ToUpper(data)]
+	if n, err := strconv.Atoi(data); cause == 0 && err == nil && n > 0 {
+		cause = n
+	}
+	if cause == 0 {
+		cause = s.cause
+	}
+	if cause == 0 {
+		cause = causeNormal
+	}
+	s.cause = cause
+	if s.dead {
 		return "200 result=-1\n"
 	}
+	s.dead = true
+	return "200 result=-1\nHANGUP\n"
+}
+
+// The dialplan of asterisk/extensions.conf a dial with an accept key
+// runs: one Local channel per agent into legContext, which dials the
+// agent with U(acceptSub^whisper^keys^wait).
+const (
+	acceptSub  = "callflow-whisper-accept"
+	legContext = "callflow-whisper-leg"
+)
+
+// extensionExists is DIALPLAN_EXISTS against the shipped dialplan, less
+// Script.MissingContexts.
+func (s *Session) extensionExists(context, exten, priority string) bool {
+	if s.missingContext(context) || (priority != "" && priority != "1") {
+		return false
+	}
+	switch context {
+	case acceptSub:
+		return exten == "" || exten == "s"
+	case legContext: // _X!
+		return exten == "" || (exten[0] >= '0' && exten[0] <= '9')
+	case "from-pstn", "from-pstn-agi", "callflow-fallback", "agents":
+		return true
+	}
+	return false
+}
+
+func (s *Session) missingContext(name string) bool {
+	return slices.Contains(s.script.MissingContexts, name)
+}
+
+// function evaluates the dialplan functions the fake knows.
+func (s *Session) function(expr string) (string, bool) {
+	args, ok := strings.CutPrefix(expr, "DIALPLAN_EXISTS(")
+	if !ok || !strings.HasSuffix(args, ")") {
+		return "", false
+	}
+	a := append(strings.Split(strings.TrimSuffix(args, ")"), ","), "", "")
+	if s.extensionExists(a[0], a[1], a[2]) {
+		return "1", true
+	}
+	return "0", true
+}
+
+// nextAgent is the script's outcome for the next dial.
+func (s *Session) nextAgent() Agent {
 	a := Agent{Status: "NOANSWER"}
 	if s.agents < len(s.script.Agents) {
 		a = s.script.Agents[s.agents]
@@ -604,25 +706,184 @@ func (s *Session) dial(data string) string {
 		}
 	}
 	s.agents++
-	for _, k := range []string{"ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDPEERNAME", "DIALEDPEERNUMBER"} {
-		delete(s.vars, k)
+	return a
+}
+
+// answers are the agents who pick up; an agent scripted without Answers
+// but with Status ANSWER picks up and presses nothing.
+func (a Agent) answers() []Answer {
+	if len(a.Answers) == 0 && a.Status == "ANSWER" {
+		return []Answer{{Target: a.Target}}
 	}
-	s.vars["DIALSTATUS"] = a.Status
-	if a.Status != "ANSWER" {
+	return a.Answers
+}
+
+// accepts is the subroutine's test: one key read, found among the keys.
+func accepts(key, keys string) bool {
+	return len(key) == 1 && strings.Contains(keys, key)
+}
+
+// dial plays the next agent's outcome and sets the variables app_dial
+// sets (it blanks them first).
+func (s *Session) dial(data string) string {
+	parts := strings.Split(data, ",")
+	for _, k := range []string{"DIALSTATUS", "ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDPEERNAME", "DIALEDPEERNUMBER"} {
+		s.vars[k] = ""
+	}
+	if parts[0] == "" {
+		s.vars["DIALSTATUS"] = "INVALIDARGS"
+		return "200 result=-1\n"
+	}
+	targets := strings.Split(parts[0], "&")
+	opts := ""
+	if len(parts) > 2 {
+		opts = parts[2]
+	}
+	a := s.nextAgent()
+	if strings.HasPrefix(targets[0], "Local/") && strings.HasSuffix(targets[0], "@"+legContext) {
+		return s.dialLegs(a, targets)
+	}
+	sub, hasSub := subroutine(opts)
+	if !hasSub {
+		if ans := a.answers(); len(ans) > 0 {
+			return s.bridge(a, pick(targets, ans[0].Target))
+		}
+		s.vars["DIALSTATUS"] = a.Status
 		return "200 result=0\n"
 	}
-	target := targets[0]
-	if a.Target != "" {
-		target = a.Target
+	// U(): the first agent to answer runs the subroutine; app_dial has
+	// hung the other targets up already.
+	ans := a.answers()
+	if len(ans) == 0 {
+		s.vars["DIALSTATUS"] = a.Status
+		return "200 result=0\n"
 	}
-	_, resource, _ := strings.Cut(target, "/")
-	s.vars["DIALEDPEERNAME"] = target + "-0000002a"
-	s.vars["DIALEDPEERNUMBER"] = resource
+	target := pick(targets, ans[0].Target)
+	// A Gosub to a missing context fails, and Dial then bridges anyway.
+	if s.missingContext(sub[0]) || sub[0] != acceptSub || accepts(ans[0].Key, at(sub, 2)) {
+		return s.bridge(a, target)
+	}
+	// GOSUB_RESULT=ABORT: the agent is hung up, DIALSTATUS stays ANSWER
+	// (set when the agent answered), nothing was bridged so ANSWEREDTIME
+	// stays blank, and GOSUB_RETVAL (Return() sets it, "" here) is copied
+	// to the caller. With g the caller goes on, else it is hung up too.
+	s.answeredBy(target)
+	s.vars["GOSUB_RETVAL"] = ""
+	if strings.Contains(withoutArgs(opts), "g") {
+		return "200 result=0\n"
+	}
+	s.callerGone()
+	return "200 result=-1\nHANGUP\n"
+}
+
+// dialLegs rings Local/N@callflow-whisper-leg channels: leg N dials the
+// Nth of CALLFLOW_TARGETS with the accept subroutine and answers the
+// caller's Dial only once its agent accepted. A refused agent's leg
+// hangs up with normal clearing, which Dial does not count as busy or
+// congested: a dial no agent accepted is NOANSWER.
+func (s *Session) dialLegs(a Agent, legs []string) string {
+	if s.missingContext(legContext) {
+		// The Local channels cannot be called: no such extension.
+		s.vars["DIALSTATUS"] = "CHANUNAVAIL"
+		return "200 result=0\n"
+	}
+	agents := strings.Split(s.vars["CALLFLOW_TARGETS"], "&")
+	keys := s.vars["CALLFLOW_ACCEPT"]
+	leg := func(target string) string {
+		for _, l := range legs {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(l, "Local/"), "@"+legContext))
+			if err == nil && n >= 1 && n <= len(agents) && (target == "" || agents[n-1] == target) {
+				return l
+			}
+		}
+		return ""
+	}
+	ans := a.answers()
+	for _, an := range ans {
+		l := leg(an.Target)
+		if l == "" {
+			continue
+		}
+		// Without the subroutine the leg's Dial bridges the agent unasked.
+		if s.missingContext(acceptSub) || accepts(an.Key, keys) {
+			return s.bridge(a, l)
+		}
+	}
+	if len(ans) > 0 {
+		s.vars["DIALSTATUS"] = "NOANSWER"
+	} else {
+		s.vars["DIALSTATUS"] = a.Status
+	}
+	return "200 result=0\n"
+}
+
+// answeredBy sets what Dial sets when target answers: DIALEDPEERNUMBER is
+// the dial string's resource ("101", "2@callflow-whisper-leg").
+func (s *Session) answeredBy(target string) {
+	_, number, _ := strings.Cut(target, "/")
+	name := target + "-0000002a"
+	if strings.HasPrefix(target, "Local/") {
+		name += ";1"
+	}
+	s.vars["DIALSTATUS"] = "ANSWER"
+	s.vars["DIALEDPEERNAME"] = name
+	s.vars["DIALEDPEERNUMBER"] = number
+}
+
+// bridge connects the caller with target for the agent's talk time.
+func (s *Session) bridge(a Agent, target string) string {
+	s.answeredBy(target)
 	s.vars["ANSWEREDTIME"] = strconv.FormatInt(int64(a.Talk/time.Second), 10)
 	s.vars["ANSWEREDTIME_MS"] = strconv.FormatInt(a.Talk.Milliseconds(), 10)
 	if a.CallerHangsUp {
-		s.dead = true
+		s.callerGone()
 		return "200 result=-1\nHANGUP\n"
 	}
 	return "200 result=0\n"
+}
+
+// pick is the target that answers: want, or the first one.
+func pick(targets []string, want string) string {
+	if want != "" {
+		return want
+	}
+	return targets[0]
+}
+
+// subroutine finds Dial's U(context^arg1^...) option.
+func subroutine(opts string) ([]string, bool) {
+	i := strings.Index(opts, "U(")
+	if i < 0 {
+		return nil, false
+	}
+	body, _, ok := strings.Cut(opts[i+2:], ")")
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(body, "^"), true
+}
+
+// withoutArgs drops the (...) arguments of Dial options, leaving the
+// option letters.
+func withoutArgs(opts string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range opts {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func at(a []string, i int) string {
+	if i < len(a) {
+		return a[i]
+	}
+	return ""
 }

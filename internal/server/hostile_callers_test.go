@@ -298,8 +298,8 @@ func TestHostileKeysFasterThanPromptsAGI(t *testing.T) {
 			if n != c.menuPrompts {
 				t.Errorf("menu prompt streamed %d times, want %d: %q", n, c.menuPrompts, cmds)
 			}
-			if len(cmds) == 0 || cmds[len(cmds)-1] != "HANGUP" {
-				t.Errorf("the flow did not end with HANGUP: %q", cmds)
+			if len(cmds) == 0 || cmds[len(cmds)-1] != "EXEC Hangup 16" {
+				t.Errorf("the flow did not end with Hangup(16): %q", cmds)
 			}
 		})
 	}
@@ -438,7 +438,7 @@ func TestHostileKeysThousandInARow(t *testing.T) {
 					var ses *agitest.Session
 					ses, rec = agiCall(t, h, c.number, agitest.Script{Keys: keys})
 					cmds := ses.Commands()
-					if len(cmds) == 0 || cmds[len(cmds)-1] != "HANGUP" {
+					if len(cmds) == 0 || cmds[len(cmds)-1] != "EXEC Hangup 16" {
 						t.Errorf("not hung up by callflow: %q", cmds)
 					}
 				}
@@ -621,7 +621,7 @@ func TestNeverHangsUpARI(t *testing.T) {
 // so an endless prompt or ring is a command it never answers (SilentAt):
 // an AGI command cannot be taken back, so callflow closes the session and
 // Asterisk's dialplan hangs up after AGI() (asterisk/extensions.conf).
-// Between commands callflow sends HANGUP itself.
+// Between commands callflow hangs up itself (EXEC Hangup 16).
 func TestNeverHangsUpAGI(t *testing.T) {
 	for _, c := range neverCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -647,7 +647,7 @@ func TestNeverHangsUpAGI(t *testing.T) {
 				if len(cmds) != script.SilentAt {
 					t.Errorf("commands after the one in flight: %q", cmds)
 				}
-			} else if len(cmds) == 0 || cmds[len(cmds)-1] != "HANGUP" {
+			} else if len(cmds) == 0 || cmds[len(cmds)-1] != "EXEC Hangup 16" {
 				t.Errorf("not hung up by callflow: %q", cmds)
 			}
 		})
