@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/agi/agitest"
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 // The benchmark's callers run in a child process (this test binary run
@@ -78,7 +78,7 @@ func BenchmarkSessions(b *testing.B) {
 		park    atomic.Bool
 		release = make(chan struct{})
 	)
-	h := HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	h := handlerFunc(func(ctx context.Context, c *Call, req Request) {
 		if err := c.Answer(ctx); err != nil {
 			return
 		}
@@ -86,13 +86,13 @@ func BenchmarkSessions(b *testing.B) {
 			parked.Add(1)
 			<-release
 		}
-		if _, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:hello-world"}}); err != nil {
+		if _, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:hello-world"}}); err != nil {
 			return
 		}
-		if _, err := c.Gather(ctx, applets.GatherSpec{MaxDigits: 1, FirstTimeout: time.Second}); err != nil {
+		if _, err := c.Gather(ctx, call.GatherSpec{MaxDigits: 1, FirstTimeout: time.Second}); err != nil {
 			return
 		}
-		if _, err := c.Dial(ctx, applets.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second}); err != nil {
+		if _, err := c.Dial(ctx, call.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second}); err != nil {
 			return
 		}
 		_ = c.Hangup(ctx, "")

@@ -10,11 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 // Call is one caller's channel driven over FastAGI. It implements
-// applets.Call. Its methods are meant for the handler's goroutine; commands
+// call.Call. Its methods are meant for the handler's goroutine; commands
 // from several goroutines are serialised.
 type Call struct {
 	s   *session
@@ -25,7 +25,7 @@ type Call struct {
 	records   int    // recordings made, for unique names
 }
 
-var _ applets.Call = (*Call)(nil)
+var _ call.Call = (*Call)(nil)
 
 // maxTypeahead bounds the keys kept for the next Gather.
 const maxTypeahead = 32
@@ -46,11 +46,11 @@ func (c *Call) Called() string { return c.req.Number }
 // wasted round trip answered with 511.
 func (c *Call) ready(ctx context.Context, what string) error {
 	if c.s.hungUp.Load() {
-		return cmdErr(what, applets.ErrHangup)
+		return cmdErr(what, call.ErrHangup)
 	}
 	if c.s.ctx.Err() != nil {
 		if c.s.hungUp.Load() { // set before the cancel
-			return cmdErr(what, applets.ErrHangup)
+			return cmdErr(what, call.ErrHangup)
 		}
 		// The session is failing: dead closes right after the cancel.
 		<-c.s.dead
@@ -76,7 +76,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	if n, _ := r.num(); n < 0 {
 		c.s.markHangup()
-		return cmdErr(cmd, applets.ErrHangup)
+		return cmdErr(cmd, call.ErrHangup)
 	}
 	return nil
 }
@@ -110,13 +110,13 @@ func hangupCode(cause string) int {
 func (c *Call) Hangup(ctx context.Context, cause string) error {
 	cmd := "EXEC Hangup " + strconv.Itoa(hangupCode(cause))
 	if err := c.ready(ctx, cmd); err != nil {
-		if errors.Is(err, applets.ErrHangup) {
+		if errors.Is(err, call.ErrHangup) {
 			return nil
 		}
 		return err
 	}
 	_, err := c.s.do(ctx, c.quick(), cmd)
-	if errors.Is(err, applets.ErrHangup) {
+	if errors.Is(err, call.ErrHangup) {
 		return nil
 	}
 	if err != nil {
@@ -186,7 +186,7 @@ func (c *Call) setVar(ctx context.Context, cmd string) error {
 // Play plays media in order; with BargeIn set a key in it stops the
 // playback and is returned (and kept for the next Gather). Without BargeIn
 // no escape digits are given, so Asterisk ignores keys.
-func (c *Call) Play(ctx context.Context, spec applets.PlaySpec) (string, error) {
+func (c *Call) Play(ctx context.Context, spec call.PlaySpec) (string, error) {
 	if err := c.ready(ctx, "STREAM FILE"); err != nil {
 		return "", err
 	}
@@ -210,11 +210,11 @@ func escapeDigits(bargeIn string) string {
 		return ""
 	}
 	if strings.EqualFold(bargeIn, "any") {
-		return applets.AnyKey
+		return call.AnyKey
 	}
 	var b strings.Builder
 	for i := 0; i < len(bargeIn); i++ {
-		if k := bargeIn[i]; strings.IndexByte(applets.AnyKey, k) >= 0 && strings.IndexByte(b.String(), k) < 0 {
+		if k := bargeIn[i]; strings.IndexByte(call.AnyKey, k) >= 0 && strings.IndexByte(b.String(), k) < 0 {
 			b.WriteByte(k)
 		}
 	}
@@ -223,7 +223,7 @@ func escapeDigits(bargeIn string) string {
 
 // mediaCommand maps a media URI to the AGI command that plays it; ""
 // when AGI cannot play it.
-func (c *Call) mediaCommand(m applets.Media, esc string) (string, error) {
+func (c *Call) mediaCommand(m call.Media, esc string) (string, error) {
 	s := string(m)
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok || strings.ContainsAny(scheme, "/ ") {
@@ -268,7 +268,7 @@ func (c *Call) recordingFile(name string) (string, error) {
 }
 
 // playOne plays one media item; it returns the key that stopped it, or 0.
-func (c *Call) playOne(ctx context.Context, m applets.Media, esc string) (byte, error) {
+func (c *Call) playOne(ctx context.Context, m call.Media, esc string) (byte, error) {
 	cmd, err := c.mediaCommand(m, esc)
 	if err != nil {
 		c.s.log.Warn().Err(err).Str("media", string(m)).Msg("media skipped")
@@ -288,7 +288,7 @@ func (c *Call) playOne(ctx context.Context, m applets.Media, esc string) (byte, 
 			return 0, err
 		}
 		if gone {
-			return 0, cmdErr(cmd, applets.ErrHangup)
+			return 0, cmdErr(cmd, call.ErrHangup)
 		}
 		c.s.log.Warn().Str("media", string(m)).Msg("Asterisk could not play the file: skipped")
 		return 0, nil
@@ -311,7 +311,7 @@ func (c *Call) gone(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	r, err := c.s.do(context.WithoutCancel(ctx), c.quick(), "CHANNEL STATUS")
-	if errors.Is(err, applets.ErrHangup) || c.s.hungUp.Load() {
+	if errors.Is(err, call.ErrHangup) || c.s.hungUp.Load() {
 		return true, nil
 	}
 	if err != nil {
@@ -353,7 +353,7 @@ func (c *Call) clearKeys() {
 // skipped), else the prompt is played with every key as an escape digit,
 // then WAIT FOR DIGIT until MaxDigits, the terminator or a timeout. No key
 // at all is ErrTimeout; the terminator alone gives "".
-func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, error) {
+func (c *Call) Gather(ctx context.Context, spec call.GatherSpec) (string, error) {
 	if err := c.ready(ctx, "WAIT FOR DIGIT"); err != nil {
 		return "", err
 	}
@@ -396,7 +396,7 @@ func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, err
 	}
 	if !pressed {
 		for _, m := range spec.Prompt {
-			k, err := c.playOne(ctx, m, applets.AnyKey)
+			k, err := c.playOne(ctx, m, call.AnyKey)
 			if err != nil {
 				return "", err
 			}
@@ -421,7 +421,7 @@ func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, err
 		done = add(k)
 	}
 	if !pressed {
-		return "", cmdErr("WAIT FOR DIGIT", applets.ErrTimeout)
+		return "", cmdErr("WAIT FOR DIGIT", call.ErrTimeout)
 	}
 	return string(digits), nil
 }
@@ -439,7 +439,7 @@ func (c *Call) waitForDigit(ctx context.Context, wait time.Duration) (byte, erro
 		return 0, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
 	case n < 0:
 		c.s.markHangup()
-		return 0, cmdErr(cmd, applets.ErrHangup)
+		return 0, cmdErr(cmd, call.ErrHangup)
 	case n == 0:
 		return 0, nil
 	case n < 128:
@@ -454,9 +454,9 @@ const samplesPerSecond = 8000
 // Record records the caller into RecordingsDir with RECORD FILE. The name
 // gets the channel's unique id appended. On hang-up it returns what was
 // recorded (if anything) with ErrHangup.
-func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Recording, error) {
+func (c *Call) Record(ctx context.Context, spec call.RecordSpec) (call.Recording, error) {
 	if err := c.ready(ctx, "RECORD FILE"); err != nil {
-		return applets.Recording{}, err
+		return call.Recording{}, err
 	}
 	c.clearKeys()
 	c.mu.Lock()
@@ -490,22 +490,22 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 	}
 	r, err := c.s.do(ctx, wait+c.quick(), cmd)
 	if err != nil {
-		return applets.Recording{}, err
+		return call.Recording{}, err
 	}
 	n, ok := r.num()
 	if !ok {
-		return applets.Recording{}, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+		return call.Recording{}, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
 	}
-	rec := applets.Recording{Name: name, Format: "wav", Path: file + ".wav"}
+	rec := call.Recording{Name: name, Format: "wav", Path: file + ".wav"}
 	if samples, ok := r.endpos(); ok {
 		rec.Duration = time.Duration(samples) * time.Second / samplesPerSecond
 	}
 	switch reason := r.reason(); {
 	case reason == "writefile":
-		return applets.Recording{}, cmdErr(cmd, fmt.Errorf("asterisk cannot write %s.wav", file))
+		return call.Recording{}, cmdErr(cmd, fmt.Errorf("asterisk cannot write %s.wav", file))
 	case reason == "hangup":
 		c.s.markHangup()
-		return partial(rec), cmdErr(cmd, applets.ErrHangup)
+		return partial(rec), cmdErr(cmd, call.ErrHangup)
 	case n < 0:
 		// randomerror or waitfor: the beep failed or the caller left.
 		gone, err := c.gone(ctx)
@@ -513,18 +513,18 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 			return partial(rec), err
 		}
 		if gone {
-			return partial(rec), cmdErr(cmd, applets.ErrHangup)
+			return partial(rec), cmdErr(cmd, call.ErrHangup)
 		}
-		return applets.Recording{}, cmdErr(cmd, fmt.Errorf("recording failed: %s", clip(r.text)))
+		return call.Recording{}, cmdErr(cmd, fmt.Errorf("recording failed: %s", clip(r.text)))
 	}
 	return rec, nil
 }
 
 // partial is what a caller who hung up leaves: nothing if nothing was
 // recorded.
-func partial(r applets.Recording) applets.Recording {
+func partial(r call.Recording) call.Recording {
 	if r.Duration <= 0 {
-		return applets.Recording{}
+		return call.Recording{}
 	}
 	return r
 }
@@ -566,7 +566,7 @@ func (c *Call) exec(ctx context.Context, timeout time.Duration, cmd string) (int
 // Send sends a text message with MessageSend: MESSAGE(body) is set on the
 // channel first, as the dialplan does. To is a message destination
 // Asterisk knows ("pjsip:+15551234@trunk"); From is optional.
-func (c *Call) Send(ctx context.Context, msg applets.Message) error {
+func (c *Call) Send(ctx context.Context, msg call.Message) error {
 	const what = "EXEC MessageSend"
 	if err := c.ready(ctx, what); err != nil {
 		return err

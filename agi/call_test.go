@@ -10,30 +10,30 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/agi/agitest"
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 const anyKeys = `"0123456789*#ABCD"`
 
 func TestCallCommands(t *testing.T) {
 	dialVarsCmd := `GET FULL VARIABLE "${DIALSTATUS}|${ANSWEREDTIME_MS}|${ANSWEREDTIME}|${DIALEDPEERNAME}|${DIALEDPEERNUMBER}"`
-	dial := func(spec applets.DialSpec) func(ctx context.Context, c *Call) (any, error) {
+	dial := func(spec call.DialSpec) func(ctx context.Context, c *Call) (any, error) {
 		return func(ctx context.Context, c *Call) (any, error) {
 			r, err := c.Dial(ctx, spec)
 			r.Answered = time.Time{}
 			return r, err
 		}
 	}
-	play := func(spec applets.PlaySpec) func(ctx context.Context, c *Call) (any, error) {
+	play := func(spec call.PlaySpec) func(ctx context.Context, c *Call) (any, error) {
 		return func(ctx context.Context, c *Call) (any, error) { return c.Play(ctx, spec) }
 	}
-	gather := func(spec applets.GatherSpec) func(ctx context.Context, c *Call) (any, error) {
+	gather := func(spec call.GatherSpec) func(ctx context.Context, c *Call) (any, error) {
 		return func(ctx context.Context, c *Call) (any, error) { return c.Gather(ctx, spec) }
 	}
-	record := func(spec applets.RecordSpec) func(ctx context.Context, c *Call) (any, error) {
+	record := func(spec call.RecordSpec) func(ctx context.Context, c *Call) (any, error) {
 		return func(ctx context.Context, c *Call) (any, error) { return c.Record(ctx, spec) }
 	}
-	menu := []applets.Media{"sound:custom/menu"}
+	menu := []call.Media{"sound:custom/menu"}
 
 	tests := []struct {
 		name    string
@@ -91,7 +91,7 @@ func TestCallCommands(t *testing.T) {
 		},
 		{
 			name: "play maps media",
-			fn: play(applets.PlaySpec{Media: []applets.Media{
+			fn: play(call.PlaySpec{Media: []call.Media{
 				"sound:hello-world", "custom/acme-welcome", "digits:123", "number:7",
 				"recording:vm-1.wav", "tone:ring", "digits:12a", "recording:../etc/passwd", "sound:my file",
 			}}),
@@ -108,94 +108,94 @@ func TestCallCommands(t *testing.T) {
 		{
 			name:   "play barge-in key decoded",
 			script: agitest.Script{Keys: []string{"", "2"}},
-			fn:     play(applets.PlaySpec{Media: []applets.Media{"sound:a", "sound:b", "sound:c"}, BargeIn: "12"}),
+			fn:     play(call.PlaySpec{Media: []call.Media{"sound:a", "sound:b", "sound:c"}, BargeIn: "12"}),
 			cmds:   []string{`STREAM FILE a "12"`, `STREAM FILE b "12"`},
 			want:   "2",
 		},
 		{
 			name:   "play any key",
 			script: agitest.Script{Keys: []string{"#"}},
-			fn:     play(applets.PlaySpec{Media: []applets.Media{"sound:a"}, BargeIn: "any"}),
+			fn:     play(call.PlaySpec{Media: []call.Media{"sound:a"}, BargeIn: "any"}),
 			cmds:   []string{`STREAM FILE a ` + anyKeys},
 			want:   "#",
 		},
 		{
 			name:   "play key outside barge-in is lost",
 			script: agitest.Script{Keys: []string{"5", "9"}},
-			fn:     play(applets.PlaySpec{Media: []applets.Media{"sound:a", "digits:42"}, BargeIn: "1"}),
+			fn:     play(call.PlaySpec{Media: []call.Media{"sound:a", "digits:42"}, BargeIn: "1"}),
 			cmds:   []string{`STREAM FILE a "1"`, `SAY DIGITS 42 "1"`},
 			want:   "",
 		},
 		{
 			name:   "play without barge-in passes no escape digits",
 			script: agitest.Script{Keys: []string{"1"}},
-			fn:     play(applets.PlaySpec{Media: []applets.Media{"sound:a"}}),
+			fn:     play(call.PlaySpec{Media: []call.Media{"sound:a"}}),
 			cmds:   []string{`STREAM FILE a ""`},
 			want:   "",
 		},
 		{
 			name:   "play missing file is skipped",
 			script: agitest.Script{Missing: []string{"custom/nope"}},
-			fn:     play(applets.PlaySpec{Media: []applets.Media{"sound:custom/nope", "sound:hello"}}),
+			fn:     play(call.PlaySpec{Media: []call.Media{"sound:custom/nope", "sound:hello"}}),
 			cmds:   []string{`STREAM FILE custom/nope ""`, "CHANNEL STATUS", `STREAM FILE hello ""`},
 			want:   "",
 		},
 		{
 			name:    "play hang-up",
 			script:  agitest.Script{HangupAt: 2},
-			fn:      play(applets.PlaySpec{Media: []applets.Media{"sound:a", "sound:b", "sound:c"}}),
+			fn:      play(call.PlaySpec{Media: []call.Media{"sound:a", "sound:b", "sound:c"}}),
 			cmds:    []string{`STREAM FILE a ""`, `STREAM FILE b ""`},
 			want:    "",
-			wantErr: applets.ErrHangup,
+			wantErr: call.ErrHangup,
 			hungUp:  true,
 		},
 		{
 			name:   "gather key during prompt",
 			script: agitest.Script{Keys: []string{"1"}},
-			fn:     gather(applets.GatherSpec{Prompt: menu}),
+			fn:     gather(call.GatherSpec{Prompt: menu}),
 			cmds:   []string{`STREAM FILE custom/menu ` + anyKeys},
 			want:   "1",
 		},
 		{
 			name:   "gather key after prompt",
 			script: agitest.Script{Keys: []string{"", "7"}},
-			fn:     gather(applets.GatherSpec{Prompt: menu, FirstTimeout: 4 * time.Second}),
+			fn:     gather(call.GatherSpec{Prompt: menu, FirstTimeout: 4 * time.Second}),
 			cmds:   []string{`STREAM FILE custom/menu ` + anyKeys, "WAIT FOR DIGIT 4000"},
 			want:   "7",
 		},
 		{
 			name:   "gather terminator",
 			script: agitest.Script{Keys: []string{"4", "2", "#"}},
-			fn:     gather(applets.GatherSpec{Prompt: menu, MaxDigits: 3, InterTimeout: 2 * time.Second, Terminator: "#"}),
+			fn:     gather(call.GatherSpec{Prompt: menu, MaxDigits: 3, InterTimeout: 2 * time.Second, Terminator: "#"}),
 			cmds:   []string{`STREAM FILE custom/menu ` + anyKeys, "WAIT FOR DIGIT 2000", "WAIT FOR DIGIT 2000"},
 			want:   "42",
 		},
 		{
 			name:   "gather max digits",
 			script: agitest.Script{Keys: []string{"", "1", "0", "0"}},
-			fn:     gather(applets.GatherSpec{Prompt: menu, MaxDigits: 3, Terminator: "#"}),
+			fn:     gather(call.GatherSpec{Prompt: menu, MaxDigits: 3, Terminator: "#"}),
 			cmds:   []string{`STREAM FILE custom/menu ` + anyKeys, "WAIT FOR DIGIT 5000", "WAIT FOR DIGIT 3000", "WAIT FOR DIGIT 3000"},
 			want:   "100",
 		},
 		{
 			name:   "gather inter-digit timeout",
 			script: agitest.Script{Keys: []string{"1", "2", ""}},
-			fn:     gather(applets.GatherSpec{Prompt: menu, MaxDigits: 4, Terminator: "#"}),
+			fn:     gather(call.GatherSpec{Prompt: menu, MaxDigits: 4, Terminator: "#"}),
 			cmds:   []string{`STREAM FILE custom/menu ` + anyKeys, "WAIT FOR DIGIT 3000", "WAIT FOR DIGIT 3000"},
 			want:   "12",
 		},
 		{
 			name:    "gather no key",
 			script:  agitest.Script{Keys: []string{"", ""}},
-			fn:      gather(applets.GatherSpec{Prompt: menu}),
+			fn:      gather(call.GatherSpec{Prompt: menu}),
 			cmds:    []string{`STREAM FILE custom/menu ` + anyKeys, "WAIT FOR DIGIT 5000"},
 			want:    "",
-			wantErr: applets.ErrTimeout,
+			wantErr: call.ErrTimeout,
 		},
 		{
 			name:   "gather terminator alone",
 			script: agitest.Script{Keys: []string{"#"}},
-			fn:     gather(applets.GatherSpec{Prompt: menu, MaxDigits: 3, Terminator: "#"}),
+			fn:     gather(call.GatherSpec{Prompt: menu, MaxDigits: 3, Terminator: "#"}),
 			cmds:   []string{`STREAM FILE custom/menu ` + anyKeys},
 			want:   "",
 		},
@@ -203,10 +203,10 @@ func TestCallCommands(t *testing.T) {
 			name:   "gather takes the key typed ahead in a greeting",
 			script: agitest.Script{Keys: []string{"5"}},
 			fn: func(ctx context.Context, c *Call) (any, error) {
-				if _, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:welcome"}, BargeIn: applets.AnyKey}); err != nil {
+				if _, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:welcome"}, BargeIn: call.AnyKey}); err != nil {
 					return nil, err
 				}
-				return c.Gather(ctx, applets.GatherSpec{Prompt: menu})
+				return c.Gather(ctx, call.GatherSpec{Prompt: menu})
 			},
 			cmds: []string{`STREAM FILE welcome ` + anyKeys},
 			want: "5",
@@ -214,109 +214,109 @@ func TestCallCommands(t *testing.T) {
 		{
 			name:    "gather hang-up while waiting",
 			script:  agitest.Script{Keys: []string{"", ""}, HangupAt: 2},
-			fn:      gather(applets.GatherSpec{Prompt: menu}),
+			fn:      gather(call.GatherSpec{Prompt: menu}),
 			cmds:    []string{`STREAM FILE custom/menu ` + anyKeys, "WAIT FOR DIGIT 5000"},
 			want:    "",
-			wantErr: applets.ErrHangup,
+			wantErr: call.ErrHangup,
 			hungUp:  true,
 		},
 		{
 			name:   "record ends on silence",
 			script: agitest.Script{RecordFor: 2 * time.Second},
-			fn:     record(applets.RecordSpec{Name: "vm-support-1", MaxDuration: 3 * time.Minute, MaxSilence: 5 * time.Second, Beep: true, FinishKey: "#"}),
+			fn:     record(call.RecordSpec{Name: "vm-support-1", MaxDuration: 3 * time.Minute, MaxSilence: 5 * time.Second, Beep: true, FinishKey: "#"}),
 			cmds:   []string{`RECORD FILE "/rec/vm-support-1" wav "#" 180000 BEEP s=5`},
-			want:   applets.Recording{Name: "vm-support-1", Format: "wav", Duration: 2 * time.Second, Path: "/rec/vm-support-1.wav"},
+			want:   call.Recording{Name: "vm-support-1", Format: "wav", Duration: 2 * time.Second, Path: "/rec/vm-support-1.wav"},
 		},
 		{
 			name:   "record ends on the finish key",
 			script: agitest.Script{RecordFor: 1500 * time.Millisecond, RecordEnd: "dtmf"},
-			fn:     record(applets.RecordSpec{Name: "vm", MaxDuration: time.Minute, FinishKey: "*"}),
+			fn:     record(call.RecordSpec{Name: "vm", MaxDuration: time.Minute, FinishKey: "*"}),
 			cmds:   []string{`RECORD FILE "/rec/vm" wav "*" 60000`},
-			want:   applets.Recording{Name: "vm", Format: "wav", Duration: 1500 * time.Millisecond, Path: "/rec/vm.wav"},
+			want:   call.Recording{Name: "vm", Format: "wav", Duration: 1500 * time.Millisecond, Path: "/rec/vm.wav"},
 		},
 		{
 			name:   "record capped by max duration",
 			script: agitest.Script{RecordFor: time.Minute},
-			fn:     record(applets.RecordSpec{Name: "x y", MaxDuration: 10 * time.Second, MaxSilence: 1500 * time.Millisecond}),
+			fn:     record(call.RecordSpec{Name: "x y", MaxDuration: 10 * time.Second, MaxSilence: 1500 * time.Millisecond}),
 			cmds:   []string{`RECORD FILE "/rec/x_y" wav "" 10000 s=2`},
-			want:   applets.Recording{Name: "x_y", Format: "wav", Duration: 10 * time.Second, Path: "/rec/x_y.wav"},
+			want:   call.Recording{Name: "x_y", Format: "wav", Duration: 10 * time.Second, Path: "/rec/x_y.wav"},
 		},
 		{
 			name:    "record hang-up keeps the message",
 			script:  agitest.Script{RecordFor: 4 * time.Second, RecordEnd: "hangup"},
-			fn:      record(applets.RecordSpec{Name: "vm", MaxDuration: time.Minute, FinishKey: "#"}),
+			fn:      record(call.RecordSpec{Name: "vm", MaxDuration: time.Minute, FinishKey: "#"}),
 			cmds:    []string{`RECORD FILE "/rec/vm" wav "#" 60000`},
-			want:    applets.Recording{Name: "vm", Format: "wav", Duration: 4 * time.Second, Path: "/rec/vm.wav"},
-			wantErr: applets.ErrHangup,
+			want:    call.Recording{Name: "vm", Format: "wav", Duration: 4 * time.Second, Path: "/rec/vm.wav"},
+			wantErr: call.ErrHangup,
 			hungUp:  true,
 		},
 		{
 			name:    "record write failure",
 			script:  agitest.Script{Replies: map[int]string{1: "200 result=-1 (writefile)\n"}},
-			fn:      record(applets.RecordSpec{Name: "vm", MaxDuration: time.Minute}),
+			fn:      record(call.RecordSpec{Name: "vm", MaxDuration: time.Minute}),
 			cmds:    []string{`RECORD FILE "/rec/vm" wav "" 60000`},
-			want:    applets.Recording{},
+			want:    call.Recording{},
 			wantErr: errAny,
 		},
 		{
 			name:   "dial answered",
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "ANSWER", Target: "PJSIP/102", Talk: 42500 * time.Millisecond}}},
-			fn:     dial(applets.DialSpec{Targets: []string{"PJSIP/101", "PJSIP/102"}, RingTimeout: 20 * time.Second}),
+			fn:     dial(call.DialSpec{Targets: []string{"PJSIP/101", "PJSIP/102"}, RingTimeout: 20 * time.Second}),
 			cmds:   []string{`EXEC Dial "PJSIP/101&PJSIP/102,20,gr"`, dialVarsCmd},
-			want:   applets.DialResult{Status: applets.Answered, Target: "PJSIP/102", TalkTime: 42500 * time.Millisecond},
+			want:   call.DialResult{Status: call.Answered, Target: "PJSIP/102", TalkTime: 42500 * time.Millisecond},
 		},
 		{
 			name:   "dial no answer",
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "NOANSWER"}}},
-			fn:     dial(applets.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 1500 * time.Millisecond}),
+			fn:     dial(call.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 1500 * time.Millisecond}),
 			cmds:   []string{`EXEC Dial "PJSIP/101,2,gr"`, dialVarsCmd},
-			want:   applets.DialResult{Status: applets.NoAnswer},
+			want:   call.DialResult{Status: call.NoAnswer},
 		},
 		{
 			name:   "dial busy",
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "BUSY"}}},
-			fn:     dial(applets.DialSpec{Targets: []string{"PJSIP/101"}}),
+			fn:     dial(call.DialSpec{Targets: []string{"PJSIP/101"}}),
 			cmds:   []string{`EXEC Dial "PJSIP/101,30,gr"`, dialVarsCmd},
-			want:   applets.DialResult{Status: applets.Busy},
+			want:   call.DialResult{Status: call.Busy},
 		},
 		{
 			name:   "dial congestion",
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "CONGESTION"}}},
-			fn:     dial(applets.DialSpec{Targets: []string{"PJSIP/101"}}),
+			fn:     dial(call.DialSpec{Targets: []string{"PJSIP/101"}}),
 			cmds:   []string{`EXEC Dial "PJSIP/101,30,gr"`, dialVarsCmd},
-			want:   applets.DialResult{Status: applets.Failed},
+			want:   call.DialResult{Status: call.Failed},
 		},
 		{
 			name:   "dial channel unavailable",
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "CHANUNAVAIL"}}},
-			fn:     dial(applets.DialSpec{Targets: []string{"PJSIP/101"}}),
+			fn:     dial(call.DialSpec{Targets: []string{"PJSIP/101"}}),
 			cmds:   []string{`EXEC Dial "PJSIP/101,30,gr"`, dialVarsCmd},
-			want:   applets.DialResult{Status: applets.Failed},
+			want:   call.DialResult{Status: call.Failed},
 		},
 		{
 			name:    "dial cancelled by the caller",
 			script:  agitest.Script{HangupAt: 1},
-			fn:      dial(applets.DialSpec{Targets: []string{"PJSIP/101"}}),
+			fn:      dial(call.DialSpec{Targets: []string{"PJSIP/101"}}),
 			cmds:    []string{`EXEC Dial "PJSIP/101,30,gr"`, dialVarsCmd},
-			want:    applets.DialResult{Status: applets.Failed},
-			wantErr: applets.ErrHangup,
+			want:    call.DialResult{Status: call.Failed},
+			wantErr: call.ErrHangup,
 			hungUp:  true,
 		},
 		{
 			name:    "dial answered, caller ends the conversation",
 			script:  agitest.Script{Agents: []agitest.Agent{{Status: "ANSWER", Talk: 61 * time.Second, CallerHangsUp: true}}},
-			fn:      dial(applets.DialSpec{Targets: []string{"PJSIP/101"}}),
+			fn:      dial(call.DialSpec{Targets: []string{"PJSIP/101"}}),
 			cmds:    []string{`EXEC Dial "PJSIP/101,30,gr"`, dialVarsCmd},
-			want:    applets.DialResult{Status: applets.Answered, Target: "PJSIP/101", TalkTime: 61 * time.Second},
-			wantErr: applets.ErrHangup,
+			want:    call.DialResult{Status: call.Answered, Target: "PJSIP/101", TalkTime: 61 * time.Second},
+			wantErr: call.ErrHangup,
 			hungUp:  true,
 		},
 		{
 			name:   "dial with caller id, whisper, music and recording",
 			script: agitest.Script{Agents: []agitest.Agent{{Status: "ANSWER", Talk: 3 * time.Second}}},
-			fn: dial(applets.DialSpec{
+			fn: dial(call.DialSpec{
 				Targets: []string{"PJSIP/+15551234@trunk"}, RingTimeout: 15 * time.Second, CallerID: "+15550001",
-				Whisper: []applets.Media{"digits:42", "sound:custom/whisper", "sound:custom/more"}, Record: true, Music: "jazz",
+				Whisper: []call.Media{"digits:42", "sound:custom/whisper", "sound:custom/more"}, Record: true, Music: "jazz",
 			}),
 			cmds: []string{
 				`SET VARIABLE CALLERID(num) "+15550001"`,
@@ -326,12 +326,12 @@ func TestCallCommands(t *testing.T) {
 				"EXEC StopMixMonitor",
 				`SET VARIABLE CALLERID(num) "5550007000"`,
 			},
-			want: applets.DialResult{Status: applets.Answered, Target: "PJSIP/+15551234@trunk", TalkTime: 3 * time.Second, Recording: "call-1795237640-96-1"},
+			want: call.DialResult{Status: call.Answered, Target: "PJSIP/+15551234@trunk", TalkTime: 3 * time.Second, Recording: "call-1795237640-96-1"},
 		},
 		{
 			name: "send message",
 			fn: func(ctx context.Context, c *Call) (any, error) {
-				return nil, c.Send(ctx, applets.Message{To: "pjsip:+15551234@trunk", From: "+15550000", Body: "Hi \"there\"\nbye \\o"})
+				return nil, c.Send(ctx, call.Message{To: "pjsip:+15551234@trunk", From: "+15550000", Body: "Hi \"there\"\nbye \\o"})
 			},
 			cmds: []string{
 				`SET VARIABLE MESSAGE(body) "Hi \"there\" bye \\o"`,
@@ -343,7 +343,7 @@ func TestCallCommands(t *testing.T) {
 			name:   "send message fails",
 			script: agitest.Script{MessageStatus: "INVALID_URI"},
 			fn: func(ctx context.Context, c *Call) (any, error) {
-				return nil, c.Send(ctx, applets.Message{To: "nowhere", Body: "x"})
+				return nil, c.Send(ctx, call.Message{To: "nowhere", Body: "x"})
 			},
 			cmds:    []string{`SET VARIABLE MESSAGE(body) "x"`, `EXEC MessageSend "nowhere"`, "GET VARIABLE MESSAGE_SEND_STATUS"},
 			wantErr: errAny,
@@ -372,7 +372,7 @@ func TestCallCommands(t *testing.T) {
 			script:  agitest.Script{HangupAt: 1},
 			fn:      func(ctx context.Context, c *Call) (any, error) { return nil, c.Answer(ctx) },
 			cmds:    []string{"ANSWER"},
-			wantErr: applets.ErrHangup,
+			wantErr: call.ErrHangup,
 			hungUp:  true,
 		},
 		{
@@ -422,7 +422,7 @@ func TestCallCommands(t *testing.T) {
 			if tt.want != nil && !reflect.DeepEqual(o.value, tt.want) {
 				t.Errorf("got %#v, want %#v", o.value, tt.want)
 			}
-			if tt.hungUp != errors.Is(o.ctxErr, applets.ErrHangup) {
+			if tt.hungUp != errors.Is(o.ctxErr, call.ErrHangup) {
 				t.Errorf("handler context cause %v, hung up %v", o.ctxErr, tt.hungUp)
 			}
 		})
@@ -485,12 +485,12 @@ func TestRecordWritesWAV(t *testing.T) {
 	dir := t.TempDir()
 	script := agitest.Script{RecordDir: dir, RecordFor: 2500 * time.Millisecond}
 	o, _ := runCall(t, Options{RecordingsDir: dir}, script, func(ctx context.Context, c *Call) (any, error) {
-		return c.Record(ctx, applets.RecordSpec{Name: "vm-tech", MaxDuration: time.Minute, FinishKey: "#"})
+		return c.Record(ctx, call.RecordSpec{Name: "vm-tech", MaxDuration: time.Minute, FinishKey: "#"})
 	})
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
-	rec := o.value.(applets.Recording)
+	rec := o.value.(call.Recording)
 	if rec.Path != filepath.Join(dir, rec.Name+".wav") || rec.Duration != 2500*time.Millisecond {
 		t.Fatalf("recording %+v", rec)
 	}
@@ -562,7 +562,7 @@ func TestHangupRecordsTheCause(t *testing.T) {
 			o, sess := runCall(t, Options{}, agitest.Script{}, func(ctx context.Context, c *Call) (any, error) {
 				return nil, c.Hangup(ctx, tt.cause)
 			})
-			if o.err != nil || !errors.Is(o.ctxErr, applets.ErrHangup) {
+			if o.err != nil || !errors.Is(o.ctxErr, call.ErrHangup) {
 				t.Fatalf("error %v, context %v", o.err, o.ctxErr)
 			}
 			if got := sess.HangupCause(); got != tt.want {

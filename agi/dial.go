@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 // The dialplan of asterisk/extensions.conf that a dial with an accept key
@@ -29,16 +29,16 @@ const (
 )
 
 // dialStatuses maps DIALSTATUS to an outcome.
-var dialStatuses = map[string]applets.DialStatus{
-	"ANSWER":      applets.Answered,
-	"NOANSWER":    applets.NoAnswer,
-	"BUSY":        applets.Busy,
-	"CONGESTION":  applets.Failed,
-	"CHANUNAVAIL": applets.Failed,
-	"CANCEL":      applets.Failed,
-	"DONTCALL":    applets.Failed,
-	"TORTURE":     applets.Failed,
-	"INVALIDARGS": applets.Failed,
+var dialStatuses = map[string]call.DialStatus{
+	"ANSWER":      call.Answered,
+	"NOANSWER":    call.NoAnswer,
+	"BUSY":        call.Busy,
+	"CONGESTION":  call.Failed,
+	"CHANUNAVAIL": call.Failed,
+	"CANCEL":      call.Failed,
+	"DONTCALL":    call.Failed,
+	"TORTURE":     call.Failed,
+	"INVALIDARGS": call.Failed,
 }
 
 // dialVars are read in one GET FULL VARIABLE after Dial returns.
@@ -53,17 +53,17 @@ const dialVars = "${DIALSTATUS}|${ANSWEREDTIME_MS}|${ANSWEREDTIME}|${DIALEDPEERN
 // without that dialplan the dial is refused (Failed). CallerID is set on
 // the channel for the dial and restored after. Record starts MixMonitor
 // (b: bridged audio only) before the dial.
-func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialResult, error) {
+func (c *Call) Dial(ctx context.Context, spec call.DialSpec) (call.DialResult, error) {
 	if err := c.ready(ctx, "EXEC Dial"); err != nil {
-		return applets.DialResult{}, err
+		return call.DialResult{}, err
 	}
 	c.clearKeys()
 	if len(spec.Targets) == 0 {
-		return applets.DialResult{}, errors.New("agi EXEC Dial: no targets")
+		return call.DialResult{}, errors.New("agi EXEC Dial: no targets")
 	}
 	for _, t := range spec.Targets {
 		if t == "" || strings.ContainsAny(t, "&,|()\"\\\r\n") {
-			return applets.DialResult{}, fmt.Errorf("agi EXEC Dial: bad target %q", t)
+			return call.DialResult{}, fmt.Errorf("agi EXEC Dial: bad target %q", t)
 		}
 	}
 	ring := spec.RingTimeout
@@ -75,10 +75,10 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 	if accept {
 		ok, err := c.acceptReady(ctx)
 		if err != nil {
-			return applets.DialResult{}, err
+			return call.DialResult{}, err
 		}
 		if !ok {
-			return applets.DialResult{Status: applets.Failed}, nil
+			return call.DialResult{Status: call.Failed}, nil
 		}
 	} else if w := c.whisperFile(spec.Whisper); w != "" {
 		opts += "A(" + w + ")"
@@ -86,7 +86,7 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 
 	if spec.CallerID != "" {
 		if err := c.setVar(ctx, "SET VARIABLE CALLERID(num) "+quote(spec.CallerID)); err != nil {
-			return applets.DialResult{}, err
+			return call.DialResult{}, err
 		}
 		defer func() {
 			if !c.s.hungUp.Load() {
@@ -103,7 +103,7 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 		recName = "call-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-")) + "-" + strconv.Itoa(seq)
 		mix := "EXEC MixMonitor " + quote(path.Join(c.s.srv.opts.RecordingsDir, recName)+".wav,b")
 		if _, err := c.exec(ctx, c.quick(), mix); err != nil {
-			return applets.DialResult{}, err
+			return call.DialResult{}, err
 		}
 		defer func() {
 			if !c.s.hungUp.Load() {
@@ -116,7 +116,7 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 	wait := ring
 	if accept {
 		if err := c.setLegVars(ctx, spec, ceilSeconds(ring)); err != nil {
-			return applets.DialResult{}, err
+			return call.DialResult{}, err
 		}
 		legs := make([]string, len(spec.Targets))
 		for i := range legs {
@@ -131,10 +131,10 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 	cmd := "EXEC Dial " + quote(targets+","+strconv.FormatInt(ceilSeconds(wait), 10)+","+opts)
 	n, err := c.exec(ctx, wait+c.s.srv.opts.MaxBridge+c.quick(), cmd)
 	if err != nil {
-		return applets.DialResult{}, err
+		return call.DialResult{}, err
 	}
 	if n == -2 {
-		return applets.DialResult{}, cmdErr(cmd, errors.New("the Dial application is not loaded"))
+		return call.DialResult{}, cmdErr(cmd, errors.New("the Dial application is not loaded"))
 	}
 	if n < 0 {
 		// Dial returns -1 when the caller hangs up, ringing or talking.
@@ -144,7 +144,7 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 	// caller ended is still worth keeping.
 	vars, err := c.getVar(context.WithoutCancel(ctx), "GET FULL VARIABLE "+quote(dialVars))
 	if err != nil {
-		return applets.DialResult{}, err
+		return call.DialResult{}, err
 	}
 	res, err := parseDial(vars, spec.Targets, accept)
 	if strings.HasPrefix(vars, "CANCEL|") {
@@ -152,16 +152,16 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 	}
 	if err != nil {
 		if c.s.hungUp.Load() {
-			return applets.DialResult{}, cmdErr(cmd, applets.ErrHangup)
+			return call.DialResult{}, cmdErr(cmd, call.ErrHangup)
 		}
-		return applets.DialResult{}, cmdErr(cmd, err)
+		return call.DialResult{}, cmdErr(cmd, err)
 	}
-	if res.Status == applets.Answered {
+	if res.Status == call.Answered {
 		res.Answered = time.Now().Add(-res.TalkTime)
 		res.Recording = recName
 	}
 	if c.s.hungUp.Load() {
-		return res, cmdErr(cmd, applets.ErrHangup)
+		return res, cmdErr(cmd, call.ErrHangup)
 	}
 	return res, nil
 }
@@ -205,7 +205,7 @@ func (c *Call) acceptReady(ctx context.Context) (bool, error) {
 
 // setLegVars passes the dial to the legs: Dial copies variables named with
 // a leading _ to the Local channels it makes (see asterisk/extensions.conf).
-func (c *Call) setLegVars(ctx context.Context, spec applets.DialSpec, ringSecs int64) error {
+func (c *Call) setLegVars(ctx context.Context, spec call.DialSpec, ringSecs int64) error {
 	keys := escapeDigits(spec.Accept)
 	if keys == "" {
 		c.s.log.Warn().Str("accept", spec.Accept).Msg("accept key is no phone key: no agent can accept")
@@ -227,17 +227,17 @@ func (c *Call) setLegVars(ctx context.Context, spec applets.DialSpec, ringSecs i
 
 // parseDial reads dialVars' expansion; legs: the targets were rung as
 // Local/N@legContext.
-func parseDial(vars string, targets []string, legs bool) (applets.DialResult, error) {
+func parseDial(vars string, targets []string, legs bool) (call.DialResult, error) {
 	f := strings.Split(vars, "|")
 	if len(f) != 5 {
-		return applets.DialResult{}, fmt.Errorf("%w: dial variables %q", ErrProtocol, clip(vars))
+		return call.DialResult{}, fmt.Errorf("%w: dial variables %q", ErrProtocol, clip(vars))
 	}
 	status, ok := dialStatuses[f[0]]
 	if !ok {
-		return applets.DialResult{}, fmt.Errorf("unknown DIALSTATUS %q", f[0])
+		return call.DialResult{}, fmt.Errorf("unknown DIALSTATUS %q", f[0])
 	}
-	res := applets.DialResult{Status: status}
-	if status != applets.Answered {
+	res := call.DialResult{Status: status}
+	if status != call.Answered {
 		return res, nil
 	}
 	if ms, err := strconv.ParseInt(f[1], 10, 64); err == nil {
@@ -294,7 +294,7 @@ func legTarget(targets []string, peerName, peerNumber string) string {
 }
 
 // whisperFile is the file for Dial's A() option, which plays one sound.
-func (c *Call) whisperFile(media []applets.Media) string {
+func (c *Call) whisperFile(media []call.Media) string {
 	files := c.whisperFiles(media)
 	if len(files) == 0 {
 		return ""
@@ -307,7 +307,7 @@ func (c *Call) whisperFile(media []applets.Media) string {
 
 // whisperFiles are the whisper's sounds and recordings as files a dialplan
 // application can play; other media are skipped.
-func (c *Call) whisperFiles(media []applets.Media) []string {
+func (c *Call) whisperFiles(media []call.Media) []string {
 	var files []string
 	for _, m := range media {
 		s := string(m)

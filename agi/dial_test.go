@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/agi/agitest"
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 const acceptCheckCmd = `GET FULL VARIABLE "${DIALPLAN_EXISTS(callflow-whisper-accept,s,1)}${DIALPLAN_EXISTS(callflow-whisper-leg,1,1)}"`
@@ -31,9 +31,9 @@ func legVars(targets string) []string {
 func TestDialWithAcceptKey(t *testing.T) {
 	dialVarsCmd := "GET FULL VARIABLE " + quote(dialVars)
 	two := []string{"PJSIP/101", "PJSIP/102"}
-	spec := func(targets ...string) applets.DialSpec {
-		return applets.DialSpec{Targets: targets, RingTimeout: 20 * time.Second,
-			Whisper: []applets.Media{"sound:custom/whisper"}, Accept: "1"}
+	spec := func(targets ...string) call.DialSpec {
+		return call.DialSpec{Targets: targets, RingTimeout: 20 * time.Second,
+			Whisper: []call.Media{"sound:custom/whisper"}, Accept: "1"}
 	}
 	legsOf := func(n int) string {
 		var l []string
@@ -45,57 +45,57 @@ func TestDialWithAcceptKey(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		spec   applets.DialSpec
+		spec   call.DialSpec
 		agent  agitest.Agent
 		cmds   []string // nil: the accept dial's usual commands
-		want   applets.DialResult
+		want   call.DialResult
 		hungUp bool
 	}{
 		{
 			name:  "the agent accepts",
 			spec:  spec("PJSIP/101"),
 			agent: agitest.Agent{Answers: []agitest.Answer{{Key: "1"}}, Talk: 42 * time.Second},
-			want:  applets.DialResult{Status: applets.Answered, Target: "PJSIP/101", TalkTime: 42 * time.Second},
+			want:  call.DialResult{Status: call.Answered, Target: "PJSIP/101", TalkTime: 42 * time.Second},
 		},
 		{
 			name:  "a wrong key refuses the call",
 			spec:  spec("PJSIP/101"),
 			agent: agitest.Agent{Answers: []agitest.Answer{{Key: "2"}}},
-			want:  applets.DialResult{Status: applets.NoAnswer},
+			want:  call.DialResult{Status: call.NoAnswer},
 		},
 		{
 			name:  "an agent who never presses a key is no answer",
 			spec:  spec("PJSIP/101"),
 			agent: agitest.Agent{Status: "ANSWER", Talk: time.Minute},
-			want:  applets.DialResult{Status: applets.NoAnswer},
+			want:  call.DialResult{Status: call.NoAnswer},
 		},
 		{
 			name:  "the first to accept wins, not the first to answer",
 			spec:  spec(two...),
 			agent: agitest.Agent{Answers: []agitest.Answer{{Target: "PJSIP/101"}, {Target: "PJSIP/102", Key: "1"}}, Talk: 5 * time.Second},
-			want:  applets.DialResult{Status: applets.Answered, Target: "PJSIP/102", TalkTime: 5 * time.Second},
+			want:  call.DialResult{Status: call.Answered, Target: "PJSIP/102", TalkTime: 5 * time.Second},
 		},
 		{
 			name:  "the second target accepting is named",
 			spec:  spec(two...),
 			agent: agitest.Agent{Answers: []agitest.Answer{{Target: "PJSIP/102", Key: "1"}}, Talk: time.Second},
-			want:  applets.DialResult{Status: applets.Answered, Target: "PJSIP/102", TalkTime: time.Second},
+			want:  call.DialResult{Status: call.Answered, Target: "PJSIP/102", TalkTime: time.Second},
 		},
 		{
 			name:  "nobody accepts",
 			spec:  spec(two...),
 			agent: agitest.Agent{Answers: []agitest.Answer{{Target: "PJSIP/102", Key: "9"}, {Target: "PJSIP/101"}}},
-			want:  applets.DialResult{Status: applets.NoAnswer},
+			want:  call.DialResult{Status: call.NoAnswer},
 		},
 		{
 			name:  "every agent busy",
 			spec:  spec(two...),
 			agent: agitest.Agent{Status: "BUSY"},
-			want:  applets.DialResult{Status: applets.Busy},
+			want:  call.DialResult{Status: call.Busy},
 		},
 		{
 			name: "hash can be the accept key",
-			spec: applets.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second, Accept: "#"},
+			spec: call.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second, Accept: "#"},
 			cmds: []string{
 				acceptCheckCmd,
 				`SET VARIABLE _CALLFLOW_TARGETS "PJSIP/101"`,
@@ -107,12 +107,12 @@ func TestDialWithAcceptKey(t *testing.T) {
 				dialVarsCmd,
 			},
 			agent: agitest.Agent{Answers: []agitest.Answer{{Key: "#"}}, Talk: time.Second},
-			want:  applets.DialResult{Status: applets.Answered, Target: "PJSIP/101", TalkTime: time.Second},
+			want:  call.DialResult{Status: call.Answered, Target: "PJSIP/101", TalkTime: time.Second},
 		},
 		{
 			name: "the whole whisper is played, sounds and recordings",
-			spec: applets.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second, Accept: "1",
-				Whisper: []applets.Media{"sound:custom/whisper", "digits:42", "recording:vm-7.wav", "custom/name"}},
+			spec: call.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second, Accept: "1",
+				Whisper: []call.Media{"sound:custom/whisper", "digits:42", "recording:vm-7.wav", "custom/name"}},
 			cmds: []string{
 				acceptCheckCmd,
 				`SET VARIABLE _CALLFLOW_TARGETS "PJSIP/101"`,
@@ -124,7 +124,7 @@ func TestDialWithAcceptKey(t *testing.T) {
 				dialVarsCmd,
 			},
 			agent: agitest.Agent{Answers: []agitest.Answer{{Key: "1"}}},
-			want:  applets.DialResult{Status: applets.Answered, Target: "PJSIP/101"},
+			want:  call.DialResult{Status: call.Answered, Target: "PJSIP/101"},
 		},
 	}
 	for _, tt := range tests {
@@ -164,12 +164,12 @@ func TestDialWithAcceptKey(t *testing.T) {
 func TestDialWithAcceptKeyCallerHangsUp(t *testing.T) {
 	script := agitest.Script{HangupAt: 7} // the Dial: the caller gives up while it rings
 	o, _ := runCall(t, Options{}, script, func(ctx context.Context, c *Call) (any, error) {
-		return c.Dial(ctx, applets.DialSpec{Targets: []string{"PJSIP/101"}, Accept: "1"})
+		return c.Dial(ctx, call.DialSpec{Targets: []string{"PJSIP/101"}, Accept: "1"})
 	})
-	if !errors.Is(o.err, applets.ErrHangup) || !errors.Is(o.ctxErr, applets.ErrHangup) {
+	if !errors.Is(o.err, call.ErrHangup) || !errors.Is(o.ctxErr, call.ErrHangup) {
 		t.Fatalf("error %v, context %v", o.err, o.ctxErr)
 	}
-	if r := o.value.(applets.DialResult); r.Status != applets.Failed {
+	if r := o.value.(call.DialResult); r.Status != call.Failed {
 		t.Errorf("result %+v", r)
 	}
 }
@@ -179,7 +179,7 @@ func TestDialWithAcceptKeyCallerHangsUp(t *testing.T) {
 func TestDialWithAcceptKeyRefusedWithoutTheDialplan(t *testing.T) {
 	accepting := []agitest.Agent{{Answers: []agitest.Answer{{Key: "1"}}}}
 	dial := func(ctx context.Context, c *Call) (any, error) {
-		r, err := c.Dial(ctx, applets.DialSpec{Targets: []string{"PJSIP/101"}, CallerID: "+1555", Accept: "1"})
+		r, err := c.Dial(ctx, call.DialSpec{Targets: []string{"PJSIP/101"}, CallerID: "+1555", Accept: "1"})
 		r.Answered = time.Time{}
 		return r, err
 	}
@@ -193,7 +193,7 @@ func TestDialWithAcceptKeyRefusedWithoutTheDialplan(t *testing.T) {
 		{"callflow-whisper-accept", "callflow-whisper-leg"},
 	} {
 		o, sess := callAt(t, addr, agitest.Script{Agents: accepting, MissingContexts: missing}, got)
-		if o.err != nil || o.value != (applets.DialResult{Status: applets.Failed}) {
+		if o.err != nil || o.value != (call.DialResult{Status: call.Failed}) {
 			t.Errorf("missing %v: got %+v, %v", missing, o.value, o.err)
 		}
 		if cmds := sess.Commands(); !reflect.DeepEqual(cmds, []string{acceptCheckCmd}) {
@@ -211,7 +211,7 @@ func TestDialWithAcceptKeyRefusedWithoutTheDialplan(t *testing.T) {
 	}
 	// Once the dialplan is reloaded with them, dials work and health clears.
 	o, _ := callAt(t, addr, agitest.Script{Agents: accepting}, got)
-	if o.err != nil || o.value.(applets.DialResult).Status != applets.Answered {
+	if o.err != nil || o.value.(call.DialResult).Status != call.Answered {
 		t.Errorf("with the dialplan: %+v, %v", o.value, o.err)
 	}
 	if h := srv.Health(); h != (Health{}) {
@@ -246,7 +246,7 @@ func TestShippedDialplanHasTheAcceptContexts(t *testing.T) {
 	}
 	// Every variable the dial sets is read by the leg.
 	_, sess := runCall(t, Options{}, agitest.Script{}, func(ctx context.Context, c *Call) (any, error) {
-		return c.Dial(ctx, applets.DialSpec{Targets: []string{"PJSIP/101"}, Accept: "1"})
+		return c.Dial(ctx, call.DialSpec{Targets: []string{"PJSIP/101"}, Accept: "1"})
 	})
 	n := 0
 	for _, cmd := range sess.Commands() {

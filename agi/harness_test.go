@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/agi/agitest"
+	"github.com/callflow/callflow/applets/call"
 )
 
 // startServer serves h on a fresh 127.0.0.1 port and stops it when the
 // test ends.
-func startServer(t testing.TB, h Handler, opts Options) (*Server, string) {
+func startServer(t testing.TB, h call.Handler, opts Options) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +63,7 @@ func runCall(t *testing.T, opts Options, script agitest.Script, fn func(ctx cont
 func serveCalls(t *testing.T, opts Options, fn func(ctx context.Context, c *Call) (any, error)) (*Server, string, <-chan outcome) {
 	t.Helper()
 	got := make(chan outcome, 1)
-	srv, addr := startServer(t, HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	srv, addr := startServer(t, handlerFunc(func(ctx context.Context, c *Call, req Request) {
 		v, err := fn(ctx, c)
 		var cause error
 		if ctx.Err() != nil {
@@ -126,3 +127,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func joinLines(l []string) string { return strings.Join(l, "\n") }
+
+// handlerFunc is a call handler for tests that use the AGI call and its
+// request.
+func handlerFunc(f func(ctx context.Context, c *Call, req Request)) call.Handler {
+	return call.HandlerFunc(func(ctx context.Context, cc call.Call, _ call.Inbound) {
+		c := cc.(*Call)
+		f(ctx, c, c.Request())
+	})
+}

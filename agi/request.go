@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/callflow/callflow/applets/call"
 )
 
 // Request is the agi_ environment Asterisk sends when a session starts,
@@ -101,10 +103,11 @@ func ParseRequest(env map[string]string) (Request, error) {
 		}
 		r.Args = append(r.Args, v)
 	}
-	r.Number = r.DNID
-	if r.Number == "" {
-		r.Number = r.Extension
+	dialled := r.DNID
+	if dialled == "" {
+		dialled = r.Extension
 	}
+	r.FlowName, r.Number = call.Route(r.Args, dialled)
 
 	path, err := requestPath(r.URL, r.Script)
 	if err != nil {
@@ -112,7 +115,7 @@ func ParseRequest(env map[string]string) (Request, error) {
 	}
 	switch {
 	case path == "" || path == "/":
-		if r.Number == "" {
+		if r.Number == "" && r.FlowName == "" {
 			return r, errors.New("no dialled number (agi_dnid, agi_extension) to find a flow by")
 		}
 	case strings.HasPrefix(path, "/flow/"):
@@ -152,4 +155,9 @@ func clip(s string) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// route is what the call handler is told of the call.
+func (r Request) route() call.Inbound {
+	return call.Inbound{Transport: call.TransportAGI, FlowName: r.FlowName, Number: r.Number}
 }

@@ -9,21 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callflow/callflow/applets/call"
 	"github.com/rs/zerolog"
 )
-
-// Handler runs one call. ctx ends when the caller hangs up or the
-// connection drops; the session ends when HandleCall returns (Asterisk then
-// goes on with the dialplan after AGI(), unless the call was hung up).
-type Handler interface {
-	HandleCall(ctx context.Context, call *Call, req Request)
-}
-
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, call *Call, req Request)
-
-// HandleCall calls f.
-func (f HandlerFunc) HandleCall(ctx context.Context, call *Call, req Request) { f(ctx, call, req) }
 
 // Options configure a Server.
 type Options struct {
@@ -31,7 +19,7 @@ type Options struct {
 	// "127.0.0.1:4573": a FastAGI peer drives calls, so expose it only to
 	// Asterisk).
 	Listen  string
-	Handler Handler
+	Handler call.Handler
 	// RecordingsDir is where RECORD FILE writes, as Asterisk sees it
 	// (default /var/spool/asterisk/recording). It must be absolute:
 	// Asterisk puts relative names under its sounds directory.

@@ -14,11 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/rs/zerolog"
 )
 
-// Errors besides applets.ErrHangup and applets.ErrTimeout. Every error a
+// Errors besides call.ErrHangup and call.ErrTimeout. Every error a
 // Call returns names the command it was running.
 var (
 	// ErrProtocol: the peer sent something that is not AGI; the session
@@ -66,7 +66,7 @@ type session struct {
 func (s *session) markHangup() {
 	if s.hungUp.CompareAndSwap(false, true) {
 		s.log.Debug().Msg("caller hung up")
-		s.cancel(applets.ErrHangup)
+		s.cancel(call.ErrHangup)
 	}
 }
 
@@ -85,7 +85,7 @@ func (s *session) fail(err error) {
 // deadErr is the error for cmd on a session that has ended.
 func (s *session) deadErr(cmd string) error {
 	if s.hungUp.Load() {
-		return cmdErr(cmd, applets.ErrHangup)
+		return cmdErr(cmd, call.ErrHangup)
 	}
 	return cmdErr(cmd, s.err)
 }
@@ -116,7 +116,7 @@ func (s *session) readLoop() {
 			if !errors.Is(err, io.EOF) {
 				s.log.Debug().Err(err).Msg("connection lost")
 			}
-			s.fail(fmt.Errorf("%w: connection closed by Asterisk", applets.ErrHangup))
+			s.fail(fmt.Errorf("%w: connection closed by Asterisk", call.ErrHangup))
 			return
 		}
 		switch classify(line) {
@@ -232,7 +232,7 @@ func (s *session) do(ctx context.Context, timeout time.Duration, cmd string) (re
 				break
 			}
 			s.markHangup()
-			s.fail(fmt.Errorf("%w: connection lost: %v", applets.ErrHangup, err))
+			s.fail(fmt.Errorf("%w: connection lost: %v", call.ErrHangup, err))
 		}
 		return reply{}, s.deadErr(cmd)
 	}
@@ -269,7 +269,7 @@ func (s *session) check(cmd string, r reply) (reply, error) {
 		return r, nil
 	case 511:
 		s.markHangup()
-		return r, cmdErr(cmd, applets.ErrHangup)
+		return r, cmdErr(cmd, call.ErrHangup)
 	default:
 		return r, cmdErr(cmd, fmt.Errorf("%w: %d %s", ErrRejected, r.code, clip(r.text)))
 	}
@@ -308,7 +308,7 @@ func (ss *session) serve() {
 				ss.log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Msg("call handler panicked")
 			}
 		}()
-		srv.opts.Handler.HandleCall(ss.ctx, call, req)
+		srv.opts.Handler.HandleCall(ss.ctx, call, req.route())
 	}()
 	ss.fail(errSessionEnded)
 	<-ss.readerDone

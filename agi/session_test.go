@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/agi/agitest"
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -101,7 +101,7 @@ func TestRouting(t *testing.T) {
 
 func TestUnknownRouteIsRefused(t *testing.T) {
 	called := make(chan struct{}, 1)
-	_, addr := startServer(t, HandlerFunc(func(context.Context, *Call, Request) { called <- struct{}{} }), Options{})
+	_, addr := startServer(t, handlerFunc(func(context.Context, *Call, Request) { called <- struct{}{} }), Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sess, err := agitest.Dial(ctx, addr, agitest.Script{Request: "agi://127.0.0.1:4573/test"})
@@ -123,19 +123,19 @@ func smallCall(ctx context.Context, c *Call) (any, error) {
 	if err := c.Answer(ctx); err != nil {
 		return "answer", err
 	}
-	if _, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:welcome"}}); err != nil {
+	if _, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:welcome"}}); err != nil {
 		return "play", err
 	}
-	if _, err := c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:menu"}, MaxDigits: 2, Terminator: "#"}); err != nil {
+	if _, err := c.Gather(ctx, call.GatherSpec{Prompt: []call.Media{"sound:menu"}, MaxDigits: 2, Terminator: "#"}); err != nil {
 		return "gather", err
 	}
 	if err := c.SetVar(ctx, "CHOICE", "1"); err != nil {
 		return "setvar", err
 	}
-	if _, err := c.Record(ctx, applets.RecordSpec{Name: "vm", MaxDuration: time.Minute, FinishKey: "#"}); err != nil {
+	if _, err := c.Record(ctx, call.RecordSpec{Name: "vm", MaxDuration: time.Minute, FinishKey: "#"}); err != nil {
 		return "record", err
 	}
-	if _, err := c.Dial(ctx, applets.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second}); err != nil {
+	if _, err := c.Dial(ctx, call.DialSpec{Targets: []string{"PJSIP/101"}, RingTimeout: 20 * time.Second}); err != nil {
 		return "dial", err
 	}
 	return "hangup", c.Hangup(ctx, "")
@@ -173,10 +173,10 @@ func TestHangupAtEveryCommand(t *testing.T) {
 				if o.err != nil {
 					t.Errorf("hangup: %v", o.err)
 				}
-			} else if !errors.Is(o.err, applets.ErrHangup) {
+			} else if !errors.Is(o.err, call.ErrHangup) {
 				t.Errorf("%s returned %v, want ErrHangup", step, o.err)
 			}
-			if !errors.Is(o.ctxErr, applets.ErrHangup) {
+			if !errors.Is(o.ctxErr, call.ErrHangup) {
 				t.Errorf("handler context cause %v, want ErrHangup", o.ctxErr)
 			}
 			cmds := sess.Commands()
@@ -212,7 +212,7 @@ func TestEarlyHangupIsNotLost(t *testing.T) {
 		}
 		return nil, c.Answer(ctx)
 	})
-	if !errors.Is(o.err, applets.ErrHangup) || !errors.Is(o.ctxErr, applets.ErrHangup) {
+	if !errors.Is(o.err, call.ErrHangup) || !errors.Is(o.ctxErr, call.ErrHangup) {
 		t.Errorf("answer %v, context %v", o.err, o.ctxErr)
 	}
 	if cmds := sess.Commands(); len(cmds) != 0 {
@@ -241,7 +241,7 @@ func TestHangupWhileHandlerIsBusy(t *testing.T) {
 			return nil, errors.New("not cancelled")
 		}
 	})
-	if !errors.Is(o.err, applets.ErrHangup) {
+	if !errors.Is(o.err, call.ErrHangup) {
 		t.Errorf("got %v", o.err)
 	}
 }
@@ -256,7 +256,7 @@ func TestConnectionDropIsAHangup(t *testing.T) {
 		}
 		return c.Var(ctx, "X")
 	})
-	if !errors.Is(o.err, applets.ErrHangup) || !errors.Is(o.ctxErr, applets.ErrHangup) {
+	if !errors.Is(o.err, call.ErrHangup) || !errors.Is(o.ctxErr, call.ErrHangup) {
 		t.Errorf("got %v, context %v", o.err, o.ctxErr)
 	}
 }
@@ -265,7 +265,7 @@ func TestConnectionDropIsAHangup(t *testing.T) {
 func runCallWith(t *testing.T, script agitest.Script, peer func(*agitest.Session), fn func(ctx context.Context, c *Call) (any, error)) (outcome, *agitest.Session) {
 	t.Helper()
 	got := make(chan outcome, 1)
-	_, addr := startServer(t, HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	_, addr := startServer(t, handlerFunc(func(ctx context.Context, c *Call, req Request) {
 		v, err := fn(ctx, c)
 		var cause error
 		if ctx.Err() != nil {
@@ -338,7 +338,7 @@ func TestMalformedLines(t *testing.T) {
 
 func TestMalformedEnvironment(t *testing.T) {
 	called := make(chan struct{}, 1)
-	_, addr := startServer(t, HandlerFunc(func(context.Context, *Call, Request) { called <- struct{}{} }), Options{})
+	_, addr := startServer(t, handlerFunc(func(context.Context, *Call, Request) { called <- struct{}{} }), Options{})
 	for _, env := range []string{
 		"agi_network: yes\nnonsense\n\n",
 		"\n",
@@ -391,7 +391,7 @@ func TestPeerStopsAnswering(t *testing.T) {
 func TestSilentPeerDuringPlayback(t *testing.T) {
 	o, _ := runCall(t, Options{CommandTimeout: 50 * time.Millisecond, MaxPlayback: 50 * time.Millisecond}, agitest.Script{SilentAt: 1},
 		func(ctx context.Context, c *Call) (any, error) {
-			return c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:long"}})
+			return c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:long"}})
 		})
 	if !errors.Is(o.err, ErrPeerTimeout) {
 		t.Errorf("got %v", o.err)
@@ -411,7 +411,7 @@ func TestContextEndsMidCommand(t *testing.T) {
 
 func TestHandlerPanicEndsOnlyItsCall(t *testing.T) {
 	var calls atomic.Int32
-	_, addr := startServer(t, HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	_, addr := startServer(t, handlerFunc(func(ctx context.Context, c *Call, req Request) {
 		if calls.Add(1) == 1 {
 			panic("boom")
 		}
@@ -441,7 +441,7 @@ func TestShutdown(t *testing.T) {
 	}
 	started := make(chan struct{}, 2)
 	causes := make(chan error, 2)
-	srv := NewServer(Options{Handler: HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	srv := NewServer(Options{Handler: handlerFunc(func(ctx context.Context, c *Call, req Request) {
 		started <- struct{}{}
 		<-ctx.Done() // a long conversation
 		causes <- context.Cause(ctx)
@@ -483,7 +483,7 @@ func TestShutdownWaitsForCalls(t *testing.T) {
 	}
 	release := make(chan struct{})
 	finished := make(chan struct{})
-	srv := NewServer(Options{Handler: HandlerFunc(func(ctx context.Context, c *Call, req Request) {
+	srv := NewServer(Options{Handler: handlerFunc(func(ctx context.Context, c *Call, req Request) {
 		<-release
 		_ = c.Answer(ctx)
 		close(finished)
@@ -518,7 +518,7 @@ func TestShutdownWaitsForCalls(t *testing.T) {
 }
 
 func TestListenAndServe(t *testing.T) {
-	h := HandlerFunc(func(context.Context, *Call, Request) {})
+	h := handlerFunc(func(context.Context, *Call, Request) {})
 	srv := NewServer(Options{Handler: h, Listen: "127.0.0.1:0"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -15,10 +15,10 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
-// Why a call's context ended, besides the caller hanging up (applets.ErrHangup).
+// Why a call's context ended, besides the caller hanging up (call.ErrHangup).
 var (
 	errVanished  = errors.New("channel vanished")
 	errShutdown  = errors.New("shutting down")
@@ -47,7 +47,7 @@ type route struct {
 // routes events to per-call queues, and one goroutine per inbound call.
 type App struct {
 	opts     Options
-	h        Handler
+	h        call.Handler
 	log      zerolog.Logger
 	client   *client   // HTTP to Asterisk: the websocket's credentials, downloads
 	rest     requester // every REST request; the client unless a test scripts Asterisk
@@ -88,7 +88,7 @@ type App struct {
 }
 
 // New returns an application; Run connects it.
-func New(opts Options, h Handler) *App {
+func New(opts Options, h call.Handler) *App {
 	opts.setDefaults()
 	a := &App{
 		opts:     opts,
@@ -369,7 +369,7 @@ func (a *App) dispatch(b []byte) bool {
 	}
 	c := rt.call
 	if ev.id == c.id && (ev.kind == evStasisEnd || ev.kind == evDestroyed) {
-		c.cancel(applets.ErrHangup)
+		c.cancel(call.ErrHangup)
 	}
 	c.push(ev)
 	return false
@@ -405,7 +405,7 @@ func (a *App) stasisStart(r *rawEvent) {
 	a.startCall(id, intern(ch.state), in)
 }
 
-func (a *App) startCall(id, state string, in Inbound) {
+func (a *App) startCall(id, state string, in inbound) {
 	a.mu.Lock()
 	if _, ok := a.routes[id]; ok {
 		a.mu.Unlock()
@@ -459,7 +459,7 @@ func (a *App) runCall(c *Call) {
 		}
 	}()
 	c.log.Info().Str("number", c.in.Number).Str("from", c.in.CallerNumber).Str("flow", c.in.FlowName).Msg("call start")
-	a.h.HandleCall(c.ctx, c, c.in)
+	a.h.HandleCall(c.ctx, c, c.in.route())
 }
 
 func (a *App) endCall(c *Call) {
@@ -487,7 +487,7 @@ func (a *App) endCall(c *Call) {
 	a.mu.Unlock()
 	end := "completed"
 	switch {
-	case errors.Is(cause, applets.ErrHangup):
+	case errors.Is(cause, call.ErrHangup):
 		end = "caller hung up"
 	case cause != nil:
 		end = cause.Error()

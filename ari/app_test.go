@@ -14,24 +14,24 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/ari/aritest"
 )
 
 // inbounds collects the calls a handler was given.
 type inbounds struct {
 	mu  sync.Mutex
-	ins map[string]Inbound
+	ins map[string]inbound
 	n   atomic.Int32
 }
 
-func (ib *inbounds) handler(then func(ctx context.Context, c *Call)) Handler {
-	return HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+func (ib *inbounds) handler(then func(ctx context.Context, c *Call)) call.Handler {
+	return handlerFunc(func(ctx context.Context, c *Call, _ call.Inbound) {
 		ib.mu.Lock()
 		if ib.ins == nil {
-			ib.ins = map[string]Inbound{}
+			ib.ins = map[string]inbound{}
 		}
-		ib.ins[c.ID()] = in
+		ib.ins[c.ID()] = c.in
 		ib.mu.Unlock()
 		ib.n.Add(1)
 		if then != nil {
@@ -40,7 +40,7 @@ func (ib *inbounds) handler(then func(ctx context.Context, c *Call)) Handler {
 	})
 }
 
-func (ib *inbounds) get(id string) (Inbound, bool) {
+func (ib *inbounds) get(id string) (inbound, bool) {
 	ib.mu.Lock()
 	defer ib.mu.Unlock()
 	in, ok := ib.ins[id]
@@ -70,7 +70,7 @@ func TestInboundCallStartsItsFlow(t *testing.T) {
 			wasUp := <-answered
 			waitIdle(t, s.app)
 			in, _ := ib.get(id)
-			want := Inbound{Args: tc.args, Exten: "5551230001", Context: "from-pstn", Number: tc.number, FlowName: tc.flow,
+			want := inbound{Args: tc.args, Exten: "5551230001", Context: "from-pstn", Number: tc.number, FlowName: tc.flow,
 				CallerNumber: "5551239999", CallerName: "Alice Caller", ChannelName: "PJSIP/" + id}
 			if !reflect.DeepEqual(in, want) {
 				t.Errorf("got %+v\nwant %+v", in, want)
@@ -88,7 +88,7 @@ func TestOwnLegsNeverStartAFlow(t *testing.T) {
 	var ib inbounds
 	dialled := make(chan error, 1)
 	s := newScripted(t, ib.handler(func(ctx context.Context, c *Call) {
-		_, err := c.Dial(ctx, applets.DialSpec{Targets: []string{"PJSIP/a"}})
+		_, err := c.Dial(ctx, call.DialSpec{Targets: []string{"PJSIP/a"}})
 		dialled <- err
 	}))
 	s.answer = s.pbx(map[string]agent{"PJSIP/a": {onDial: answers, onBridged: agentHangsUp}})
@@ -113,13 +113,13 @@ func TestCallEnd(t *testing.T) {
 		{name: "a caller the handler left in Stasis is hung up", handler: func(ctx context.Context, c *Call) {}, deletes: 1},
 		{name: "a caller the handler hung up is not hung up again", handler: func(ctx context.Context, c *Call) { _ = c.Hangup(ctx, "") }, deletes: 1},
 		{name: "a caller who hung up is not hung up again", handler: func(ctx context.Context, c *Call) {
-			_, _ = c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:bye"}, FirstTimeout: time.Minute})
+			_, _ = c.Gather(ctx, call.GatherSpec{Prompt: []call.Media{"sound:bye"}, FirstTimeout: time.Minute})
 		}},
 		{name: "a handler that panics still ends the call", handler: func(ctx context.Context, c *Call) { panic("flow bug") }, deletes: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newScripted(t, HandlerFunc(func(ctx context.Context, c *Call, in Inbound) { tc.handler(ctx, c) }))
+			s := newScripted(t, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) { tc.handler(ctx, c) }))
 			s.answer = func(r restReq) reply {
 				rep := s.basics(r)
 				if r.is("POST /channels/*/play/*") {
@@ -140,8 +140,8 @@ func TestReconcile(t *testing.T) {
 	t.Run("a call whose channel vanished while disconnected ends", func(t *testing.T) {
 		got := make(chan error, 1)
 		var cause error
-		s := newScripted(t, HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
-			_, err := c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
+		s := newScripted(t, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
+			_, err := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
 			cause = context.Cause(ctx)
 			got <- err
 		}))
@@ -156,7 +156,7 @@ func TestReconcile(t *testing.T) {
 		s.chans[id].gone = true // Asterisk restarted: no event says so
 		s.mu.Unlock()
 		s.reconnected()
-		if err := <-got; !errors.Is(err, applets.ErrHangup) {
+		if err := <-got; !errors.Is(err, call.ErrHangup) {
 			t.Fatalf("gather: %v", err)
 		}
 		waitIdle(t, s.app)
@@ -169,8 +169,8 @@ func TestReconcile(t *testing.T) {
 	})
 	t.Run("a call whose channel is still there goes on", func(t *testing.T) {
 		got := make(chan string, 1)
-		s := newScripted(t, HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
-			g, _ := c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
+		s := newScripted(t, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
+			g, _ := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
 			got <- g
 		}))
 		s.answer = func(r restReq) reply {
@@ -188,8 +188,8 @@ func TestReconcile(t *testing.T) {
 	})
 	t.Run("a listing that fails ends nothing", func(t *testing.T) {
 		got := make(chan string, 1)
-		s := newScripted(t, HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
-			g, _ := c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
+		s := newScripted(t, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
+			g, _ := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
 			got <- g
 		}))
 		s.answer = func(r restReq) reply {
@@ -251,7 +251,7 @@ func TestShutdown(t *testing.T) {
 		var ib inbounds
 		ended := make(chan error, 1)
 		s := newScripted(t, ib.handler(func(ctx context.Context, c *Call) {
-			_, err := c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
+			_, err := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
 			ended <- err
 		}))
 		s.answer = s.basics
@@ -264,7 +264,7 @@ func TestShutdown(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if err := <-ended; !errors.Is(err, applets.ErrHangup) {
+		if err := <-ended; !errors.Is(err, call.ErrHangup) {
 			t.Errorf("gather of a call hung up at shutdown: %v", err)
 		}
 		s.waitFor("POST /channels/" + late + "/continue")
@@ -300,12 +300,12 @@ func TestShutdown(t *testing.T) {
 
 func TestWebsocketDropMidCallEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
-		g, err := c.Gather(ctx, applets.GatherSpec{MaxDigits: 2, FirstTimeout: 5 * time.Second, InterTimeout: 2 * time.Second})
+		g, err := c.Gather(ctx, call.GatherSpec{MaxDigits: 2, FirstTimeout: 5 * time.Second, InterTimeout: 2 * time.Second})
 		res.add(g, err)
-		_, err = c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:thanks"}})
+		_, err = c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:thanks"}})
 		res.add(err)
 	})
 	fh := startFake(t, aritest.Options{}, h, nil)
@@ -338,17 +338,17 @@ func TestWebsocketDropMidCallEndToEnd(t *testing.T) {
 func TestRestartMidCallEndToEnd(t *testing.T) {
 	var n atomic.Int32
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		if n.Add(1) > 1 {
 			_ = c.Answer(ctx)
-			_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:hello-world"}})
+			_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:hello-world"}})
 			res.add(err)
 			return
 		}
 		_ = c.Answer(ctx)
-		_, err := c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
-		res.add(errors.Is(err, applets.ErrHangup), context.Cause(ctx) != nil)
+		_, err := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
+		res.add(errors.Is(err, call.ErrHangup), context.Cause(ctx) != nil)
 	})
 	fh := startFake(t, aritest.Options{}, h, nil)
 	caller := fh.call(aritest.CallSpec{Exten: "500"})
@@ -366,7 +366,7 @@ func TestRestartMidCallEndToEnd(t *testing.T) {
 }
 
 func TestApplicationReplacedEndToEnd(t *testing.T) {
-	fh := startFake(t, aritest.Options{}, HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {}),
+	fh := startFake(t, aritest.Options{}, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {}),
 		func(o *Options) { o.ReconnectMax = 300 * time.Millisecond })
 	// A second instance with the same application name.
 	ctx := tctx(t, 5*time.Second)
@@ -398,17 +398,17 @@ func TestApplicationReplacedEndToEnd(t *testing.T) {
 
 func TestShutdownEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
 		if in.Number == "quick" {
-			_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:bye"}})
+			_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:bye"}})
 			res.add("quick", err)
 			_ = c.Hangup(ctx, "")
 			return
 		}
-		_, err := c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
-		res.add("slow", errors.Is(err, applets.ErrHangup))
+		_, err := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
+		res.add("slow", errors.Is(err, call.ErrHangup))
 	})
 	fh := startFake(t, aritest.Options{TimeScale: 1, MediaDurations: map[string]time.Duration{"sound:bye": 300 * time.Millisecond}}, h,
 		func(o *Options) { o.DrainTimeout = 600 * time.Millisecond })

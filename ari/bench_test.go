@@ -13,7 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/ari/aritest"
 )
 
@@ -38,19 +38,19 @@ func benchCalls(b *testing.B, conc int, media time.Duration) {
 	defer srv.Close()
 	var park atomic.Bool
 	var parked atomic.Int32
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		if err := c.Answer(ctx); err != nil {
 			return
 		}
 		if park.Load() {
 			parked.Add(1)
-			_, _ = c.Gather(ctx, applets.GatherSpec{FirstTimeout: time.Minute})
+			_, _ = c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
 			return
 		}
-		if _, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:hello-world"}}); err != nil {
+		if _, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:hello-world"}}); err != nil {
 			return
 		}
-		if _, err := c.Gather(ctx, applets.GatherSpec{FirstTimeout: 5 * time.Second}); err != nil {
+		if _, err := c.Gather(ctx, call.GatherSpec{FirstTimeout: 5 * time.Second}); err != nil {
 			return
 		}
 		_ = c.Hangup(ctx, "normal")

@@ -13,10 +13,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
-// Errors besides applets.ErrHangup and applets.ErrTimeout.
+// Errors besides call.ErrHangup and call.ErrTimeout.
 var (
 	// ErrPlaybackFailed: Asterisk could not play the media (missing file,
 	// unknown scheme) or never started it.
@@ -132,13 +132,13 @@ func (q *queue) pop() (event, bool) {
 	return ev, true
 }
 
-// Call is one inbound call over ARI. It implements applets.Call. Its
+// Call is one inbound call over ARI. It implements call.Call. Its
 // methods are meant for the call's handler goroutine: they consume the
 // call's events and must not run concurrently.
 type Call struct {
 	app     *App
 	id      string
-	in      Inbound
+	in      inbound
 	log     zerolog.Logger
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
@@ -162,9 +162,9 @@ type Call struct {
 	lastEvent atomic.Int64 // unix nanoseconds, only with Options.OnLatency
 }
 
-var _ applets.Call = (*Call)(nil)
+var _ call.Call = (*Call)(nil)
 
-func newCall(a *App, id, state string, in Inbound) *Call {
+func newCall(a *App, id, state string, in inbound) *Call {
 	c := &Call{
 		app:     a,
 		id:      id,
@@ -215,9 +215,6 @@ func (c *Call) Caller() string { return c.in.CallerNumber }
 
 // Called is the number dialled.
 func (c *Call) Called() string { return c.in.Number }
-
-// Inbound is what the dialplan said about the call.
-func (c *Call) Inbound() Inbound { return c.in }
 
 // Started is when the call entered the application.
 func (c *Call) Started() time.Time { return c.started }
@@ -276,7 +273,7 @@ func (c *Call) stopTimer() {
 	}
 }
 
-func hangupErr(op string) error { return fmt.Errorf("ari: %s: %w", op, applets.ErrHangup) }
+func hangupErr(op string) error { return fmt.Errorf("ari: %s: %w", op, call.ErrHangup) }
 
 // stopErr explains why a wait ended early.
 func (c *Call) stopErr(ctx context.Context, op string) error {
@@ -437,7 +434,7 @@ var mediaSchemes = map[string]bool{"sound": true, "recording": true, "number": t
 // mediaList joins the playable media into one comma-separated list; bare
 // names are sounds, and an unknown scheme is dropped because Asterisk
 // accepts it and then never finishes the playback.
-func (c *Call) mediaList(media []applets.Media) string {
+func (c *Call) mediaList(media []call.Media) string {
 	var b strings.Builder
 	for _, m := range media {
 		s := strings.TrimSpace(string(m))
@@ -461,23 +458,23 @@ func (c *Call) mediaList(media []applets.Media) string {
 
 func bargeKeys(s string) string {
 	if strings.EqualFold(s, "any") {
-		return applets.AnyKey
+		return call.AnyKey
 	}
 	return s
 }
 
 // Play plays media to the caller in one playback. A key in spec.BargeIn
 // stops it and is returned; every key, that one too, goes to the typeahead.
-func (c *Call) Play(ctx context.Context, spec applets.PlaySpec) (string, error) {
+func (c *Call) Play(ctx context.Context, spec call.PlaySpec) (string, error) {
 	d, err := c.play(ctx, spec.Media, bargeKeys(spec.BargeIn))
-	// The barge-in key is typed ahead too (applets.Call: a greeting with
+	// The barge-in key is typed ahead too (call.Call: a greeting with
 	// barge_in hands its key to the next menu, as over AGI); without this
 	// the key that stopped the greeting was lost.
 	c.addKey(d)
 	return d, err
 }
 
-func (c *Call) play(ctx context.Context, media []applets.Media, barge string) (string, error) {
+func (c *Call) play(ctx context.Context, media []call.Media, barge string) (string, error) {
 	if c.ctx.Err() != nil {
 		return "", hangupErr("play")
 	}
@@ -528,7 +525,7 @@ func (c *Call) play(ctx context.Context, media []applets.Media, barge string) (s
 			return "", nil
 		}
 		if err != nil {
-			if !errors.Is(err, applets.ErrHangup) {
+			if !errors.Is(err, call.ErrHangup) {
 				stopPB()
 			}
 			return "", err
@@ -565,7 +562,7 @@ func (c *Call) playbackGone(ctx context.Context, pb string) bool {
 
 // Gather collects keys: those typed ahead first (then the prompt is
 // skipped), else the prompt is played with barge-in on any key.
-func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, error) {
+func (c *Call) Gather(ctx context.Context, spec call.GatherSpec) (string, error) {
 	c.drain()
 	if c.ctx.Err() != nil {
 		return "", hangupErr("gather")
@@ -583,7 +580,7 @@ func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, err
 		inter = 3 * time.Second
 	}
 	if len(c.typeahead) == 0 && len(spec.Prompt) > 0 {
-		d, err := c.play(ctx, spec.Prompt, applets.AnyKey)
+		d, err := c.play(ctx, spec.Prompt, call.AnyKey)
 		switch {
 		case errors.Is(err, ErrPlaybackFailed):
 			// A broken prompt should not cost the caller the menu.
@@ -613,7 +610,7 @@ func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, err
 		ev, err := c.next(ctx, deadline, true, "gather")
 		if errors.Is(err, errDeadline) {
 			if len(got) == 0 {
-				return "", fmt.Errorf("ari: gather: %w", applets.ErrTimeout)
+				return "", fmt.Errorf("ari: gather: %w", call.ErrTimeout)
 			}
 			return string(got), nil
 		}
@@ -625,9 +622,9 @@ func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, err
 }
 
 // Record records the caller into a uniquely named stored recording.
-func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Recording, error) {
+func (c *Call) Record(ctx context.Context, spec call.RecordSpec) (call.Recording, error) {
 	if c.ctx.Err() != nil {
-		return applets.Recording{}, hangupErr("record")
+		return call.Recording{}, hangupErr("record")
 	}
 	// A name the flow gives is unique already (voicemails carry the call
 	// id and time, and are found again by it); only a nameless recording
@@ -653,7 +650,7 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 	}
 	began := time.Now()
 	if err := c.do(ctx, http.MethodPost, c.chanPath("/record"), &p, nil, nil); err != nil {
-		return applets.Recording{}, c.restErr("record", err)
+		return call.Recording{}, c.restErr("record", err)
 	}
 	// The finish key is consumed by the recording, not typed ahead.
 	c.swallow = spec.FinishKey
@@ -695,14 +692,14 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 			if finalErr == nil && (c.hangupReq || c.ctx.Err() != nil) {
 				finalErr = hangupErr("record")
 			}
-			return applets.Recording{Name: name, Format: "wav", Duration: d.Truncate(time.Second)}, finalErr
+			return call.Recording{Name: name, Format: "wav", Duration: d.Truncate(time.Second)}, finalErr
 		case errors.Is(err, errDeadline):
 			c.log.Warn().Str("recording", name).Msg("recording end never reported")
 			if finalErr == nil {
 				finalErr = fmt.Errorf("ari: record: %w", ErrRecordingFailed)
 			}
-			return applets.Recording{Name: name, Format: "wav"}, finalErr
-		case errors.Is(err, applets.ErrHangup):
+			return call.Recording{Name: name, Format: "wav"}, finalErr
+		case errors.Is(err, call.ErrHangup):
 			// Asterisk finishes the recording after a hang-up: keep it.
 			finalErr = err
 			watch, wctx, endBy = false, context.Background(), time.Now().Add(c.app.guards.recordGrace)
@@ -710,11 +707,11 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 		default:
 			// ctx ended while the caller is still there.
 			stop()
-			return applets.Recording{}, err
+			return call.Recording{}, err
 		}
 		switch {
 		case ev.kind == evRecordingFinished && ev.ref == name:
-			rec := applets.Recording{Name: name, Format: "wav", Duration: time.Duration(ev.dur) * time.Second}
+			rec := call.Recording{Name: name, Format: "wav", Duration: time.Duration(ev.dur) * time.Second}
 			if finalErr == nil && (c.hangupReq || c.ctx.Err() != nil) {
 				finalErr = hangupErr("record")
 			}
@@ -725,7 +722,7 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 			}
 			if finalErr != nil && rec.Duration <= 0 {
 				// Nothing worth keeping before the hang-up.
-				return applets.Recording{}, finalErr
+				return call.Recording{}, finalErr
 			}
 			return rec, finalErr
 		case ev.kind == evResync && lost.IsZero() && IsNotFound(c.do(bg(ctx), http.MethodGet, "/recordings/live/"+esc(name), nil, nil, nil)):
@@ -739,7 +736,7 @@ func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Rec
 			if finalErr == nil {
 				finalErr = fmt.Errorf("ari: record: %w", ErrRecordingFailed)
 			}
-			return applets.Recording{}, finalErr
+			return call.Recording{}, finalErr
 		default:
 			c.common(ev)
 		}
@@ -796,7 +793,7 @@ func (c *Call) SetVar(ctx context.Context, name, value string) error {
 
 // Send sends a text message; msg.To is a full ARI endpoint URI
 // ("pjsip:+15551234567@trunk").
-func (c *Call) Send(ctx context.Context, msg applets.Message) error {
+func (c *Call) Send(ctx context.Context, msg call.Message) error {
 	p := params{}
 	p.add("to", msg.To).add("from", msg.From).add("body", msg.Body)
 	if err := c.do(ctx, http.MethodPut, "/endpoints/sendMessage", &p, nil, nil); err != nil {

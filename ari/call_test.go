@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/ari/aritest"
 )
 
@@ -70,7 +70,7 @@ func TestPlay(t *testing.T) {
 	}
 	cases := []struct {
 		name      string
-		media     []applets.Media
+		media     []call.Media
 		barge     string
 		script    func(s *scripted, c *Call, r restReq) reply
 		tune      func(*guards)
@@ -82,15 +82,15 @@ func TestPlay(t *testing.T) {
 		media0    string // the media of the play request
 		sent      []string
 	}{
-		{name: "a prompt plays to its end", media: []applets.Media{"hello-world"},
+		{name: "a prompt plays to its end", media: []call.Media{"hello-world"},
 			media0: "sound:hello-world", sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "a barge-in key stops the prompt and is typed ahead", media: []applets.Media{"sound:menu"}, barge: "1",
+		{name: "a barge-in key stops the prompt and is typed ahead", media: []call.Media{"sound:menu"}, barge: "1",
 			script: pressDuring("1"),
 			key:    "1", typeahead: "1", sent: []string{"POST /channels/C/play/C-p1", "DELETE /playbacks/C-p1"}},
-		{name: "barge_in = any: every key stops the prompt", media: []applets.Media{"sound:menu"}, barge: "any",
+		{name: "barge_in = any: every key stops the prompt", media: []call.Media{"sound:menu"}, barge: "any",
 			script: pressDuring("#"),
 			key:    "#", typeahead: "#", sent: []string{"POST /channels/C/play/C-p1", "DELETE /playbacks/C-p1"}},
-		{name: "a key outside barge_in is typed ahead and the prompt plays on", media: []applets.Media{"sound:menu"}, barge: "1",
+		{name: "a key outside barge_in is typed ahead and the prompt plays on", media: []call.Media{"sound:menu"}, barge: "1",
 			script: func(s *scripted, c *Call, r restReq) reply {
 				rep := s.play(r)
 				s.press(c.id, "57")
@@ -98,19 +98,19 @@ func TestPlay(t *testing.T) {
 				return rep
 			},
 			typeahead: "57", sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "several media are one playback", media: []applets.Media{"digits:42", "sound:vm-goodbye", " ", "number:7"},
+		{name: "several media are one playback", media: []call.Media{"digits:42", "sound:vm-goodbye", " ", "number:7"},
 			media0: "digits:42,sound:vm-goodbye,number:7", sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "a missing file fails the playback", media: []applets.Media{"sound:no-such-file"},
+		{name: "a missing file fails the playback", media: []call.Media{"sound:no-such-file"},
 			script: func(s *scripted, c *Call, r restReq) reply {
 				rep := s.play(r)
 				s.playback("PlaybackFinished", r.seg(3), c.id, "failed")
 				return rep
 			},
 			err: ErrPlaybackFailed, sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "an unknown scheme is never sent: Asterisk would never finish it", media: []applets.Media{"badscheme:foo"}},
-		{name: "an unknown scheme is dropped from a list", media: []applets.Media{"sound:ok", "weird:x"},
+		{name: "an unknown scheme is never sent: Asterisk would never finish it", media: []call.Media{"badscheme:foo"}},
+		{name: "an unknown scheme is dropped from a list", media: []call.Media{"sound:ok", "weird:x"},
 			media0: "sound:ok", sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "a playback that never starts is stopped by the watchdog", media: []applets.Media{"sound:ok"},
+		{name: "a playback that never starts is stopped by the watchdog", media: []call.Media{"sound:ok"},
 			script: func(s *scripted, c *Call, r restReq) reply {
 				if r.is("POST /channels/*/play/*") {
 					return answered(201, `{"state":"queued"}`)
@@ -119,7 +119,7 @@ func TestPlay(t *testing.T) {
 			},
 			tune: func(g *guards) { g.startWatchdog = 10 * time.Millisecond },
 			err:  ErrPlaybackFailed, sent: []string{"POST /channels/C/play/C-p1", "DELETE /playbacks/C-p1"}},
-		{name: "a playback that never reports its end is stopped at the limit", media: []applets.Media{"tone:ring"},
+		{name: "a playback that never reports its end is stopped at the limit", media: []call.Media{"tone:ring"},
 			script: func(s *scripted, c *Call, r restReq) reply {
 				if r.is("POST /channels/*/play/*") {
 					return s.play(r)
@@ -128,20 +128,20 @@ func TestPlay(t *testing.T) {
 			},
 			tune: func(g *guards) { g.maxPlayback = 10 * time.Millisecond },
 			sent: []string{"POST /channels/C/play/C-p1", "DELETE /playbacks/C-p1"}},
-		{name: "the caller hangs up mid-prompt", media: []applets.Media{"sound:demo-congrats"},
+		{name: "the caller hangs up mid-prompt", media: []call.Media{"sound:demo-congrats"},
 			script: func(s *scripted, c *Call, r restReq) reply {
 				rep := s.play(r)
 				s.async(func() { s.hangupMidPrompt(c.id, r.seg(3)) })
 				return rep
 			},
-			err: applets.ErrHangup, gone: true, sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "the caller's channel is gone when the prompt starts", media: []applets.Media{"sound:demo-congrats"},
+			err: call.ErrHangup, gone: true, sent: []string{"POST /channels/C/play/C-p1"}},
+		{name: "the caller's channel is gone when the prompt starts", media: []call.Media{"sound:demo-congrats"},
 			script: func(s *scripted, c *Call, r restReq) reply { return refused(404, "Channel not found") },
-			err:    applets.ErrHangup, sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "a refused play is an error, not a hang-up", media: []applets.Media{"sound:x"},
+			err:    call.ErrHangup, sent: []string{"POST /channels/C/play/C-p1"}},
+		{name: "a refused play is an error, not a hang-up", media: []call.Media{"sound:x"},
 			script: func(s *scripted, c *Call, r restReq) reply { return refused(409, "Channel not in Stasis application") },
 			status: 409, sent: []string{"POST /channels/C/play/C-p1"}},
-		{name: "a prompt whose end was lost while disconnected is found gone", media: []applets.Media{"sound:short"},
+		{name: "a prompt whose end was lost while disconnected is found gone", media: []call.Media{"sound:short"},
 			script: func(s *scripted, c *Call, r restReq) reply {
 				if rep, ok := s.listing(r); ok {
 					return rep
@@ -168,9 +168,9 @@ func TestPlay(t *testing.T) {
 			if tc.script != nil {
 				s.answer = func(r restReq) reply { return tc.script(s, c, r) }
 			}
-			key, err := c.Play(context.Background(), applets.PlaySpec{Media: tc.media, BargeIn: tc.barge})
+			key, err := c.Play(context.Background(), call.PlaySpec{Media: tc.media, BargeIn: tc.barge})
 			if tc.status != 0 {
-				if statusOf(err) != tc.status || errors.Is(err, applets.ErrHangup) {
+				if statusOf(err) != tc.status || errors.Is(err, call.ErrHangup) {
 					t.Fatalf("err %v, want an ARI %d", err, tc.status)
 				}
 			} else {
@@ -214,11 +214,11 @@ func TestGather(t *testing.T) {
 			return reply{}
 		}
 	}
-	menu := []applets.Media{"sound:menu"}
+	menu := []call.Media{"sound:menu"}
 	cases := []struct {
 		name   string
 		ahead  string // typed before the gather
-		spec   applets.GatherSpec
+		spec   call.GatherSpec
 		script func(s *scripted, c *Call, r restReq) reply
 		want   string
 		err    error
@@ -226,30 +226,30 @@ func TestGather(t *testing.T) {
 		plays  int
 		stops  int
 	}{
-		{name: "keys typed ahead skip the prompt", ahead: "42", spec: applets.GatherSpec{Prompt: menu, MaxDigits: 2},
+		{name: "keys typed ahead skip the prompt", ahead: "42", spec: call.GatherSpec{Prompt: menu, MaxDigits: 2},
 			want: "42"},
-		{name: "the first key barges into the prompt, the next ones follow", spec: applets.GatherSpec{Prompt: menu, MaxDigits: 4, Terminator: "#"},
+		{name: "the first key barges into the prompt, the next ones follow", spec: call.GatherSpec{Prompt: menu, MaxDigits: 4, Terminator: "#"},
 			script: prompt("7", "8#", ""), want: "78", plays: 1, stops: 1},
-		{name: "the terminator ends the input and is not returned", ahead: "12#3", spec: applets.GatherSpec{MaxDigits: 5, Terminator: "#"},
+		{name: "the terminator ends the input and is not returned", ahead: "12#3", spec: call.GatherSpec{MaxDigits: 5, Terminator: "#"},
 			want: "12", left: "3"},
-		{name: "max digits ends the input; the rest stays typed ahead", ahead: "12345", spec: applets.GatherSpec{MaxDigits: 3},
+		{name: "max digits ends the input; the rest stays typed ahead", ahead: "12345", spec: call.GatherSpec{MaxDigits: 3},
 			want: "123", left: "45"},
 		{name: "one key by default", ahead: "98", want: "9", left: "8"},
-		{name: "nothing typed is a timeout", spec: applets.GatherSpec{FirstTimeout: 10 * time.Millisecond},
-			err: applets.ErrTimeout},
-		{name: "a partial input ends at the inter-digit timeout", ahead: "1", spec: applets.GatherSpec{MaxDigits: 4, InterTimeout: 10 * time.Millisecond},
+		{name: "nothing typed is a timeout", spec: call.GatherSpec{FirstTimeout: 10 * time.Millisecond},
+			err: call.ErrTimeout},
+		{name: "a partial input ends at the inter-digit timeout", ahead: "1", spec: call.GatherSpec{MaxDigits: 4, InterTimeout: 10 * time.Millisecond},
 			want: "1"},
-		{name: "keys after the prompt's end are read", spec: applets.GatherSpec{Prompt: menu, MaxDigits: 2},
+		{name: "keys after the prompt's end are read", spec: call.GatherSpec{Prompt: menu, MaxDigits: 2},
 			script: prompt("", "34", "done"), want: "34", plays: 1},
-		{name: "a broken prompt does not cost the caller the menu", spec: applets.GatherSpec{Prompt: []applets.Media{"sound:no-such-file"}},
+		{name: "a broken prompt does not cost the caller the menu", spec: call.GatherSpec{Prompt: []call.Media{"sound:no-such-file"}},
 			script: prompt("", "3", "failed"), want: "3", plays: 1},
-		{name: "the caller hangs up while the menu waits", spec: applets.GatherSpec{Prompt: menu, FirstTimeout: time.Minute},
+		{name: "the caller hangs up while the menu waits", spec: call.GatherSpec{Prompt: menu, FirstTimeout: time.Minute},
 			script: func(s *scripted, c *Call, r restReq) reply {
 				rep := s.playToEnd(r)
 				s.async(func() { s.hangup(c.id, 16, false) })
 				return rep
 			},
-			err: applets.ErrHangup, plays: 1},
+			err: call.ErrHangup, plays: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,25 +294,25 @@ func TestRecord(t *testing.T) {
 	finished := func(s *scripted, c *Call, name string, seconds int) {
 		s.recording("RecordingFinished", name, c.id, "done", seconds)
 	}
-	vm := applets.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, MaxSilence: 2 * time.Second, Beep: true, FinishKey: "#"}
+	vm := call.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, MaxSilence: 2 * time.Second, Beep: true, FinishKey: "#"}
 	cases := []struct {
 		name      string
-		spec      applets.RecordSpec
+		spec      call.RecordSpec
 		script    func(s *scripted, c *Call, r restReq) reply
-		want      applets.Recording
+		want      call.Recording
 		err       error
 		typeahead string
 		deleted   bool // the stored file is deleted
 	}{
 		{name: "silence ends the recording", spec: vm,
 			script: rec(func(s *scripted, c *Call, name string) { finished(s, c, name, 2) }),
-			want:   applets.Recording{Name: "vm", Format: "wav", Duration: 2 * time.Second}},
+			want:   call.Recording{Name: "vm", Format: "wav", Duration: 2 * time.Second}},
 		{name: "the finish key ends the recording and is not typed ahead; other keys are", spec: vm,
 			script: rec(func(s *scripted, c *Call, name string) {
 				s.press(c.id, "5#")
 				finished(s, c, name, 3)
 			}),
-			want: applets.Recording{Name: "vm", Format: "wav", Duration: 3 * time.Second}, typeahead: "5"},
+			want: call.Recording{Name: "vm", Format: "wav", Duration: 3 * time.Second}, typeahead: "5"},
 		{name: "a caller who hangs up mid-recording keeps the message", spec: vm,
 			script: rec(func(s *scripted, c *Call, name string) {
 				s.async(func() {
@@ -320,25 +320,25 @@ func TestRecord(t *testing.T) {
 					finished(s, c, name, 4)
 				})
 			}),
-			want: applets.Recording{Name: "vm", Format: "wav", Duration: 4 * time.Second}, err: applets.ErrHangup},
+			want: call.Recording{Name: "vm", Format: "wav", Duration: 4 * time.Second}, err: call.ErrHangup},
 		{name: "under a second is no message, and its file is deleted", spec: vm,
 			script:  rec(func(s *scripted, c *Call, name string) { finished(s, c, name, 0) }),
-			want:    applets.Recording{Name: "vm", Format: "wav"},
+			want:    call.Recording{Name: "vm", Format: "wav"},
 			deleted: true},
 		{name: "a hang-up with nothing recorded leaves no message", spec: vm,
 			script: rec(func(s *scripted, c *Call, name string) {
 				s.hangup(c.id, 16, false)
 				finished(s, c, name, 0)
 			}),
-			err: applets.ErrHangup, deleted: true},
+			err: call.ErrHangup, deleted: true},
 		{name: "a recording Asterisk cannot make fails", spec: vm,
 			script: rec(func(s *scripted, c *Call, name string) {
 				s.recording("RecordingFailed", name, c.id, "failed", 0)
 			}),
 			err: ErrRecordingFailed},
-		{name: "a nameless recording is named after the call", spec: applets.RecordSpec{MaxDuration: 5 * time.Second},
+		{name: "a nameless recording is named after the call", spec: call.RecordSpec{MaxDuration: 5 * time.Second},
 			script: rec(func(s *scripted, c *Call, name string) { finished(s, c, name, 1) }),
-			want:   applets.Recording{Name: "rec-1795237545_51-1", Format: "wav", Duration: time.Second}},
+			want:   call.Recording{Name: "rec-1795237545_51-1", Format: "wav", Duration: time.Second}},
 		{name: "a recording whose end was lost while disconnected is found over", spec: vm,
 			script: func(s *scripted, c *Call, r restReq) reply {
 				if rep, ok := s.listing(r); ok {
@@ -349,10 +349,10 @@ func TestRecord(t *testing.T) {
 				}
 				return rec(func(s *scripted, c *Call, name string) { s.async(s.reconnected) })(s, c, r)
 			},
-			want: applets.Recording{Name: "vm", Format: "wav"}},
+			want: call.Recording{Name: "vm", Format: "wav"}},
 		{name: "the caller's channel is gone when the recording starts", spec: vm,
 			script: func(s *scripted, c *Call, r restReq) reply { return refused(404, "Channel not found") },
-			err:    applets.ErrHangup},
+			err:    call.ErrHangup},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -408,17 +408,17 @@ func TestVarsSendAndHangup(t *testing.T) {
 	expect(t, []any{v, err}, "greeting", nil)
 	v, err = c.Var(ctx, "CF_UNSET")
 	expect(t, []any{v, err}, "", nil)
-	if err := c.Send(ctx, applets.Message{To: "pjsip:+15551234567@trunk", From: "+15550000000", Body: "hi"}); err != nil {
+	if err := c.Send(ctx, call.Message{To: "pjsip:+15551234567@trunk", From: "+15550000000", Body: "hi"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Hangup(ctx, "busy"); err != nil {
 		t.Fatal(err)
 	}
 	// The channel is gone now.
-	if err := c.Answer(ctx); !errors.Is(err, applets.ErrHangup) {
+	if err := c.Answer(ctx); !errors.Is(err, call.ErrHangup) {
 		t.Errorf("answer after the hang-up: %v", err)
 	}
-	if _, err := c.Var(ctx, "CF_STATE"); !errors.Is(err, applets.ErrHangup) {
+	if _, err := c.Var(ctx, "CF_STATE"); !errors.Is(err, call.ErrHangup) {
 		t.Errorf("var after the hang-up: %v", err)
 	}
 	var got []string
@@ -518,7 +518,7 @@ func TestKeyFloodIsBounded(t *testing.T) {
 	if string(c.typeahead) != second[:maxTypeahead] {
 		t.Fatalf("typeahead %q", c.typeahead)
 	}
-	g, err := c.Gather(ctx, applets.GatherSpec{MaxDigits: 3, FirstTimeout: time.Second})
+	g, err := c.Gather(ctx, call.GatherSpec{MaxDigits: 3, FirstTimeout: time.Second})
 	expect(t, []any{g, err}, second[:3], nil)
 }
 
@@ -526,25 +526,25 @@ func TestKeyFloodIsBounded(t *testing.T) {
 
 func TestMenuEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		res.add(in.Number, in.FlowName, c.Caller(), c.Called())
 		if err := c.Answer(ctx); err != nil {
 			res.add(err)
 			return
 		}
-		d, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:hello-world"}})
+		d, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:hello-world"}})
 		res.add(d, err)
-		g, err := c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:skipped"}, MaxDigits: 2, FirstTimeout: time.Second})
+		g, err := c.Gather(ctx, call.GatherSpec{Prompt: []call.Media{"sound:skipped"}, MaxDigits: 2, FirstTimeout: time.Second})
 		res.add(g, err)
-		g, err = c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:menu"}, FirstTimeout: 2 * time.Second})
+		g, err = c.Gather(ctx, call.GatherSpec{Prompt: []call.Media{"sound:menu"}, FirstTimeout: 2 * time.Second})
 		res.add(g, err)
-		g, err = c.Gather(ctx, applets.GatherSpec{MaxDigits: 5, Terminator: "#", FirstTimeout: 2 * time.Second, InterTimeout: time.Second})
+		g, err = c.Gather(ctx, call.GatherSpec{MaxDigits: 5, Terminator: "#", FirstTimeout: 2 * time.Second, InterTimeout: time.Second})
 		res.add(g, err)
-		d, err = c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"digits:42", "sound:vm-goodbye"}, BargeIn: "any"})
+		d, err = c.Play(ctx, call.PlaySpec{Media: []call.Media{"digits:42", "sound:vm-goodbye"}, BargeIn: "any"})
 		res.add(d, err)
-		g, err = c.Gather(ctx, applets.GatherSpec{FirstTimeout: 100 * time.Millisecond})
-		res.add(g, errors.Is(err, applets.ErrTimeout))
+		g, err = c.Gather(ctx, call.GatherSpec{FirstTimeout: 100 * time.Millisecond})
+		res.add(g, errors.Is(err, call.ErrTimeout))
 		res.add(c.Hangup(ctx, "normal"))
 	})
 	fh := startFake(t, aritest.Options{TimeScale: 1, MediaDurations: map[string]time.Duration{
@@ -582,19 +582,19 @@ func TestMenuEndToEnd(t *testing.T) {
 
 func TestCallerHangsUpMidPlaybackEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
-		_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:demo-congrats"}})
+		_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:demo-congrats"}})
 		cancelled := false
 		select {
 		case <-ctx.Done():
 			cancelled = true
 		case <-time.After(2 * time.Second):
 		}
-		res.add(errors.Is(err, applets.ErrHangup), cancelled)
-		_, err = c.Gather(ctx, applets.GatherSpec{})
-		res.add(errors.Is(err, applets.ErrHangup))
+		res.add(errors.Is(err, call.ErrHangup), cancelled)
+		_, err = c.Gather(ctx, call.GatherSpec{})
+		res.add(errors.Is(err, call.ErrHangup))
 	})
 	fh := startFake(t, aritest.Options{TimeScale: 1, MediaDurations: map[string]time.Duration{"sound:demo-congrats": 30 * time.Second}}, h, nil)
 	caller := fh.call(aritest.CallSpec{Exten: "100"})
@@ -608,15 +608,15 @@ func TestCallerHangsUpMidPlaybackEndToEnd(t *testing.T) {
 
 func TestPlayFailuresEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
-		_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:no-such-file"}})
+		_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:no-such-file"}})
 		res.add(errors.Is(err, ErrPlaybackFailed))
-		_, err = c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"badscheme:foo", "hello-world"}})
+		_, err = c.Play(ctx, call.PlaySpec{Media: []call.Media{"badscheme:foo", "hello-world"}})
 		res.add(err)
 		// A broken prompt does not cost the caller the menu.
-		g, err := c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:no-such-file"}, FirstTimeout: time.Second})
+		g, err := c.Gather(ctx, call.GatherSpec{Prompt: []call.Media{"sound:no-such-file"}, FirstTimeout: time.Second})
 		res.add(g, err)
 	})
 	fh := startFake(t, aritest.Options{MissingMedia: []string{"sound:no-such-file"}}, h, nil, func(g *guards) { g.startWatchdog = 300 * time.Millisecond })
@@ -637,19 +637,19 @@ func TestPlayFailuresEndToEnd(t *testing.T) {
 
 func TestRecordEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
-		r, err := c.Record(ctx, applets.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, MaxSilence: 2 * time.Second, Beep: true, FinishKey: "#"})
+		r, err := c.Record(ctx, call.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, MaxSilence: 2 * time.Second, Beep: true, FinishKey: "#"})
 		res.add(r.Format, r.Duration > 0, err)
 		res.add(r.Name)
-		r, err = c.Record(ctx, applets.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, FinishKey: "#"})
+		r, err = c.Record(ctx, call.RecordSpec{Name: "vm", MaxDuration: 30 * time.Second, FinishKey: "#"})
 		res.add(r.Duration > 0, err)
 		// the # ended the recording and is not typed ahead
-		_, err = c.Gather(ctx, applets.GatherSpec{FirstTimeout: 50 * time.Millisecond})
-		res.add(errors.Is(err, applets.ErrTimeout))
-		r, err = c.Record(ctx, applets.RecordSpec{Name: "vm", MaxDuration: 60 * time.Second, FinishKey: "#"})
-		res.add(r.Duration > 0, errors.Is(err, applets.ErrHangup))
+		_, err = c.Gather(ctx, call.GatherSpec{FirstTimeout: 50 * time.Millisecond})
+		res.add(errors.Is(err, call.ErrTimeout))
+		r, err = c.Record(ctx, call.RecordSpec{Name: "vm", MaxDuration: 60 * time.Second, FinishKey: "#"})
+		res.add(r.Duration > 0, errors.Is(err, call.ErrHangup))
 		res.add(r.Name)
 	})
 	fh := startFake(t, aritest.Options{TimeScale: 0.1}, h, nil)
@@ -685,14 +685,14 @@ func TestRecordEndToEnd(t *testing.T) {
 
 func TestVarsAndSendEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		res.add(c.SetVar(ctx, "CF_STATE", "greeting"))
 		v, err := c.Var(ctx, "CF_STATE")
 		res.add(v, err)
 		v, err = c.Var(ctx, "CF_UNSET")
 		res.add(v, err)
-		res.add(c.Send(ctx, applets.Message{To: "pjsip:+15551234567@trunk", From: "+15550000000", Body: "hi"}))
+		res.add(c.Send(ctx, call.Message{To: "pjsip:+15551234567@trunk", From: "+15550000000", Body: "hi"}))
 		res.add(c.Hangup(ctx, "busy"))
 		res.add(c.Answer(ctx) != nil)
 	})
@@ -714,10 +714,10 @@ func TestVarsAndSendEndToEnd(t *testing.T) {
 // lost, and the resync after the reconnect finds the playback gone.
 func TestPlaybackEndLostInGapEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
-		_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:short"}})
+		_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:short"}})
 		res.add(err)
 	})
 	fh := startFake(t, aritest.Options{TimeScale: 1, MediaDurations: map[string]time.Duration{"sound:short": 100 * time.Millisecond}}, h,
@@ -738,11 +738,11 @@ func TestPlaybackEndLostInGapEndToEnd(t *testing.T) {
 // A key pressed anywhere around a prompt's end reaches the next Gather.
 func TestKeysAroundPromptsEndToEnd(t *testing.T) {
 	res := newResult()
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
-		_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:hello-world"}})
-		g, err2 := c.Gather(ctx, applets.GatherSpec{Prompt: []applets.Media{"sound:no-such-file"}, FirstTimeout: 2 * time.Second})
+		_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:hello-world"}})
+		g, err2 := c.Gather(ctx, call.GatherSpec{Prompt: []call.Media{"sound:no-such-file"}, FirstTimeout: 2 * time.Second})
 		res.add(g, err, err2)
 	})
 	fh := startFake(t, aritest.Options{MissingMedia: []string{"sound:no-such-file"}}, h, nil)
@@ -766,16 +766,16 @@ func TestKeysAroundPromptsEndToEnd(t *testing.T) {
 func TestSlowHandlerLosesNothingEndToEnd(t *testing.T) {
 	res := newResult()
 	release := make(chan struct{})
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		_ = c.Answer(ctx)
 		if in.Number != "slow" {
-			_, err := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:hello-world"}})
+			_, err := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:hello-world"}})
 			res.add("other", err)
 			return
 		}
 		<-release // busy elsewhere (an HTTP look-up, say)
-		g, err := c.Gather(ctx, applets.GatherSpec{MaxDigits: 100, FirstTimeout: time.Second, InterTimeout: 200 * time.Millisecond})
+		g, err := c.Gather(ctx, call.GatherSpec{MaxDigits: 100, FirstTimeout: time.Second, InterTimeout: 200 * time.Millisecond})
 		res.add(g, err)
 	})
 	fh := startFake(t, aritest.Options{}, h, nil)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 const defaultRing = 30 * time.Second
@@ -27,7 +27,7 @@ const (
 type leg struct {
 	id, target string
 	st         legState
-	status     applets.DialStatus
+	status     call.DialStatus
 	cause      int32
 	gone       bool // Asterisk no longer has it
 	hungUp     bool // we hung it up
@@ -39,7 +39,7 @@ type leg struct {
 type dialer struct {
 	c        *Call
 	ctx      context.Context
-	spec     applets.DialSpec
+	spec     call.DialSpec
 	accept   string
 	legs     []*leg
 	bridge   string
@@ -55,15 +55,15 @@ type dialer struct {
 // answer (and, with spec.Accept, to press the accept key) is bridged with
 // the caller and Dial returns when that conversation ends. If the caller
 // hangs up after an answer, the result is filled in and the error wraps
-// applets.ErrHangup.
-func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialResult, error) {
-	var res applets.DialResult
+// call.ErrHangup.
+func (c *Call) Dial(ctx context.Context, spec call.DialSpec) (call.DialResult, error) {
+	var res call.DialResult
 	c.drain()
 	if c.ctx.Err() != nil {
 		return res, hangupErr("dial")
 	}
 	if len(spec.Targets) == 0 {
-		res.Status = applets.Failed
+		res.Status = call.Failed
 		return res, nil
 	}
 	ring := spec.RingTimeout
@@ -85,7 +85,7 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 			return res, c.stopErr(ctx, "dial")
 		}
 		c.log.Warn().Err(err).Msg("dial: bridge not created")
-		res.Status = applets.Failed
+		res.Status = call.Failed
 		return res, nil
 	}
 	d.made = true
@@ -186,7 +186,7 @@ func (d *dialer) createLeg(target string) {
 	}
 	if err := d.rest(d.ctx, http.MethodPost, "/channels/create", &p, body); err != nil {
 		c.log.Warn().Str("target", target).Err(err).Msg("dial: leg not created")
-		l.st, l.status = legDone, applets.Failed
+		l.st, l.status = legDone, call.Failed
 		// An answer from Asterisk means there is no channel; a timeout
 		// may have left one behind.
 		l.gone = statusOf(err) != 0
@@ -259,11 +259,11 @@ func (d *dialer) handle(ev event) {
 		case "ANSWER":
 			d.answered(l)
 		case "BUSY":
-			d.finish(l, applets.Busy, true)
+			d.finish(l, call.Busy, true)
 		case "CONGESTION", "CHANUNAVAIL", "DONTCALL", "TORTURE", "INVALIDARGS":
-			d.finish(l, applets.Failed, true)
+			d.finish(l, call.Failed, true)
 		case "NOANSWER":
-			d.finish(l, applets.NoAnswer, true)
+			d.finish(l, call.NoAnswer, true)
 		}
 	case evHangupRequest:
 		if ev.cause != 0 {
@@ -313,7 +313,7 @@ func (d *dialer) resync() {
 			switch {
 			case IsNotFound(err):
 				l.gone = true
-				d.finish(l, applets.NoAnswer, false)
+				d.finish(l, call.NoAnswer, false)
 			case err == nil && ch.State == "Up":
 				d.answered(l)
 			}
@@ -328,20 +328,20 @@ func (d *dialer) resync() {
 
 // classify names how a leg that ended on its own went. Asterisk sends no
 // NOANSWER on a ring timeout: the leg is just hung up (cause 32, then 19).
-func (d *dialer) classify(l *leg) applets.DialStatus {
+func (d *dialer) classify(l *leg) call.DialStatus {
 	switch l.st {
 	case legCreated:
-		return applets.Failed
+		return call.Failed
 	case legWhisper, legAccepting:
-		return applets.NoAnswer
+		return call.NoAnswer
 	}
 	switch l.cause {
 	case 17, 21: // user busy, call rejected
-		return applets.Busy
+		return call.Busy
 	case 1, 2, 3, 20, 22, 27, 28, 34, 38, 41, 42, 44, 58, 65, 66, 88, 111, 127:
-		return applets.Failed
+		return call.Failed
 	}
-	return applets.NoAnswer
+	return call.NoAnswer
 }
 
 func (d *dialer) dialLeg(l *leg) {
@@ -350,14 +350,14 @@ func (d *dialer) dialLeg(l *leg) {
 	p.add("caller", c.id).addInt("timeout", d.ringSecs)
 	if err := d.rest(d.ctx, http.MethodPost, "/channels/"+esc(l.id)+"/dial", &p, nil); err != nil {
 		c.log.Warn().Str("target", l.target).Err(err).Msg("dial: leg not dialled")
-		d.finish(l, applets.Failed, true)
+		d.finish(l, call.Failed, true)
 		return
 	}
 	l.st = legDialling
 	l.deadline = time.Time{}
 }
 
-func (d *dialer) finish(l *leg, st applets.DialStatus, hangup bool) {
+func (d *dialer) finish(l *leg, st call.DialStatus, hangup bool) {
 	l.st, l.status, l.deadline = legDone, st, time.Time{}
 	if hangup {
 		d.hangupLeg(l)
@@ -420,7 +420,7 @@ func (d *dialer) stopWhisper(l *leg) {
 func (d *dialer) reject(l *leg, why string) {
 	d.c.log.Info().Str("target", l.target).Str("why", why).Msg("dial: agent did not accept")
 	d.stopWhisper(l)
-	d.finish(l, applets.NoAnswer, true)
+	d.finish(l, call.NoAnswer, true)
 }
 
 func (d *dialer) win(l *leg) {
@@ -433,7 +433,7 @@ func (d *dialer) dropOthers(w *leg) {
 	for _, l := range d.legs {
 		if l != w && l.st != legDone {
 			d.stopWhisper(l)
-			d.finish(l, applets.NoAnswer, true)
+			d.finish(l, call.NoAnswer, true)
 		}
 	}
 }
@@ -446,7 +446,7 @@ func (d *dialer) expire(now time.Time) {
 		switch l.st {
 		case legCreated:
 			d.c.log.Warn().Str("target", l.target).Msg("dial: leg never reached Stasis")
-			d.finish(l, applets.Failed, true)
+			d.finish(l, call.Failed, true)
 		case legWhisper:
 			d.c.log.Warn().Str("target", l.target).Bool("started", l.pbStarted).Msg("dial: whisper did not finish")
 			d.stopWhisper(l)
@@ -459,9 +459,9 @@ func (d *dialer) expire(now time.Time) {
 		for _, l := range d.legs {
 			switch l.st {
 			case legCreated:
-				d.finish(l, applets.Failed, true)
+				d.finish(l, call.Failed, true)
 			case legDialling:
-				d.finish(l, applets.NoAnswer, true)
+				d.finish(l, call.NoAnswer, true)
 			}
 		}
 	}
@@ -469,29 +469,29 @@ func (d *dialer) expire(now time.Time) {
 
 // outcome: busy if every leg was busy, else no_answer if any rang out,
 // else failed.
-func (d *dialer) outcome() applets.DialStatus {
+func (d *dialer) outcome() call.DialStatus {
 	busy, noAnswer := 0, 0
 	for _, l := range d.legs {
 		switch l.status {
-		case applets.Busy:
+		case call.Busy:
 			busy++
-		case applets.NoAnswer:
+		case call.NoAnswer:
 			noAnswer++
 		}
 	}
 	switch {
 	case busy == len(d.legs):
-		return applets.Busy
+		return call.Busy
 	case noAnswer > 0:
-		return applets.NoAnswer
+		return call.NoAnswer
 	}
-	return applets.Failed
+	return call.Failed
 }
 
 // talk bridges the caller with the winner and waits for either to leave.
-func (d *dialer) talk() (applets.DialResult, error) {
+func (d *dialer) talk() (call.DialResult, error) {
 	c, w := d.c, d.winner
-	res := applets.DialResult{Status: applets.Answered, Target: w.target}
+	res := call.DialResult{Status: call.Answered, Target: w.target}
 	d.stopRingback()
 	if !c.up {
 		if err := d.rest(d.ctx, http.MethodPost, c.chanPath("/answer"), nil, nil); err != nil {
@@ -506,7 +506,7 @@ func (d *dialer) talk() (applets.DialResult, error) {
 			return res, hangupErr("dial")
 		}
 		c.log.Warn().Err(err).Msg("dial: bridging failed")
-		res.Status = applets.Failed
+		res.Status = call.Failed
 		return res, nil
 	}
 	res.Answered = time.Now()

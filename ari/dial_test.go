@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/ari/aritest"
 )
 
@@ -195,29 +195,29 @@ func (s *scripted) leftBehind(caller string) []string {
 
 func TestDial(t *testing.T) {
 	one := func(ag agent) map[string]agent { return map[string]agent{"PJSIP/a": ag} }
-	to := func(targets ...string) applets.DialSpec {
-		return applets.DialSpec{Targets: targets, RingTimeout: 20 * time.Second}
+	to := func(targets ...string) call.DialSpec {
+		return call.DialSpec{Targets: targets, RingTimeout: 20 * time.Second}
 	}
 	answersThenHangsUp := agent{onDial: answers, onBridged: agentHangsUp}
-	whisper := func(spec applets.DialSpec, accept string) applets.DialSpec {
-		spec.Whisper, spec.Accept = []applets.Media{"sound:call-for-acme"}, accept
+	whisper := func(spec call.DialSpec, accept string) call.DialSpec {
+		spec.Whisper, spec.Accept = []call.Media{"sound:call-for-acme"}, accept
 		return spec
 	}
 	cases := []struct {
 		name     string
 		caller   string // the caller's state; "Up" when empty
-		spec     applets.DialSpec
+		spec     call.DialSpec
 		agents   map[string]agent
 		override func(s *scripted, r restReq) (reply, bool)
 		tune     func(*guards)
-		want     applets.DialStatus
+		want     call.DialStatus
 		target   string
 		err      error
-		check    func(t *testing.T, s *scripted, c *Call, res applets.DialResult)
+		check    func(t *testing.T, s *scripted, c *Call, res call.DialResult)
 	}{
 		{name: "answered: bridged until the agent hangs up", spec: to("PJSIP/a"), agents: one(answersThenHangsUp),
-			want: applets.Answered, target: "PJSIP/a",
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			want: call.Answered, target: "PJSIP/a",
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				checkSent(t, s, c, []string{
 					"POST /bridges", "POST /channels/C/ring", "POST /channels/create", "POST /channels/C-l2/dial",
 					"DELETE /channels/C/ring", "POST /bridges/C-b1/addChannel", "DELETE /bridges/C-b1",
@@ -238,11 +238,11 @@ func TestDial(t *testing.T) {
 				}
 			}},
 		{name: "answered: the leg's StasisStart after the create answer; dialled only then", spec: to("PJSIP/a"),
-			agents: one(agent{stasis: "late", onDial: answers, onBridged: agentHangsUp}), want: applets.Answered, target: "PJSIP/a"},
+			agents: one(agent{stasis: "late", onDial: answers, onBridged: agentHangsUp}), want: call.Answered, target: "PJSIP/a"},
 		{name: "answered: music on hold instead of ringing, the conversation recorded", caller: "Ring",
-			spec:   applets.DialSpec{Targets: []string{"PJSIP/a"}, Music: "default", Record: true},
-			agents: one(answersThenHangsUp), want: applets.Answered, target: "PJSIP/a",
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			spec:   call.DialSpec{Targets: []string{"PJSIP/a"}, Music: "default", Record: true},
+			agents: one(answersThenHangsUp), want: call.Answered, target: "PJSIP/a",
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				checkSent(t, s, c, []string{
 					"POST /bridges", "POST /channels/C/moh", "POST /channels/create", "POST /channels/C-l2/dial",
 					"DELETE /channels/C/moh", "POST /channels/C/answer", "POST /bridges/C-b1/addChannel", "POST /bridges/C-b1/record", "DELETE /bridges/C-b1",
@@ -258,47 +258,47 @@ func TestDial(t *testing.T) {
 					t.Errorf("default ring timeout: %v", q)
 				}
 			}},
-		{name: "the caller id goes on the legs", spec: applets.DialSpec{Targets: []string{"PJSIP/a"}, CallerID: "+15550009999"},
-			agents: one(answersThenHangsUp), want: applets.Answered, target: "PJSIP/a",
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+		{name: "the caller id goes on the legs", spec: call.DialSpec{Targets: []string{"PJSIP/a"}, CallerID: "+15550009999"},
+			agents: one(answersThenHangsUp), want: call.Answered, target: "PJSIP/a",
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if b := s.sent("POST /channels/create")[0].Body; b != `{"variables":{"CALLERID(num)":"+15550009999"}}` {
 					t.Errorf("create body %s", b)
 				}
 			}},
 		{name: "no answer: the ring timeout as Asterisk 20 reports it, without NOANSWER", spec: to("PJSIP/a"),
-			agents: one(agent{onDial: ringsOut}), want: applets.NoAnswer,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			agents: one(agent{onDial: ringsOut}), want: call.NoAnswer,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if n := len(s.sent("DELETE /channels/C-l2")); n != 0 {
 					t.Errorf("a leg Asterisk ended was hung up again (%d)", n)
 				}
 			}},
-		{name: "no answer: our own guard ends a leg Asterisk never ends", spec: applets.DialSpec{Targets: []string{"PJSIP/a"}, RingTimeout: 10 * time.Millisecond},
-			agents: one(agent{onDial: rings}), tune: func(g *guards) { g.ringMargin = 0 }, want: applets.NoAnswer,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+		{name: "no answer: our own guard ends a leg Asterisk never ends", spec: call.DialSpec{Targets: []string{"PJSIP/a"}, RingTimeout: 10 * time.Millisecond},
+			agents: one(agent{onDial: rings}), tune: func(g *guards) { g.ringMargin = 0 }, want: call.NoAnswer,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if q := s.sent("POST /channels/*/dial")[0].Query; q.Get("timeout") != "1" {
 					t.Errorf("ring timeout rounded to whole seconds: %v", q)
 				}
 			}},
-		{name: "busy", spec: to("PJSIP/a"), agents: one(agent{onDial: busy}), want: applets.Busy},
+		{name: "busy", spec: to("PJSIP/a"), agents: one(agent{onDial: busy}), want: call.Busy},
 		{name: "busy by the cause of the hang-up alone", spec: to("PJSIP/a"),
-			agents: one(agent{onDial: func(s *scripted, leg, _ string) { s.dialEvent(leg, ""); s.hangup(leg, 17, true) }}), want: applets.Busy},
-		{name: "congestion fails", spec: to("PJSIP/a"), agents: one(agent{onDial: congested}), want: applets.Failed},
-		{name: "an unknown endpoint fails", spec: to("Bogus/1"), want: applets.Failed,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			agents: one(agent{onDial: func(s *scripted, leg, _ string) { s.dialEvent(leg, ""); s.hangup(leg, 17, true) }}), want: call.Busy},
+		{name: "congestion fails", spec: to("PJSIP/a"), agents: one(agent{onDial: congested}), want: call.Failed},
+		{name: "an unknown endpoint fails", spec: to("Bogus/1"), want: call.Failed,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if n := len(s.sent("DELETE /channels/C-l2")); n != 0 {
 					t.Error("a leg Asterisk never made was hung up")
 				}
 			}},
 		{name: "busy and congested fail", spec: to("PJSIP/a", "PJSIP/b"),
-			agents: map[string]agent{"PJSIP/a": {onDial: busy}, "PJSIP/b": {onDial: congested}}, want: applets.Failed},
+			agents: map[string]agent{"PJSIP/a": {onDial: busy}, "PJSIP/b": {onDial: congested}}, want: call.Failed},
 		{name: "all busy is busy", spec: to("PJSIP/a", "PJSIP/b"),
-			agents: map[string]agent{"PJSIP/a": {onDial: busy}, "PJSIP/b": {onDial: busy}}, want: applets.Busy},
+			agents: map[string]agent{"PJSIP/a": {onDial: busy}, "PJSIP/b": {onDial: busy}}, want: call.Busy},
 		{name: "busy and no answer is no answer", spec: to("PJSIP/a", "PJSIP/b"),
-			agents: map[string]agent{"PJSIP/a": {onDial: busy}, "PJSIP/b": {onDial: ringsOut}}, want: applets.NoAnswer},
+			agents: map[string]agent{"PJSIP/a": {onDial: busy}, "PJSIP/b": {onDial: ringsOut}}, want: call.NoAnswer},
 		{name: "the first to answer wins; the others are hung up", spec: to("PJSIP/a", "PJSIP/b", "PJSIP/c", "Bogus/x"),
 			agents: map[string]agent{"PJSIP/a": {onDial: rings}, "PJSIP/b": answersThenHangsUp, "PJSIP/c": {onDial: answers}},
-			want:   applets.Answered, target: "PJSIP/b",
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			want:   call.Answered, target: "PJSIP/b",
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				for _, leg := range []string{"C-l2", "C-l4"} {
 					if len(s.sent("DELETE /channels/"+strings.Replace(leg, "C", c.id, 1))) != 1 {
 						t.Errorf("%s not hung up", leg)
@@ -307,30 +307,30 @@ func TestDial(t *testing.T) {
 			}},
 		{name: "the 409 of a /dial before StasisStart: a leg that never arrives is never dialled and fails",
 			spec: to("PJSIP/a"), agents: one(agent{stasis: "never"}), tune: func(g *guards) { g.stasisWait = 10 * time.Millisecond },
-			want: applets.Failed,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			want: call.Failed,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				checkSent(t, s, c, []string{"POST /bridges", "POST /channels/C/ring", "POST /channels/create", "DELETE /channels/C-l2",
 					"DELETE /channels/C/ring", "DELETE /bridges/C-b1"})
 			}},
 		{name: "a /dial refused with 409 (the leg left Stasis) fails that leg", spec: to("PJSIP/a", "PJSIP/b"),
-			agents: map[string]agent{"PJSIP/a": {left409: true}, "PJSIP/b": {onDial: ringsOut}}, want: applets.NoAnswer},
+			agents: map[string]agent{"PJSIP/a": {left409: true}, "PJSIP/b": {onDial: ringsOut}}, want: call.NoAnswer},
 		{name: "whisper accepted by the agent's key; the caller does not hear it", spec: whisper(to("PJSIP/a"), "1"),
-			agents: one(agent{onDial: answers, keys: "1", onBridged: agentHangsUp}), want: applets.Answered, target: "PJSIP/a",
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			agents: one(agent{onDial: answers, keys: "1", onBridged: agentHangsUp}), want: call.Answered, target: "PJSIP/a",
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				plays := s.sent("POST /channels/*/play/*")
 				if len(plays) < 1 || plays[0].seg(1) != c.id+"-l2" || plays[0].Query.Get("media") != "sound:call-for-acme" {
 					t.Errorf("whisper %v", plays)
 				}
 			}},
 		{name: "whisper rejected by a wrong key", spec: whisper(to("PJSIP/a"), "1"),
-			agents: one(agent{onDial: answers, keys: "9"}), want: applets.NoAnswer},
+			agents: one(agent{onDial: answers, keys: "9"}), want: call.NoAnswer},
 		{name: "whisper rejected by one agent, accepted by another", spec: whisper(to("PJSIP/a", "PJSIP/b"), "1"),
 			agents: map[string]agent{"PJSIP/a": {onDial: answers, keys: "9"}, "PJSIP/b": {onDial: answers, keys: "1", onBridged: agentHangsUp}},
-			want:   applets.Answered, target: "PJSIP/b"},
+			want:   call.Answered, target: "PJSIP/b"},
 		{name: "whisper with no key before the accept time is no answer", spec: whisper(to("PJSIP/a"), "1"),
-			agents: one(agent{onDial: answers}), tune: func(g *guards) { g.acceptTimeout = 10 * time.Millisecond }, want: applets.NoAnswer},
+			agents: one(agent{onDial: answers}), tune: func(g *guards) { g.acceptTimeout = 10 * time.Millisecond }, want: call.NoAnswer},
 		{name: "whisper without an accept key: bridged when it ends", spec: whisper(to("PJSIP/a"), ""),
-			agents: one(answersThenHangsUp), want: applets.Answered, target: "PJSIP/a"},
+			agents: one(answersThenHangsUp), want: call.Answered, target: "PJSIP/a"},
 		{name: "an answer lost while disconnected is found by the resync", spec: to("PJSIP/a"),
 			agents: one(agent{onBridged: agentHangsUp, onDial: func(s *scripted, leg, caller string) {
 				rings(s, leg, caller)
@@ -339,7 +339,7 @@ func TestDial(t *testing.T) {
 				s.mu.Unlock()
 				s.async(s.reconnected)
 			}}),
-			want: applets.Answered, target: "PJSIP/a"},
+			want: call.Answered, target: "PJSIP/a"},
 		{name: "a leg found gone after a reconnect is no answer", spec: to("PJSIP/a"),
 			agents: one(agent{onDial: func(s *scripted, leg, caller string) {
 				rings(s, leg, caller)
@@ -348,8 +348,8 @@ func TestDial(t *testing.T) {
 				s.mu.Unlock()
 				s.async(s.reconnected)
 			}}),
-			want: applets.NoAnswer,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			want: call.NoAnswer,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if n := len(s.sent("DELETE /channels/" + c.id + "-l2")); n != 0 {
 					t.Errorf("a leg known gone was hung up (%d), or the ring guard ended it", n)
 				}
@@ -359,15 +359,15 @@ func TestDial(t *testing.T) {
 				rings(s, leg, caller)
 				s.async(func() { callerHangsUp(s, leg, caller) })
 			}}},
-			err: applets.ErrHangup,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			err: call.ErrHangup,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if len(s.sent("POST /channels/*/ring")) != 1 || len(s.sent("DELETE /channels/*/ring")) != 0 {
 					t.Errorf("ringing of a caller who left: %v", sentBy(s, c))
 				}
 			}},
 		{name: "the caller hangs up while bridged", caller: "Ring", spec: to("PJSIP/a"),
-			agents: one(agent{onDial: answers, onBridged: callerHangsUp}), want: applets.Answered, target: "PJSIP/a", err: applets.ErrHangup,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			agents: one(agent{onDial: answers, onBridged: callerHangsUp}), want: call.Answered, target: "PJSIP/a", err: call.ErrHangup,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if len(s.sent("POST /channels/*/answer")) != 1 {
 					t.Error("caller not answered before bridging")
 				}
@@ -376,21 +376,21 @@ func TestDial(t *testing.T) {
 			override: func(s *scripted, r restReq) (reply, bool) {
 				return answered(500, `{"error":"Allocation failed"}`), r.is("POST /bridges")
 			},
-			want: applets.Failed,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			want: call.Failed,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				checkSent(t, s, c, []string{"POST /bridges"})
 			}},
 		{name: "a ringback Asterisk refuses does not stop the dial", spec: to("PJSIP/a"), agents: one(answersThenHangsUp),
 			override: func(s *scripted, r restReq) (reply, bool) {
 				return refused(500, "Internal Server Error"), r.is("POST /channels/*/ring")
 			},
-			want: applets.Answered, target: "PJSIP/a"},
+			want: call.Answered, target: "PJSIP/a"},
 		{name: "a caller gone when the ringback starts has hung up", spec: to("PJSIP/a"), agents: one(answersThenHangsUp),
 			override: func(s *scripted, r restReq) (reply, bool) {
 				return refused(404, "Channel not found"), r.is("POST /channels/*/ring")
 			},
-			err: applets.ErrHangup,
-			check: func(t *testing.T, s *scripted, c *Call, res applets.DialResult) {
+			err: call.ErrHangup,
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				if len(s.sent("POST /channels/create")) != 0 {
 					t.Error("dialled for a caller who left")
 				}
@@ -421,7 +421,7 @@ func TestDial(t *testing.T) {
 			if res.Status != tc.want || res.Target != tc.target {
 				t.Fatalf("got %+v, want %s %q", res, tc.want, tc.target)
 			}
-			if res.Status == applets.Answered && (res.TalkTime <= 0 || res.Answered.IsZero()) {
+			if res.Status == call.Answered && (res.TalkTime <= 0 || res.Answered.IsZero()) {
 				t.Errorf("no talk time: %+v", res)
 			}
 			s.bg.Wait()
@@ -445,7 +445,7 @@ func TestDial(t *testing.T) {
 			}
 			if err == nil {
 				// The caller stays for the next step.
-				if _, err := c.Play(context.Background(), applets.PlaySpec{Media: []applets.Media{"sound:after"}}); err != nil {
+				if _, err := c.Play(context.Background(), call.PlaySpec{Media: []call.Media{"sound:after"}}); err != nil {
 					t.Errorf("play after the dial: %v", err)
 				}
 			}
@@ -455,8 +455,8 @@ func TestDial(t *testing.T) {
 		s := newScripted(t, nil)
 		c := s.call("Up")
 		s.answer = s.basics
-		res, err := c.Dial(context.Background(), applets.DialSpec{})
-		if err != nil || res.Status != applets.Failed || len(s.requests()) != 0 {
+		res, err := c.Dial(context.Background(), call.DialSpec{})
+		if err != nil || res.Status != call.Failed || len(s.requests()) != 0 {
 			t.Fatalf("%+v %v, sent %v", res, err, s.requests())
 		}
 	})
@@ -467,8 +467,8 @@ func TestDial(t *testing.T) {
 type dialEndToEnd struct {
 	name    string
 	agents  map[string]aritest.AgentBehavior
-	spec    applets.DialSpec
-	want    applets.DialStatus
+	spec    call.DialSpec
+	want    call.DialStatus
 	target  string
 	opts    aritest.Options
 	noAns   bool // do not answer the caller before dialling
@@ -481,39 +481,39 @@ func TestDialEndToEnd(t *testing.T) {
 	}
 	cases := []dialEndToEnd{
 		{name: "answered, agent hangs up first", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": ans(2*time.Second, 3*time.Second)},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second}, want: applets.Answered, target: "PJSIP/tech1", agentBy: true},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second}, want: call.Answered, target: "PJSIP/tech1", agentBy: true},
 		{name: "answered, caller not answered before, stasis first, recorded", noAns: true, opts: aritest.Options{CreateStasisDelay: -1},
 			agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": ans(time.Second, 2*time.Second)},
-			spec:   applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Record: true, Music: "default"}, want: applets.Answered, target: "PJSIP/tech1", agentBy: true},
+			spec:   call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Record: true, Music: "default"}, want: call.Answered, target: "PJSIP/tech1", agentBy: true},
 		{name: "answered, stasis late", opts: aritest.Options{CreateStasisDelay: 30 * time.Millisecond},
 			agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": ans(time.Second, 2*time.Second)},
-			spec:   applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second}, want: applets.Answered, target: "PJSIP/tech1", agentBy: true},
+			spec:   call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second}, want: call.Answered, target: "PJSIP/tech1", agentBy: true},
 		{name: "no answer", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentNoAnswer}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 6 * time.Second}, want: applets.NoAnswer},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 6 * time.Second}, want: call.NoAnswer},
 		{name: "busy", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentBusy, HangupAfter: 5 * time.Second}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 15 * time.Second}, want: applets.Busy},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 15 * time.Second}, want: call.Busy},
 		{name: "congestion", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentCongestion, HangupAfter: 5 * time.Second}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 15 * time.Second}, want: applets.Failed},
-		{name: "unknown endpoint", spec: applets.DialSpec{Targets: []string{"PJSIP/nobody"}, RingTimeout: 15 * time.Second}, want: applets.Failed},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 15 * time.Second}, want: call.Failed},
+		{name: "unknown endpoint", spec: call.DialSpec{Targets: []string{"PJSIP/nobody"}, RingTimeout: 15 * time.Second}, want: call.Failed},
 		{name: "all busy", agents: map[string]aritest.AgentBehavior{"PJSIP/a": {Mode: aritest.AgentBusy}, "PJSIP/b": {Mode: aritest.AgentBusy, RingFor: time.Second}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 15 * time.Second}, want: applets.Busy},
+			spec: call.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 15 * time.Second}, want: call.Busy},
 		{name: "busy and no answer", agents: map[string]aritest.AgentBehavior{"PJSIP/a": {Mode: aritest.AgentBusy}, "PJSIP/b": {Mode: aritest.AgentNoAnswer}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 5 * time.Second}, want: applets.NoAnswer},
+			spec: call.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 5 * time.Second}, want: call.NoAnswer},
 		{name: "first to answer wins", agents: map[string]aritest.AgentBehavior{
 			"PJSIP/a": {Mode: aritest.AgentNoAnswer}, "PJSIP/b": ans(2*time.Second, 2*time.Second), "PJSIP/c": ans(6*time.Second, 2*time.Second), "PJSIP/d": {Mode: aritest.AgentBusy}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b", "PJSIP/c", "PJSIP/d", "PJSIP/unknown"}, RingTimeout: 20 * time.Second}, want: applets.Answered, target: "PJSIP/b", agentBy: true},
+			spec: call.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b", "PJSIP/c", "PJSIP/d", "PJSIP/unknown"}, RingTimeout: 20 * time.Second}, want: call.Answered, target: "PJSIP/b", agentBy: true},
 		{name: "whisper accepted", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentAnswer, RingFor: time.Second, Keys: "1", KeysAfter: 3 * time.Second, HangupAfter: 6 * time.Second}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []applets.Media{"sound:call-for-acme"}, Accept: "1"}, want: applets.Answered, target: "PJSIP/tech1", agentBy: true},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []call.Media{"sound:call-for-acme"}, Accept: "1"}, want: call.Answered, target: "PJSIP/tech1", agentBy: true},
 		{name: "whisper rejected", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": {Mode: aritest.AgentAnswer, RingFor: time.Second, Keys: "9", KeysAfter: 3 * time.Second}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []applets.Media{"sound:call-for-acme"}, Accept: "1"}, want: applets.NoAnswer},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []call.Media{"sound:call-for-acme"}, Accept: "1"}, want: call.NoAnswer},
 		{name: "whisper rejected by one, accepted by the other", agents: map[string]aritest.AgentBehavior{
 			"PJSIP/a": {Mode: aritest.AgentAnswer, RingFor: time.Second, Keys: "9", KeysAfter: 3 * time.Second},
 			"PJSIP/b": {Mode: aritest.AgentAnswer, RingFor: 8 * time.Second, Keys: "1", KeysAfter: 3 * time.Second, HangupAfter: 6 * time.Second}},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 20 * time.Second, Whisper: []applets.Media{"sound:call-for-acme"}, Accept: "1"}, want: applets.Answered, target: "PJSIP/b", agentBy: true},
+			spec: call.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 20 * time.Second, Whisper: []call.Media{"sound:call-for-acme"}, Accept: "1"}, want: call.Answered, target: "PJSIP/b", agentBy: true},
 		{name: "whisper no key", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": ans(time.Second, 0)},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []applets.Media{"sound:call-for-acme"}, Accept: "1"}, want: applets.NoAnswer},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []call.Media{"sound:call-for-acme"}, Accept: "1"}, want: call.NoAnswer},
 		{name: "whisper without accept", agents: map[string]aritest.AgentBehavior{"PJSIP/tech1": ans(time.Second, 3*time.Second)},
-			spec: applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []applets.Media{"sound:call-for-acme"}}, want: applets.Answered, target: "PJSIP/tech1", agentBy: true},
+			spec: call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 20 * time.Second, Whisper: []call.Media{"sound:call-for-acme"}}, want: call.Answered, target: "PJSIP/tech1", agentBy: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -536,7 +536,7 @@ func TestDialEndToEnd(t *testing.T) {
 			if r.Status != tc.want || r.Target != tc.target {
 				t.Fatalf("got %+v, want %s %s", r, tc.want, tc.target)
 			}
-			if r.Status == applets.Answered && (r.TalkTime <= 0 || r.Answered.IsZero()) {
+			if r.Status == call.Answered && (r.TalkTime <= 0 || r.Answered.IsZero()) {
 				t.Errorf("no talk time: %+v", r)
 			}
 			if tc.spec.Record != (r.Recording != "") {
@@ -547,7 +547,7 @@ func TestDialEndToEnd(t *testing.T) {
 				t.Errorf("play after the dial: %v", got)
 			}
 			checkFakeClean(t, fh, caller.ID())
-			if tc.spec.Whisper != nil && r.Status == applets.Answered {
+			if tc.spec.Whisper != nil && r.Status == call.Answered {
 				if strings.Contains(strings.Join(caller.Heard(), " "), "call-for-acme") {
 					t.Error("the caller heard the whisper")
 				}
@@ -565,7 +565,7 @@ func TestDialCallerHangsUpEndToEnd(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res := newResult()
 			targets := []string{"PJSIP/a", "PJSIP/b"}
-			fh := startFake(t, aritest.Options{}, dialHandler(res, applets.DialSpec{Targets: targets, RingTimeout: 30 * time.Second}, true), nil)
+			fh := startFake(t, aritest.Options{}, dialHandler(res, call.DialSpec{Targets: targets, RingTimeout: 30 * time.Second}, true), nil)
 			fh.srv.SetAgent("PJSIP/a", aritest.AgentBehavior{Mode: aritest.AgentNoAnswer})
 			if bridged {
 				fh.srv.SetAgent("PJSIP/b", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: time.Second})
@@ -586,10 +586,10 @@ func TestDialCallerHangsUpEndToEnd(t *testing.T) {
 			}
 			caller.Hangup()
 			r, err := dialOutcome(t, res)
-			if !errors.Is(err, applets.ErrHangup) {
+			if !errors.Is(err, call.ErrHangup) {
 				t.Fatalf("err %v", err)
 			}
-			if bridged != (r.Status == applets.Answered) {
+			if bridged != (r.Status == call.Answered) {
 				t.Errorf("result %+v", r)
 			}
 			checkFakeClean(t, fh, caller.ID())
@@ -600,8 +600,8 @@ func TestDialCallerHangsUpEndToEnd(t *testing.T) {
 func TestOwnLegsNeverInboundEndToEnd(t *testing.T) {
 	var calls atomic.Int32
 	res := newResult()
-	inner := dialHandler(res, applets.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 10 * time.Second, CallerID: "+15550009999"}, true)
-	h := HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+	inner := dialHandler(res, call.DialSpec{Targets: []string{"PJSIP/a", "PJSIP/b"}, RingTimeout: 10 * time.Second, CallerID: "+15550009999"}, true)
+	h := handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		calls.Add(1)
 		inner.HandleCall(ctx, c, in)
 	})
@@ -609,7 +609,7 @@ func TestOwnLegsNeverInboundEndToEnd(t *testing.T) {
 	fh.srv.SetAgent("PJSIP/a", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: time.Second, HangupAfter: time.Second})
 	fh.srv.SetAgent("PJSIP/b", aritest.AgentBehavior{Mode: aritest.AgentBusy})
 	fh.call(aritest.CallSpec{Exten: "300"})
-	if r, err := dialOutcome(t, res); err != nil || r.Status != applets.Answered {
+	if r, err := dialOutcome(t, res); err != nil || r.Status != call.Answered {
 		t.Fatalf("%+v %v", r, err)
 	}
 	if n := calls.Load(); n != 1 {
@@ -626,7 +626,7 @@ func TestOwnLegsNeverInboundEndToEnd(t *testing.T) {
 // the resync finds the leg up and bridges it.
 func TestDialAnswerLostInGapEndToEnd(t *testing.T) {
 	res := newResult()
-	fh := startFake(t, aritest.Options{TimeScale: 1}, dialHandler(res, applets.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 10 * time.Second}, true),
+	fh := startFake(t, aritest.Options{TimeScale: 1}, dialHandler(res, call.DialSpec{Targets: []string{"PJSIP/tech1"}, RingTimeout: 10 * time.Second}, true),
 		func(o *Options) { o.ReconnectMin, o.ReconnectMax = 500*time.Millisecond, 500*time.Millisecond })
 	fh.srv.SetAgent("PJSIP/tech1", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 150 * time.Millisecond, HangupAfter: time.Second})
 	caller := fh.call(aritest.CallSpec{Exten: "300"})
@@ -642,7 +642,7 @@ func TestDialAnswerLostInGapEndToEnd(t *testing.T) {
 		t.Fatalf("bridged with %q: %v", ep, err)
 	}
 	r, err := dialOutcome(t, res)
-	if err != nil || r.Status != applets.Answered {
+	if err != nil || r.Status != call.Answered {
 		t.Fatalf("%+v %v", r, err)
 	}
 	checkFakeClean(t, fh, caller.ID())

@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 	"github.com/callflow/callflow/ari/aritest"
 )
 
@@ -28,7 +28,7 @@ type fakeHarness struct {
 // startFake starts a fake Asterisk and an App on it. At the end of the
 // test the app stops first, then the fake, then goroutines must be back
 // to where they were.
-func startFake(t *testing.T, fo aritest.Options, h Handler, mod func(*Options), tune ...func(*guards)) *fakeHarness {
+func startFake(t *testing.T, fo aritest.Options, h call.Handler, mod func(*Options), tune ...func(*guards)) *fakeHarness {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	if fo.TimeScale == 0 {
@@ -204,8 +204,8 @@ func expect(t *testing.T, got []any, want ...any) {
 
 // dialHandler dials spec and reports the result, then plays a prompt:
 // a caller whose dial ended without a hang-up stays for the next step.
-func dialHandler(res *result, spec applets.DialSpec, answerFirst bool) Handler {
-	return HandlerFunc(func(ctx context.Context, c *Call, in Inbound) {
+func dialHandler(res *result, spec call.DialSpec, answerFirst bool) call.Handler {
+	return handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
 		defer res.finish()
 		if answerFirst {
 			_ = c.Answer(ctx)
@@ -213,17 +213,22 @@ func dialHandler(res *result, spec applets.DialSpec, answerFirst bool) Handler {
 		r, err := c.Dial(ctx, spec)
 		res.add(r, err)
 		if err == nil {
-			_, perr := c.Play(ctx, applets.PlaySpec{Media: []applets.Media{"sound:after"}})
+			_, perr := c.Play(ctx, call.PlaySpec{Media: []call.Media{"sound:after"}})
 			res.add(perr)
 		}
 	})
 }
 
-func dialOutcome(t *testing.T, res *result) (applets.DialResult, error) {
+func dialOutcome(t *testing.T, res *result) (call.DialResult, error) {
 	t.Helper()
 	res.wait(t)
 	got := res.get()
-	r, _ := got[0].(applets.DialResult)
+	r, _ := got[0].(call.DialResult)
 	err, _ := got[1].(error)
 	return r, err
+}
+
+// handlerFunc is a call handler for tests that use the ARI call itself.
+func handlerFunc(f func(ctx context.Context, c *Call, in call.Inbound)) call.Handler {
+	return call.HandlerFunc(func(ctx context.Context, c call.Call, in call.Inbound) { f(ctx, c.(*Call), in) })
 }

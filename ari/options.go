@@ -1,13 +1,12 @@
 package ari
 
 import (
-	"context"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 // Options configure the Stasis application.
@@ -36,7 +35,7 @@ type Options struct {
 	// runner ends its own calls (default 4h).
 	MaxCallDuration time.Duration
 	// NotInService is for the handler to play when it cannot take a call.
-	NotInService []applets.Media
+	NotInService []call.Media
 	// MaxConns caps the REST connections to Asterisk (default 64), which
 	// must stay below http.conf's sessionlimit (100 by default).
 	MaxConns int
@@ -89,38 +88,28 @@ func deriveWS(base string) string {
 	return base + "/events"
 }
 
-// Inbound describes a call that entered the application.
-type Inbound struct {
+// inbound is what the dialplan and the channel said about a call that
+// entered the application.
+type inbound struct {
 	// Args are the Stasis() arguments after the application name.
 	Args []string
 	// Exten and Context are where the dialplan was when it ran Stasis().
 	Exten, Context string
-	// Number is the called number: the "number=..." argument, else Exten.
-	Number string
-	// FlowName is the "flow=..." argument, if any.
-	FlowName     string
-	CallerNumber string
-	CallerName   string
-	ChannelName  string
+	// Number and FlowName are the call's route (call.Route).
+	Number, FlowName string
+	CallerNumber     string
+	CallerName       string
+	ChannelName      string
 	// Resumed is set for an answered caller found in the application
 	// after a restart with no call of this process owning it: whatever
 	// the flow was doing is lost, so it starts over.
 	Resumed bool
 }
 
-// Handler runs inbound calls.
-type Handler interface {
-	// HandleCall runs in its own goroutine per inbound call. ctx ends when
-	// the caller hangs up, when the channel is found gone after a
-	// reconnect, or at shutdown after the drain time.
-	HandleCall(ctx context.Context, call *Call, in Inbound)
+// route is what the call handler is told of the call.
+func (in inbound) route() call.Inbound {
+	return call.Inbound{Transport: call.TransportARI, FlowName: in.FlowName, Number: in.Number, Resumed: in.Resumed}
 }
-
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, call *Call, in Inbound)
-
-// HandleCall calls f.
-func (f HandlerFunc) HandleCall(ctx context.Context, call *Call, in Inbound) { f(ctx, call, in) }
 
 // Health is a snapshot of the transport's state.
 type Health struct {
@@ -139,17 +128,8 @@ type Health struct {
 // creates, so that their StasisStart is never taken for an inbound call.
 const dialedMarker = "dialed"
 
-func parseInbound(args []string, exten, context, callerNum, callerName, chanName string) Inbound {
-	in := Inbound{Args: args, Exten: exten, Context: context, CallerNumber: callerNum, CallerName: callerName, ChannelName: chanName}
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, "number="); ok {
-			in.Number = v
-		} else if v, ok := strings.CutPrefix(a, "flow="); ok {
-			in.FlowName = v
-		}
-	}
-	if in.Number == "" {
-		in.Number = exten
-	}
+func parseInbound(args []string, exten, context, callerNum, callerName, chanName string) inbound {
+	in := inbound{Args: args, Exten: exten, Context: context, CallerNumber: callerNum, CallerName: callerName, ChannelName: chanName}
+	in.FlowName, in.Number = call.Route(args, exten)
 	return in
 }

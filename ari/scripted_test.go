@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callflow/callflow/applets/call"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 )
@@ -93,11 +94,11 @@ type fakeChan struct {
 
 // newScripted returns an App on a scripted Asterisk. At the end of the test
 // the App is shut down, and no goroutine of the test may be left.
-func newScripted(t *testing.T, h Handler) *scripted {
+func newScripted(t *testing.T, h call.Handler) *scripted {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	if h == nil {
-		h = HandlerFunc(func(context.Context, *Call, Inbound) {})
+		h = handlerFunc(func(context.Context, *Call, call.Inbound) {})
 	}
 	app := New(Options{
 		URL: "http://asterisk.invalid/ari", App: "callflow", DrainTimeout: 10 * time.Millisecond,

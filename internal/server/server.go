@@ -135,12 +135,12 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			NotInService:    notInService,
 			OnLatency:       deps.OnLatency,
 			Logger:          log.With().Str("component", "ari").Logger(),
-		}, ariHandler{s.dispatcher})
+		}, s.dispatcher)
 	}
 	if cfg.AGI.Listen != "" {
 		s.agi = agi.NewServer(agi.Options{
 			Listen:         cfg.AGI.Listen,
-			Handler:        agiHandler{s.dispatcher},
+			Handler:        s.dispatcher,
 			RecordingsDir:  cfg.RecordingsDir,
 			CommandTimeout: cfg.AGI.CommandTimeout.D(),
 			Logger:         log.With().Str("component", "agi").Logger(),
@@ -435,6 +435,13 @@ func (s *Server) Health() map[string]any {
 		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
 			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
 		ok = ok && h.Connected && !h.Replaced && !h.Draining
+	}
+	if s.agi != nil {
+		// A missing whisper-accept subroutine fails only the dials that
+		// need it (they never connect an unaccepted agent), so like a full
+		// disk it is reported, not made "not ok".
+		h := s.agi.Health()
+		out["agi"] = map[string]any{"listen": s.cfg.AGI.Listen, "whisper_accept_missing": h.WhisperAcceptMissing, "message": h.Message}
 	}
 	// A full disk does not stop calls, so it does not make ok false; it
 	// is reported for monitoring.
