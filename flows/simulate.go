@@ -25,7 +25,8 @@ type SimOptions struct {
 	Script  scripted.Script
 	Country string
 	Log     zerolog.Logger
-	// Services replace the simulator's own (in-memory) ones when set.
+	// Services replace the simulator's own (in-memory) ones when set;
+	// without an HTTP client they get the simulator's.
 	Services *applets.Services
 	// HTTP are the canned answers to the HTTP requests of passthru and bid
 	// steps. A request without one is not sent: the step fails as if the
@@ -90,6 +91,10 @@ func Simulate(ctx context.Context, set *Set, target string, opts SimOptions) (*S
 			HTTP:      web.client(),
 			SMS:       opts.SMS,
 		}
+	}
+	if svc.HTTP == nil {
+		// Never the applets' own client: a simulation sends nothing.
+		svc.HTTP = web.client()
 	}
 	svc.Clock = call.Now
 	r := &Runner{Services: svc, Log: opts.Log, Clock: call.Now, Sink: opts.Sink}

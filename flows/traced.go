@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -53,13 +54,14 @@ func (t *tracedCall) begin(state *applets.State) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.state = state
-	t.vars = make(map[string]string, len(state.Vars))
-	for k, v := range state.Vars {
-		t.vars[k] = v
+	// Most steps of most calls start with no variables or tags: nothing
+	// to copy, nothing allocated.
+	t.vars, t.tags = nil, nil
+	if len(state.Vars) > 0 {
+		t.vars = maps.Clone(state.Vars)
 	}
-	t.tags = make(map[string]bool, len(state.Tags))
-	for k := range state.Tags {
-		t.tags[k] = true
+	if len(state.Tags) > 0 {
+		t.tags = maps.Clone(state.Tags)
 	}
 }
 
