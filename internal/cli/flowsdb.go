@@ -164,6 +164,7 @@ type candidate struct {
 	flow        *flows.Flow
 	hasNumbers  bool // the file lists numbers: they become the flow's
 	hasSpace    bool // the file names a workspace
+	hasStatus   bool // the file says published or draft
 	replacesRow *store.FlowRow
 }
 
@@ -195,7 +196,8 @@ func (im *importer) run(ctx context.Context, files []string) ([]imported, error)
 		ix := tomlpos.NewIndex(src)
 		_, hasNumbers := ix.Lookup("numbers")
 		_, hasSpace := ix.Lookup("workspace")
-		c := &candidate{file: file, src: src, flow: f, hasNumbers: hasNumbers, hasSpace: hasSpace}
+		_, hasStatus := ix.Lookup("status")
+		c := &candidate{file: file, src: src, flow: f, hasNumbers: hasNumbers, hasSpace: hasSpace, hasStatus: hasStatus}
 		if row, err := im.target(ctx, f); err == nil {
 			c.replacesRow = &row
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -209,7 +211,10 @@ func (im *importer) run(ctx context.Context, files []string) ([]imported, error)
 	var out []imported
 	for _, c := range cands {
 		f := c.flow
-		status := f.Status
+		status := f.Status // a new flow: as the file says (published when it does not)
+		if !c.hasStatus && c.replacesRow != nil {
+			status = "" // an existing flow keeps its status unless the file names one
+		}
 		if im.publish {
 			status = flows.Published
 		}

@@ -164,3 +164,14 @@ func TestSimulateAndGraphSeeDatabaseFlows(t *testing.T) {
 	cli(t, "dialled PJSIP/sales", "simulate", "--config", cfg, "+15550001111")
 	cli(t, "digraph", "graph", "--config", cfg, "Sales")
 }
+
+func TestImportKeepsWhatTheFileDoesNotSay(t *testing.T) {
+	dbConfig(t, t.TempDir())
+	files := writeFiles(t, map[string]string{
+		"sales.toml": salesFlow,
+		"bare.toml":  "name = \"Sales\"\n[[steps]]\napplet = \"hangup\"\n",
+	})
+	cli(t, "Sales: imported (revision 1, published, numbers +15550001111)", "flows", "import", filepath.Join(files, "sales.toml"))
+	cli(t, "unpublished", "flows", "unpublish", "Sales")
+	cli(t, "Sales: imported (revision 3, draft, numbers +15550001111)", "flows", "import", filepath.Join(files, "bare.toml"), "--replace")
+}
