@@ -21,6 +21,7 @@ type ParseOptions struct {
 }
 
 type fileDoc struct {
+	ID          string    `toml:"id"`
 	Name        string    `toml:"name"`
 	Description string    `toml:"description"`
 	Numbers     []string  `toml:"numbers"`
@@ -80,6 +81,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 	}
 	sum := sha256.Sum256(src)
 	f := &Flow{
+		ID:          fd.ID,
 		Name:        strings.TrimSpace(fd.Name),
 		Description: fd.Description,
 		Status:      fd.Status,
@@ -100,6 +102,9 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 			errorf("name", "name is empty")
 		}
 		f.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	if f.ID != "" && !applets.ValidName(f.ID) {
+		errorf("id", "id %q: use letters, digits, '_', '.' and '-'", f.ID)
 	}
 	switch f.Status {
 	case "":

@@ -15,6 +15,9 @@ const (
 
 // Flow is one decoded flow file.
 type Flow struct {
+	// ID is the flow's identity in the database (its name may change);
+	// a file flow may name one, for `callflow flows import`.
+	ID          string
 	Name        string
 	Description string
 	Numbers     []string // normalised

@@ -73,6 +73,7 @@ func (r *Runner) Run(ctx context.Context, call applets.Call, set *Set, flow *Flo
 	}
 
 	tc := &tracedCall{Call: call}
+	svc := tc.services(r.Services)
 	state := applets.NewState()
 	budget := flow.Settings.MaxSteps
 	if budget <= 0 {
@@ -92,12 +93,13 @@ func (r *Runner) Run(ctx context.Context, call applets.Call, set *Set, flow *Flo
 			break
 		}
 		slog := log.With().Str("step", step.ID).Logger()
-		env := &applets.Env{Call: tc, Flow: flowInfo(cur), Step: step.ID, State: state, Services: r.Services, Log: slog}
+		env := &applets.Env{Call: tc, Flow: flowInfo(cur), Step: step.ID, State: state, Services: svc, Log: slog}
 		st := StepTrace{Seq: n, Flow: cur.Name, Step: step.ID, Applet: step.Applet, Started: r.now()}
-		res, err := step.Run.Run(ctx, env)
+		tc.begin(state)
+		res, err := step.Run.Run(stepContext(ctx, n), env)
 		st.Ended = r.now()
-		st.Actions = tc.take()
 		st.Details = env.TakeDetails()
+		st.Actions = tc.take(st.Details)
 		rec.LastStep = step.ID
 		outcome := res.Outcome
 

@@ -3,13 +3,17 @@ package flows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/applets/scripted"
@@ -21,8 +25,26 @@ type SimOptions struct {
 	Script  scripted.Script
 	Country string
 	Log     zerolog.Logger
-	// Services replace the simulator's own (in-memory) ones when set.
+	// Services replace the simulator's own (in-memory) ones when set;
+	// without an HTTP client they get the simulator's.
 	Services *applets.Services
+	// HTTP are the canned answers to the HTTP requests of passthru and bid
+	// steps. A request without one is not sent: the step fails as if the
+	// server were down.
+	HTTP []SimAnswer
+	// LiveHTTP sends the requests without a canned answer for real.
+	LiveHTTP http.RoundTripper
+	// RRPosition is where every round robin starts (1: its first
+	// destination; 0: the first too).
+	RRPosition int
+	// SMS are the defaults of sms steps ([sms] of the configuration).
+	SMS applets.SMSDefaults
+	// Outbox keeps the emails (and, through Sink, the webhooks) the call
+	// would send; nil: a new one.
+	Outbox *Outbox
+	// Sink receives the finished call, as the server's sinks do (the
+	// webhook sender, writing to Outbox).
+	Sink TraceSink
 }
 
 // Simulation is what a dry run produced.
@@ -31,7 +53,12 @@ type Simulation struct {
 	Call   *scripted.Call
 	Mail   []applets.Email
 	Stored []applets.Voicemail
+	Outbox *Outbox
 }
+
+// ErrNotSent is how the simulator answers an HTTP request it has no
+// canned answer for: nothing leaves the machine unless asked.
+var ErrNotSent = errors.New("not sent: simulated; no canned answer")
 
 // Simulate runs the flow named target (a flow name or one of its numbers)
 // with the real runner and applets against a scripted call.
@@ -48,19 +75,32 @@ func Simulate(ctx context.Context, set *Set, target string, opts SimOptions) (*S
 		script.From = "+15550000000"
 	}
 	call := scripted.New(script)
-	sim := &Simulation{Call: call}
+	out := opts.Outbox
+	if out == nil {
+		out = &Outbox{}
+	}
+	sim := &Simulation{Call: call, Outbox: out}
+	web := &simTransport{answers: opts.HTTP, live: opts.LiveHTTP, clock: call}
 	svc := opts.Services
 	if svc == nil {
 		svc = &applets.Services{
 			Voicemail: voicemailFunc(func(vm applets.Voicemail) { sim.Stored = append(sim.Stored, vm) }),
-			Mail:      mailFunc(func(m applets.Email) { sim.Mail = append(sim.Mail, m) }),
-			Counters:  &MemCounters{},
+			Mail:      out,
+			Counters:  &MemCounters{Start: max(opts.RRPosition-1, 0)},
 			Speech:    fakeSpeech{},
+			HTTP:      web.client(),
+			SMS:       opts.SMS,
 		}
 	}
+	if svc.HTTP == nil {
+		// Never the applets' own client: a simulation sends nothing.
+		svc.HTTP = web.client()
+	}
 	svc.Clock = call.Now
-	r := &Runner{Services: svc, Log: opts.Log, Clock: call.Now}
+	r := &Runner{Services: svc, Log: opts.Log, Clock: call.Now, Sink: opts.Sink}
 	sim.Record = r.Run(ctx, call, set, flow, CallInfo{Transport: "simulate"})
+	web.annotate(sim.Record)
+	sim.Mail = out.Mail()
 	return sim, nil
 }
 
@@ -68,13 +108,6 @@ type voicemailFunc func(applets.Voicemail)
 
 func (f voicemailFunc) SaveVoicemail(ctx context.Context, vm applets.Voicemail) error {
 	f(vm)
-	return nil
-}
-
-type mailFunc func(applets.Email)
-
-func (f mailFunc) Send(ctx context.Context, m applets.Email) error {
-	f(m)
 	return nil
 }
 
@@ -87,6 +120,9 @@ func (fakeSpeech) Speak(ctx context.Context, text string) (applets.Media, error)
 
 // MemCounters are round-robin positions kept in memory.
 type MemCounters struct {
+	// Start is the position every key starts at.
+	Start int
+
 	mu sync.Mutex
 	m  map[string]int
 }
@@ -100,9 +136,81 @@ func (c *MemCounters) Next(ctx context.Context, key string, n int) (int, error) 
 	if c.m == nil {
 		c.m = map[string]int{}
 	}
-	pos := c.m[key] % n
+	next, seen := c.m[key]
+	if !seen {
+		next = c.Start
+	}
+	pos := next % n
 	c.m[key] = pos + 1
 	return pos, nil
+}
+
+// Outbox keeps what a simulated call would have sent: its emails and, as
+// the webhook sender's HTTP transport, its webhooks. Nothing is sent.
+type Outbox struct {
+	mu       sync.Mutex
+	mail     []applets.Email
+	webhooks []Webhook
+}
+
+// Webhook is a webhook the call would have queued.
+type Webhook struct {
+	Event string // call.ended, call.abandoned
+	URL   string
+	Body  []byte
+}
+
+// Send keeps an email.
+func (o *Outbox) Send(ctx context.Context, m applets.Email) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.mail = append(o.mail, m)
+	return nil
+}
+
+// RoundTrip keeps a webhook and answers that it was delivered.
+func (o *Outbox) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	o.mu.Lock()
+	o.webhooks = append(o.webhooks, Webhook{Event: req.Header.Get("X-Callflow-Event"), URL: req.URL.String(), Body: body})
+	o.mu.Unlock()
+	return cannedResponse(req, http.StatusNoContent, ""), nil
+}
+
+// Mail lists the emails in the order they were queued.
+func (o *Outbox) Mail() []applets.Email {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]applets.Email(nil), o.mail...)
+}
+
+// Webhooks lists the webhooks in the order they were queued.
+func (o *Outbox) Webhooks() []Webhook {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]Webhook(nil), o.webhooks...)
+}
+
+func cannedResponse(req *http.Request, status int, body string) *http.Response {
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
 }
 
 // WriteTrace prints the path a call took, one line per step.
@@ -157,6 +265,53 @@ func WriteTrace(w io.Writer, rec *CallRecord) error {
 	return err
 }
 
+// WriteSimulation prints the trace, then everything the call would have
+// sent: texts, emails with their text, and the webhooks queued after it.
+func WriteSimulation(w io.Writer, sim *Simulation) error {
+	if err := WriteTrace(w, sim.Record); err != nil {
+		return err
+	}
+	var lines []string
+	for _, m := range sim.Call.Sent() {
+		lines = append(lines, fmt.Sprintf("text to %s from %s:", m.To, m.From), indent(m.Body))
+	}
+	mail := sim.Mail
+	if sim.Outbox != nil {
+		mail = sim.Outbox.Mail() // the after-call ones too
+	}
+	for _, m := range mail {
+		lines = append(lines, fmt.Sprintf("email to %s: %s", strings.Join(m.To, ", "), m.Subject))
+		for _, a := range m.Attachments {
+			lines = append(lines, "  attached "+a.Name)
+		}
+		lines = append(lines, indent(m.Body))
+	}
+	if sim.Outbox != nil {
+		for _, h := range sim.Outbox.Webhooks() {
+			lines = append(lines, fmt.Sprintf("webhook %s to %s (%d bytes of JSON, queued after the call)", h.Event, h.URL, len(h.Body)))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\nwould have sent (simulated, nothing left this machine):\n%s\n", strings.Join(lines, "\n"))
+	return err
+}
+
+func indent(text string) string {
+	text = strings.TrimRight(text, "\n")
+	if text == "" {
+		return "    (empty)"
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "    " + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 func detailText(d map[string]any) string {
 	if len(d) == 0 {
 		return ""
@@ -198,4 +353,28 @@ func WriteTraceJSON(w io.Writer, rec *CallRecord) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// ScheduleLocation is the time zone of the flow's first schedule step:
+// the zone in which a time the admin types for a simulation is meant.
+func ScheduleLocation(f *Flow) (*time.Location, bool) {
+	var doc struct {
+		Steps []struct {
+			Applet   string `toml:"applet"`
+			Timezone string `toml:"timezone"`
+		} `toml:"steps"`
+	}
+	// The flow decoded once already: only these two keys are read again.
+	if _, err := toml.Decode(string(f.Raw), &doc); err != nil {
+		return nil, false
+	}
+	for _, s := range doc.Steps {
+		if s.Applet != "schedule" || s.Timezone == "" {
+			continue
+		}
+		if loc, err := time.LoadLocation(s.Timezone); err == nil {
+			return loc, true
+		}
+	}
+	return nil, false
 }

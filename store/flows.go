@@ -2,12 +2,17 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/callflow/callflow/internal/flowhead"
 )
 
 type queryer interface {
@@ -15,7 +20,7 @@ type queryer interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }
 
-const flowQuery = `SELECT f.name, f.workspace, f.revision, f.status, f.created, f.updated, f.updated_by, f.deleted,
+const flowQuery = `SELECT f.id, f.name, f.workspace, f.revision, f.status, f.created, f.updated, f.updated_by, f.deleted,
 	COALESCE(r.source, ''),
 	COALESCE((SELECT GROUP_CONCAT(number, char(10)) FROM (SELECT number FROM numbers WHERE flow = f.name ORDER BY number)), '')
 FROM flows f LEFT JOIN flow_revisions r ON r.flow = f.name AND r.revision = f.revision`
@@ -27,7 +32,7 @@ func scanFlow(sc interface{ Scan(...any) error }) (FlowRow, bool, error) {
 		deleted          bool
 		numbers          string
 	)
-	if err := sc.Scan(&f.Name, &f.Workspace, &f.Revision, &f.Status, &created, &updated, &f.UpdatedBy, &deleted, &f.Source, &numbers); err != nil {
+	if err := sc.Scan(&f.ID, &f.Name, &f.Workspace, &f.Revision, &f.Status, &created, &updated, &f.UpdatedBy, &deleted, &f.Source, &numbers); err != nil {
 		return f, false, err
 	}
 	f.Created, f.Updated = ft(created), ft(updated)
@@ -141,8 +146,7 @@ func (s *Store) saveFlow(ctx context.Context, in FlowInput, mustBeNew bool) (Flo
 		if exists { // deleted: bring the name back, history continues
 			_, err = tx.ExecContext(ctx, `UPDATE flows SET deleted = 0, deleted_by = '', deleted_at = NULL, created = ? WHERE name = ?`, now, in.Name)
 		} else {
-			_, err = tx.ExecContext(ctx, `INSERT INTO flows (name, workspace, revision, status, created, updated, updated_by) VALUES (?, ?, 0, ?, ?, ?, ?)`,
-				in.Name, ws, st, now, now, in.Author)
+			err = insertFlow(ctx, tx, newFlowID(), in.Name, ws, st, now, in.Author)
 		}
 		if err != nil {
 			return err
@@ -432,38 +436,359 @@ func (s *Store) DeleteFlow(ctx context.Context, name, author string, force bool)
 
 // DuplicateFlow copies a flow's current source to a new draft flow named
 // "Copy of NAME" ("Copy of NAME (2)", ... when taken), without numbers.
-// The source is copied as it is: a name or numbers written inside it are
-// the caller's to rewrite.
 func (s *Store) DuplicateFlow(ctx context.Context, name, author string) (FlowRow, error) {
+	return s.CopyFlow(ctx, FlowCopy{From: name, Author: author})
+}
+
+// FlowCopy asks for a draft copy of a flow.
+type FlowCopy struct {
+	From string // the flow's name
+	// Source and Workspace are those of a flow the database does not
+	// keep (a file flow); empty Source copies the database's flow From.
+	Source, Workspace string
+	Author            string
+	// Taken reports names in use elsewhere (file flows): the copy does
+	// not take them.
+	Taken func(name string) bool
+}
+
+// CopyFlow makes a draft copy of a flow, "Copy of NAME" ("Copy of NAME
+// (2)", ... when taken), with an id of its own and no numbers. Its source
+// says so: the copy's name, id, status = "draft" and numbers = [], so that
+// it never claims the original's name or numbers, exported or not.
+func (s *Store) CopyFlow(ctx context.Context, in FlowCopy) (FlowRow, error) {
 	var copyName string
 	err := s.immediate(ctx, func(tx *sql.Tx) error {
-		cur, err := loadFlow(ctx, tx, name)
-		if err != nil {
-			return err
+		src, ws, comment := in.Source, in.Workspace, fmt.Sprintf("copied from the file flow %q", in.From)
+		if src == "" {
+			cur, err := loadFlow(ctx, tx, in.From)
+			if err != nil {
+				return err
+			}
+			src, ws, comment = cur.Source, cur.Workspace, fmt.Sprintf("duplicated from %q revision %d", in.From, cur.Revision)
 		}
+		ws = or(ws, "default")
 		for i := 1; ; i++ {
-			copyName = "Copy of " + name
+			copyName = "Copy of " + in.From
 			if i > 1 {
-				copyName = fmt.Sprintf("Copy of %s (%d)", name, i)
+				copyName = fmt.Sprintf("Copy of %s (%d)", in.From, i)
 			}
 			var taken bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM flows WHERE name = ?)`, copyName).Scan(&taken); err != nil {
 				return err
 			}
-			if !taken {
+			if !taken && (in.Taken == nil || !in.Taken(copyName)) {
 				break
 			}
 		}
-		now := s.now().UnixNano()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO flows (name, workspace, revision, status, created, updated, updated_by) VALUES (?, ?, 0, ?, ?, ?, ?)`,
-			copyName, cur.Workspace, FlowDraft, now, now, author); err != nil {
+		id := newFlowID()
+		named, err := flowhead.Set([]byte(src), flowhead.Header{ID: id, Name: copyName, Status: FlowDraft, SetNumbers: true})
+		if err != nil {
+			return fmt.Errorf("%w: %q cannot be copied: %v", ErrInvalid, in.From, err)
+		}
+		if err := insertFlow(ctx, tx, id, copyName, ws, FlowDraft, s.now().UnixNano(), in.Author); err != nil {
 			return err
 		}
-		return s.addRevision(ctx, tx, copyName, cur.Source, FlowDraft, cur.Workspace, author,
-			fmt.Sprintf("duplicated from %q revision %d", name, cur.Revision))
+		return s.addRevision(ctx, tx, copyName, string(named), FlowDraft, ws, in.Author, comment)
 	})
 	if err != nil {
-		return FlowRow{}, wrapFlowErr("duplicate flow", err)
+		return FlowRow{}, wrapFlowErr("copy flow", err)
 	}
 	return s.GetFlow(ctx, copyName)
+}
+
+func insertFlow(ctx context.Context, tx *sql.Tx, id, name, workspace, status string, now int64, author string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO flows (id, name, workspace, revision, status, created, updated, updated_by) VALUES (?, ?, ?, 0, ?, ?, ?, ?)`,
+		id, name, workspace, status, now, now, author)
+	return err
+}
+
+// newFlowID returns a new flow id: 16 hex digits.
+func newFlowID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// GetFlowByID returns a live flow by its id.
+func (s *Store) GetFlowByID(ctx context.Context, id string) (FlowRow, error) {
+	f, deleted, err := scanFlow(s.r.QueryRowContext(ctx, flowQuery+` WHERE f.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && deleted) {
+		return FlowRow{}, fmt.Errorf("%w: flow id %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return FlowRow{}, fmt.Errorf("store: get flow: %w", err)
+	}
+	return f, nil
+}
+
+// FlowImport is a flow file to import. Its id says which flow it is: an
+// exported file carries the id of the flow it came from.
+type FlowImport struct {
+	// ID is the flow the file is; "": a new flow, whose name must be free
+	// (or, with Replace, the flow of that name).
+	ID        string
+	Name      string
+	Workspace string // "": "default" for a new flow, unchanged otherwise
+	Source    string // stored with the flow's id, name, status, workspace and numbers written in
+	Status    string // "": draft for a new flow, unchanged otherwise
+	// Numbers become the flow's numbers, all or none, when SetNumbers
+	// (the file lists numbers); otherwise they stay as they are.
+	Numbers    []string
+	SetNumbers bool
+	// Replace lets a file without an id update the flow of its name.
+	Replace bool
+	Author  string
+	Comment string
+}
+
+// ImportFlow creates or updates the flow a file is, in one revision: a
+// file with an id updates that flow (renaming it if the file's name
+// changed), a file without one makes a new flow. A name another flow has
+// is refused (ErrExists), never overwritten; so is a number another flow
+// has (ErrNumberTaken). It reports whether anything changed.
+func (s *Store) ImportFlow(ctx context.Context, in FlowImport) (FlowRow, bool, error) {
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" {
+		return FlowRow{}, false, fmt.Errorf("%w: flow without a name", ErrInvalid)
+	}
+	if in.Status != "" && !validStatus(in.Status) {
+		return FlowRow{}, false, fmt.Errorf("%w: flow status %q", ErrInvalid, in.Status)
+	}
+	var id string
+	changed := false
+	err := s.immediate(ctx, func(tx *sql.Tx) error {
+		find := func(where string, arg any) (FlowRow, bool, bool, error) {
+			f, deleted, err := scanFlow(tx.QueryRowContext(ctx, flowQuery+where, arg))
+			if errors.Is(err, sql.ErrNoRows) {
+				return FlowRow{}, false, false, nil
+			}
+			return f, err == nil, deleted, err
+		}
+		named, hasName, nameDeleted, err := find(` WHERE f.name = ?`, in.Name)
+		if err != nil {
+			return err
+		}
+		var cur FlowRow
+		var exists, deleted bool
+		var notes []string
+		switch {
+		case in.ID != "":
+			byID, found, del, err := find(` WHERE f.id = ?`, in.ID)
+			if err != nil {
+				return err
+			}
+			switch {
+			case found:
+				cur, exists, deleted = byID, true, del
+			case hasName && !nameDeleted:
+				return fmt.Errorf("%w: flow %q (id %s) is another flow: this file is flow id %s, which this database does not have; rename one of them",
+					ErrExists, in.Name, named.ID, in.ID)
+			case hasName: // a deleted flow's name: it comes back as this flow
+				cur, exists, deleted = named, true, true
+				if _, err := tx.ExecContext(ctx, `UPDATE flows SET id = ? WHERE name = ?`, in.ID, in.Name); err != nil {
+					return err
+				}
+				cur.ID = in.ID
+			}
+			id = in.ID
+		case hasName && !nameDeleted && !in.Replace:
+			return fmt.Errorf("%w: a flow named %q already exists (id %s) and this file has no id, so it may be another flow: "+
+				"to update that flow, add id = %q to the file (callflow flows export writes it), or name the file's flow differently",
+				ErrExists, in.Name, named.ID, named.ID)
+		case hasName:
+			cur, exists, deleted, id = named, true, nameDeleted, named.ID
+		default:
+			id = newFlowID()
+		}
+		if exists && cur.Name != in.Name {
+			if hasName {
+				what := "flow"
+				if nameDeleted {
+					what = "deleted flow"
+				}
+				return fmt.Errorf("%w: cannot rename %q to %q: the %s %q (id %s) has that name", ErrExists, cur.Name, in.Name, what, in.Name, named.ID)
+			}
+			if err := renameFlow(ctx, tx, cur.Name, in.Name); err != nil {
+				return err
+			}
+			notes = append(notes, fmt.Sprintf("renamed from %q", cur.Name))
+		}
+		now := s.now().UnixNano()
+		ws, st := or(in.Workspace, "default"), or(in.Status, FlowDraft)
+		switch {
+		case !exists:
+			if err := insertFlow(ctx, tx, id, in.Name, ws, st, now, in.Author); err != nil {
+				return err
+			}
+			notes = append(notes, "created")
+		case deleted:
+			if _, err := tx.ExecContext(ctx, `UPDATE flows SET deleted = 0, deleted_by = '', deleted_at = NULL, created = ? WHERE id = ?`, now, id); err != nil {
+				return err
+			}
+			notes = append(notes, "restored")
+			fallthrough
+		default:
+			ws, st = or(in.Workspace, cur.Workspace), or(in.Status, cur.Status)
+		}
+		if in.SetNumbers {
+			moved, err := setNumbers(ctx, tx, in.Name, cleanNumbers(in.Numbers), in.Author, now)
+			if err != nil {
+				return err
+			}
+			notes = append(notes, moved...)
+		}
+		// The stored source says which flow it is, as an export does: an
+		// unedited export comes back unchanged.
+		numbers, err := flowNumbers(ctx, tx, in.Name)
+		if err != nil {
+			return err
+		}
+		source, err := flowhead.Set([]byte(in.Source), flowhead.Header{ID: id, Name: in.Name, Status: st, Workspace: ws, Numbers: numbers, SetNumbers: true})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if !exists || deleted || len(notes) > 0 || string(source) != cur.Source || ws != cur.Workspace || st != cur.Status {
+			changed = true
+			comment := or(in.Comment, "imported")
+			if len(notes) > 0 {
+				comment += " (" + strings.Join(notes, "; ") + ")"
+			}
+			return s.addRevision(ctx, tx, in.Name, string(source), st, ws, in.Author, comment)
+		}
+		return nil
+	})
+	if err != nil {
+		return FlowRow{}, false, wrapFlowErr("import flow", err)
+	}
+	f, err := s.GetFlowByID(ctx, id)
+	return f, changed, err
+}
+
+// renameFlow gives a flow, its history and its numbers a new name. The
+// foreign keys are checked when the transaction commits, once all three
+// agree again.
+func renameFlow(ctx context.Context, tx *sql.Tx, from, to string) error {
+	for _, q := range []string{
+		`PRAGMA defer_foreign_keys = ON`,
+		`UPDATE flows SET name = ? WHERE name = ?`,
+		`UPDATE flow_revisions SET flow = ? WHERE flow = ?`,
+		`UPDATE numbers SET flow = ? WHERE flow = ?`,
+	} {
+		args := []any{to, from}
+		if strings.HasPrefix(q, "PRAGMA") {
+			args = nil
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setNumbers makes numbers the flow's, all or none, and says what moved.
+func setNumbers(ctx context.Context, tx *sql.Tx, name string, numbers []string, author string, now int64) ([]string, error) {
+	have, err := flowNumbers(ctx, tx, name)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	var added, released []string
+	for _, n := range numbers {
+		keep[n] = true
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT flow FROM numbers WHERE number = ?`, n).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		case owner == name:
+			continue
+		default:
+			return nil, fmt.Errorf("%w: %s is on flow %q", ErrNumberTaken, n, owner)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO numbers (number, flow, assigned, assigned_by) VALUES (?, ?, ?, ?)`, n, name, now, author); err != nil {
+			return nil, err
+		}
+		added = append(added, n)
+	}
+	for _, n := range have {
+		if keep[n] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM numbers WHERE number = ? AND flow = ?`, n, name); err != nil {
+			return nil, err
+		}
+		released = append(released, n)
+	}
+	var notes []string
+	if len(added) > 0 {
+		notes = append(notes, "assigned "+strings.Join(added, ", "))
+	}
+	if len(released) > 0 {
+		notes = append(notes, "released "+strings.Join(released, ", "))
+	}
+	return notes, nil
+}
+
+// assignFlowIDs gives an id to the flows made before flows had one. It
+// writes only when there are some: opening must not wait for a lock
+// another process holds.
+func assignFlowIDs(ctx context.Context, db *sql.DB) error {
+	var hasIDs, missing bool
+	err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('flows') WHERE name = 'id')`).Scan(&hasIDs)
+	// Without the column the schema is an older one (tests of upgrades).
+	if err == nil && hasIDs {
+		err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM flows WHERE id = '')`).Scan(&missing)
+	}
+	if err == nil && missing {
+		_, err = db.ExecContext(ctx, `UPDATE flows SET id = lower(hex(randomblob(8))) WHERE id = ''`)
+	}
+	if err != nil {
+		return fmt.Errorf("store: flow ids: %w", err)
+	}
+	return nil
+}
+
+// FlowsChanged grows with every change made to flows and their numbers,
+// by any process: a server polls it to pick up what others changed. Every
+// change adds a revision, and revisions are never deleted, so the newest
+// revision's row id is such a counter, read from the end of one index.
+func (s *Store) FlowsChanged(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM flow_revisions`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: flows changed: %w", err)
+	}
+	return n, nil
+}
+
+// FlowVersionSeen is one version of a flow that took calls.
+type FlowVersionSeen struct {
+	Version     string    `json:"version"`
+	Calls       int       `json:"calls"`
+	First, Last time.Time `json:"-"`
+}
+
+// FlowVersions lists the versions of a flow (content hashes) that took
+// calls, newest first: the history of a flow kept in a file.
+func (s *Store) FlowVersions(ctx context.Context, flow string) ([]FlowVersionSeen, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT flow_version, COUNT(*), MIN(started), MAX(started) FROM calls
+WHERE flow = ? GROUP BY flow_version ORDER BY MAX(started) DESC`, flow)
+	if err != nil {
+		return nil, fmt.Errorf("store: flow versions: %w", err)
+	}
+	defer rows.Close()
+	var out []FlowVersionSeen
+	for rows.Next() {
+		var v FlowVersionSeen
+		var first, last sql.NullInt64
+		if err := rows.Scan(&v.Version, &v.Calls, &first, &last); err != nil {
+			return nil, fmt.Errorf("store: flow versions: %w", err)
+		}
+		v.First, v.Last = ft(first), ft(last)
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

@@ -187,6 +187,13 @@ CREATE TABLE numbers (
 );
 CREATE INDEX numbers_flow ON numbers(flow);
 `},
+	{6, "flow identity", `
+-- A flow is its id, not its name: the name may change, and an exported
+-- file names the flow it came from by id. Flows made before this get
+-- theirs when the database is opened (assignFlowIDs).
+ALTER TABLE flows ADD COLUMN id TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX flows_id ON flows(id) WHERE id != '';
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

@@ -143,6 +143,9 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 	if err := migrate(ctx, s.w, migs, s.now); err != nil {
 		return fail(err)
 	}
+	if err := assignFlowIDs(ctx, s.w); err != nil {
+		return fail(err)
+	}
 	if _, err = newWriter(s); err != nil {
 		return fail(err)
 	}

@@ -242,6 +242,7 @@ const (
 
 // FlowRow is a flow kept in the database, at its current revision.
 type FlowRow struct {
+	ID        string    `json:"id"` // the flow's identity: its name may change
 	Name      string    `json:"name"`
 	Workspace string    `json:"workspace"`
 	Revision  int       `json:"revision"`

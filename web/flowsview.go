@@ -132,6 +132,11 @@ func (s *Server) collectFlows(ctx context.Context, a *authInfo, withCalls bool) 
 	}
 	for i := range d.Flows {
 		v := &d.Flows[i]
+		if !v.Loaded && len(v.Problems) == 0 {
+			// Nothing wrong with it that a reload found: it came after the
+			// last one (the server reloads within a second of a change).
+			v.Note = "saved after the flows were last loaded: it serves calls once they reload"
+		}
 		for _, p := range v.Problems {
 			if p.Severity == flows.Error {
 				v.Errors++

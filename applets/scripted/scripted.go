@@ -1,6 +1,3 @@
-// Package scripted is a Call driven by a script instead of a phone: keys
-// the caller presses, what each dial gets, how long each message is. The
-// simulator and the applet tests run the real applets against it.
 package scripted
 
 import (
@@ -120,6 +117,17 @@ func (c *Call) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
+}
+
+// AdvanceTo moves the virtual clock forward to t (never back): time the
+// call spent waiting on something other than the caller, such as an HTTP
+// answer in the simulator.
+func (c *Call) AdvanceTo(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.now) {
+		c.now = t
+	}
 }
 
 // Log lists every action in order ("play sound:x", "dial PJSIP/1 -> busy").
@@ -270,6 +278,9 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 		res := applets.DialResult{Status: st, Answered: c.now, TalkTime: c.s.TalkTime}
 		if len(spec.Targets) > 0 {
 			res.Target = spec.Targets[0]
+		}
+		if spec.Record {
+			res.Recording = fmt.Sprintf("call-%s-%d", c.s.ID, c.agents)
 		}
 		c.now = c.now.Add(c.s.TalkTime)
 		return res, nil

@@ -7,13 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/store"
@@ -30,11 +28,14 @@ Without --password the password is read from standard input (one line).
 
 const flowsUsage = `Usage:
   callflow flows list
-  callflow flows import FILE [--publish]   add a flow file to the database (a new revision if it exists)
-  callflow flows export NAME               print the current revision's TOML
-  callflow flows duplicate NAME            "Copy of NAME": no numbers, draft
+  callflow flows import FILE... [--publish] [--replace]
+                                           add flow files to the database; a file's id says which
+                                           flow it updates (without one its name must be free,
+                                           or --replace updates the flow of that name)
+  callflow flows export NAME|ID            the TOML with the flow's own id, name, status and numbers
+  callflow flows duplicate NAME|ID         "Copy of NAME": a draft without numbers (file flows too)
   callflow flows publish NAME | unpublish NAME
-  callflow flows history NAME
+  callflow flows history NAME|ID           revisions; for a file flow, the versions that took calls
   callflow flows rollback NAME REVISION
   callflow flows assign NUMBER... NAME     give numbers to a flow (bulk)
   callflow flows delete NAME [--force]     refused while numbers point at it unless forced
@@ -179,6 +180,7 @@ func cmdFlows(args []string, stdout, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "config file")
 	publish := fs.Bool("publish", false, "publish after import")
 	force := fs.Bool("force", false, "delete even while numbers point at the flow")
+	replace := fs.Bool("replace", false, "import: a file without an id updates the flow of its name")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
@@ -206,53 +208,32 @@ func cmdFlows(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "name\tworkspace\tstatus\trevision\tnumbers\tupdated")
+		fmt.Fprintln(tw, "name\tid\tworkspace\tstatus\trevision\tnumbers\tupdated")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s by %s\n", r.Name, r.Workspace, r.Status, r.Revision, strings.Join(r.Numbers, ","), r.Updated.Format("2006-01-02 15:04"), r.UpdatedBy)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s by %s\n", r.Name, r.ID, r.Workspace, r.Status, r.Revision, strings.Join(r.Numbers, ","), r.Updated.Format("2006-01-02 15:04"), r.UpdatedBy)
 		}
 		return tw.Flush()
 	case "import":
-		if err := need(1); err != nil {
-			return err
+		if len(pos) == 0 {
+			return fmt.Errorf("flows import: FILE...\n%s", flowsUsage)
 		}
-		src, err := os.ReadFile(pos[0])
+		im := importer{cfg: cfg, st: st, author: who, publish: *publish, replace: *replace, stderr: stderr}
+		rows, err := im.run(ctx, pos)
 		if err != nil {
 			return err
 		}
-		f, probs := flows.Parse(pos[0], src, applets.Builtin(), flows.ParseOptions{Country: cfg.DefaultCountry})
-		if f != nil {
-			probs = append(probs, flows.LintFlow(f, flows.LintOptions{})...)
+		for _, r := range rows {
+			report(r.row, r.what)
 		}
-		for _, p := range probs {
-			fmt.Fprintln(stderr, p.String())
-		}
-		if f == nil || probs.HasErrors() {
-			return errors.New("not imported: the flow has errors")
-		}
-		row, _, err := st.SaveFlow(ctx, store.FlowInput{Name: f.Name, Workspace: f.Workspace, Source: string(src), Author: who, Comment: "imported from " + pos[0]})
-		if err != nil {
-			return err
-		}
-		if len(f.Numbers) > 0 {
-			if row, err = st.AssignNumbers(ctx, f.Name, f.Numbers, who); err != nil {
-				return err
-			}
-		}
-		if *publish || f.Status == flows.Published {
-			if row, err = st.PublishFlow(ctx, f.Name, who); err != nil {
-				return err
-			}
-		}
-		report(row, "imported")
 	case "export":
 		if err := need(1); err != nil {
 			return err
 		}
-		row, err := st.GetFlow(ctx, pos[0])
+		src, err := exportFlow(ctx, cfg, st, pos[0], stderr)
 		if err != nil {
 			return err
 		}
-		_, err = io.WriteString(stdout, row.Source)
+		_, err = stdout.Write(src)
 		return err
 	case "duplicate", "publish", "unpublish":
 		if err := need(1); err != nil {
@@ -261,7 +242,7 @@ func cmdFlows(args []string, stdout, stderr io.Writer) error {
 		var row store.FlowRow
 		switch args[0] {
 		case "duplicate":
-			row, err = st.DuplicateFlow(ctx, pos[0], who)
+			row, err = duplicateFlow(ctx, cfg, st, pos[0], who)
 		case "publish":
 			row, err = st.PublishFlow(ctx, pos[0], who)
 		default:
@@ -275,16 +256,7 @@ func cmdFlows(args []string, stdout, stderr io.Writer) error {
 		if err := need(1); err != nil {
 			return err
 		}
-		revs, err := st.FlowHistory(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "revision\twhen\twho\tstatus\tnumbers\tcomment")
-		for _, r := range revs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Revision, r.Created.Format("2006-01-02 15:04"), r.Author, r.Status, strings.Join(r.Numbers, ","), r.Comment)
-		}
-		return tw.Flush()
+		return flowHistory(ctx, cfg, st, pos[0], stdout)
 	case "rollback":
 		if err := need(2); err != nil {
 			return err

@@ -25,7 +25,7 @@ func DatabaseFlows(st *store.Store, popts flows.ParseOptions, lopts flows.LintOp
 			file := fmt.Sprintf("db:%s@%d", r.Name, r.Revision)
 			f, fp := flows.Parse(file, []byte(r.Source), applets.Builtin(), opts)
 			if f != nil {
-				f.Name, f.Status, f.Numbers = r.Name, r.Status, nil
+				f.ID, f.Name, f.Status, f.Numbers = r.ID, r.Name, r.Status, nil
 				if r.Workspace != "" {
 					f.Workspace = r.Workspace
 				}

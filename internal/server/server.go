@@ -53,6 +53,7 @@ type Server struct {
 	store      *store.Store
 	registry   *flows.Registry
 	watcher    *flows.Watcher
+	dbFlows    *databaseFlowsWatch
 	dispatcher *flows.Dispatcher
 	ari        *ari.App
 	agi        *agi.Server
@@ -97,6 +98,8 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		Registry: s.registry,
 		Log:      log.With().Str("component", "flows").Logger(),
 	}
+	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
+		log: log.With().Str("component", "flows").Logger()}
 
 	m := metrics.New()
 	svc := s.services(deps.Services)
@@ -151,7 +154,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		h, err := web.New(web.Options{
 			Store:      st,
 			Flows:      s.registry.Current,
-			Reload:     func() { s.watcher.Load() },
+			Reload:     s.dbFlows.reload,
 			Audio:      voicemailAudio{dir: filepath.Join(filepath.Dir(cfg.Database), "voicemail"), ari: s.ari}.open,
 			Health:     s.Health,
 			Metrics:    m.Handler(),
@@ -300,7 +303,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 
 	s.recoverAtStart(ctx)
-	s.watcher.Load()
+	s.dbFlows.reload()
 	var wg sync.WaitGroup
 	errc := make(chan error, 5)
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -315,6 +318,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	goRun("flows", s.watcher.Run)
+	goRun("database flows", s.dbFlows.Run)
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
 	}
