@@ -68,12 +68,20 @@ func TestCheckReportsEveryRuleWithPositions(t *testing.T) {
 		{"duplicate-numbers", []string{"testdata/lint/duplicate-numbers"}},
 		{"seed-flows", []string{"testdata/flows"}},
 		{"missing-file", []string{"testdata/lint/no-such-file.toml"}},
+		{"every-problem", []string{"testdata/lint/every-problem.toml"}},
+		{"transfer-to-sibling", []string{"testdata/lint/transfer-sibling/front-desk.toml"}},
+		{"to-as-string", []string{"testdata/lint/to-as-string.toml"}},
+		{"templates", []string{"testdata/lint/templates.toml"}},
+		{"settings-on-step", []string{"testdata/lint/settings-on-step.toml"}},
+		{"menu-keys-only", []string{"testdata/lint/menu-keys-only.toml"}},
+		{"whisper-sound", []string{"--sounds", "testdata/sounds", "testdata/lint/whisper.toml"}},
+		{"whisper-bad", []string{"testdata/lint/whisper-bad.toml"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("CALLFLOW_CONFIG", "")
-			out, _, code := runCLI(t, append([]string{"check"}, c.args...)...)
-			golden(t, filepath.Join("testdata/golden/check", c.name+".golden"), fmt.Sprintf("exit %d\n%s", code, out))
+			out, summary, code := runCLI(t, append([]string{"check"}, c.args...)...)
+			golden(t, filepath.Join("testdata/golden/check", c.name+".golden"), fmt.Sprintf("exit %d\n%s%s", code, out, summary))
 			hasError := strings.Contains(out, ": error: ")
 			if (code == 1) != hasError {
 				t.Errorf("exit %d with errors=%v", code, hasError)
