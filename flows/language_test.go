@@ -193,10 +193,14 @@ func TestImpliedStatusIsANoteForCheck(t *testing.T) {
 		{"published", `status = "published"`, true, false},
 		{"draft", `status = "draft"`, true, false},
 		{"server", "", false, false},
+		{"database", "", true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := mustParse(t, "s", "name = \"S\"\nnumbers = [\"+15550003333\"]\n"+c.status+"\n[[steps]]\nid = \"bye\"\napplet = \"hangup\"\n")
+			if c.name == "database" {
+				f.Source = "db" // its status is the database's, whatever the source says
+			}
 			probs := LintFlow(f, LintOptions{Notes: c.notes})
 			got := slices.ContainsFunc(probs, func(p Problem) bool {
 				return p.Severity == Note && strings.Contains(p.Msg, "takes calls as soon as it is saved") && strings.Contains(p.Msg, `status = "draft"`)

@@ -39,7 +39,7 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 	if f.Status == Published && len(f.Numbers) == 0 {
 		add(f.namePos(), Warning, "flow %q is published but has no numbers: no call can reach it", f.Name)
 	}
-	if opts.Notes && f.StatusImplied {
+	if opts.Notes && f.StatusImplied && f.Source == "file" { // the database keeps its own status
 		add(f.namePos(), Note, "no status: published, so it takes calls as soon as it is saved; write status = \"draft\" while editing")
 	}
 	probs = append(probs, f.lintWhisper(opts)...)

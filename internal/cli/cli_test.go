@@ -156,3 +156,26 @@ func TestUnknownFlowIsAnError(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// check counts the files it read, those that do not parse among them: a
+// broken file is a flow checked, never "0 flows checked: 1 error".
+func TestCheckCountsEveryFileAsAFlow(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"testdata/lint/syntax.toml"}, "1 flow checked: 1 error, 0 warnings, 0 notes\n"},
+		{[]string{"testdata/lint/bad-values.toml"}, "1 flow checked: 11 errors, 0 warnings, 1 note\n"},
+		{[]string{"testdata/lint/duplicate-numbers"}, "3 flows checked: 4 errors, 0 warnings, 3 notes\n"},
+		{[]string{"testdata/flows", "testdata/lint/syntax.toml"}, "3 flows checked: 1 error, 0 warnings, 0 notes\n"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			t.Setenv("CALLFLOW_CONFIG", "")
+			_, summary, _ := runCLI(t, append([]string{"check"}, c.args...)...)
+			if summary != c.want {
+				t.Errorf("summary %q, want %q", summary, c.want)
+			}
+		})
+	}
+}
