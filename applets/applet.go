@@ -34,6 +34,10 @@ type Facts struct {
 	// Routes are outcome -> step routes the applet itself declares (a
 	// menu's `keys`), checked and followed like `on`.
 	Routes map[string]string
+	// Retry outcomes run the step again unless `on` routes them (a menu's
+	// timeout and invalid: the caller gets another go, and the step
+	// counts the attempts and gives up with an outcome of its own).
+	Retry []string
 	// Input: the step waits for the caller, so a loop through it is bounded
 	// by the caller (and, for menus, by max_retries).
 	Input bool

@@ -3,6 +3,8 @@ package applets
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,9 +21,12 @@ type DialParams struct {
 // dialOutcomes are the outcomes of every applet that rings people.
 var dialOutcomes = []string{"answered", "no_answer", "busy", "failed"}
 
+// validate checks the destinations and the ring time. targets is nil when
+// key was not written, or written as something that is no list (decoding
+// said so already).
 func (d DialParams) validate(p Params, targets []string, key string) error {
 	var errs problems
-	if len(targets) == 0 {
+	if len(targets) == 0 && (targets != nil || !p.Has(key)) {
 		errs.add(p.Errorf(key, "`%s` is empty: name at least one destination", key))
 	}
 	for _, t := range targets {
@@ -49,6 +54,44 @@ func validTarget(t string) error {
 }
 
 func quote(s string) string { return "\"" + s + "\"" }
+
+// Destinations is a list of dial strings, written as a TOML list.
+type Destinations []string
+
+func (d *Destinations) UnmarshalTOMLValue(v any) error {
+	switch x := v.(type) {
+	case string:
+		return listForm(x)
+	case []any:
+		out := make(Destinations, 0, len(x))
+		for i, item := range x {
+			s, ok := item.(string)
+			if !ok {
+				return fmt.Errorf("item %d: want a dial string such as \"PJSIP/101\"", i+1)
+			}
+			out = append(out, s)
+		}
+		*d = out
+		return nil
+	}
+	return errString(`want a list such as ["PJSIP/101", "PJSIP/102"]`)
+}
+
+// listForm is the error for destinations written as one string ("PJSIP/a,
+// PJSIP/b", as Asterisk's Dial takes them with '&'): it spells out the
+// list they should be.
+func listForm(s string) error {
+	var items []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '&' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			items = append(items, strconv.Quote(f))
+		}
+	}
+	if len(items) == 0 {
+		items = []string{`"PJSIP/101"`, `"PJSIP/102"`}
+	}
+	return fmt.Errorf("want a list, one destination per item: to = [%s]", strings.Join(items, ", "))
+}
 
 // dial rings targets at once and turns the result into an outcome.
 func dial(ctx context.Context, env *Env, d DialParams, targets []string) (Result, error) {

@@ -33,7 +33,7 @@ type forward struct{ p ForwardParams }
 func newForward(p Params) (Applet, error) {
 	var f forward
 	decodeErr := p.Decode(&f.p)
-	var to []string
+	to := []string{} // written or not, an empty one is reported empty
 	if f.p.To != "" {
 		to = []string{f.p.To}
 	}

@@ -15,6 +15,34 @@ import (
 type HuntTarget struct {
 	Target      string
 	RingTimeout Duration // 0: the step's ring_timeout
+	// err is why the destination could not be read; validateHunt
+	// reports it where it was written.
+	err error
+}
+
+// HuntList is a list of hunt destinations, written as a TOML list.
+type HuntList []HuntTarget
+
+func (l *HuntList) UnmarshalTOMLValue(v any) error {
+	var items []any
+	switch x := v.(type) {
+	case string:
+		return listForm(x)
+	case []any:
+		items = x
+	case []map[string]any:
+		for _, m := range x {
+			items = append(items, m)
+		}
+	default:
+		return errString(`want a list such as ["PJSIP/101", { target = "PJSIP/102", ring_timeout = "15s" }]`)
+	}
+	out := make(HuntList, len(items))
+	for i, item := range items {
+		out[i].err = out[i].UnmarshalTOMLValue(item)
+	}
+	*l = out
+	return nil
 }
 
 func (h *HuntTarget) UnmarshalTOMLValue(v any) error {
@@ -58,13 +86,17 @@ func validRingTimeout(d Duration) bool {
 }
 
 // validateHunt checks a hunt's destinations and ring times.
-func validateHunt(p Params, d DialParams, to []HuntTarget) error {
+func validateHunt(p Params, d DialParams, to HuntList) error {
 	var errs problems
-	if len(to) == 0 {
+	if len(to) == 0 && (to != nil || !p.Has("to")) {
 		errs.add(p.Errorf("to", "`to` is empty: name at least one destination"))
 	}
 	for i, t := range to {
 		key := fmt.Sprintf("to[%d]", i)
+		if t.err != nil {
+			errs.add(p.Errorf(key, "%s: %v", key, t.err))
+			continue
+		}
 		if t.Target != "" {
 			if err := validTarget(t.Target); err != nil {
 				errs.add(p.Errorf(key, "%v", err))

@@ -13,17 +13,21 @@ import (
 // be several digits ("100" for an extension), ended by the terminator or
 // by the inter-digit timeout. Failed attempts (no key, unknown key) are
 // counted per call across every visit: while they are <= retries the
-// outcome is timeout or invalid; the next failure is max_retries, so a
-// silent caller never loops forever.
+// outcome is timeout or invalid, and the menu plays again (after
+// timeout_prompt or invalid_prompt) unless `on` sends those outcomes
+// elsewhere; the next failure is max_retries, so a silent caller never
+// loops forever. As in a FreePBX IVR, `keys` alone is a complete menu.
 //
 //	applet = "menu"
 //	prompt = ["sound:custom/menu"]
 //	keys = { 1 = "sales", 2 = "support" }
 //	timeout = "5s"                 # wait for the first key after the prompt
 //	inter_digit_timeout = "3s"     # wait between keys of a multi-digit entry
-//	retries = 2
+//	retries = 2                    # the menu plays at most 3 times
 //	terminator = "#"
-//	on = { timeout = "menu", invalid = "invalid", max_retries = "goodbye" }
+//	invalid_prompt = ["sound:custom/not-an-option"] # after a wrong key, before the menu again
+//	timeout_prompt = ["sound:custom/still-there"]   # after silence, before the menu again
+//	on = { max_retries = "goodbye" }
 var MenuDef = Definition{
 	Name:     "menu",
 	Summary:  "IVR menu: play a prompt, route by the keys pressed.",
@@ -41,6 +45,8 @@ type MenuParams struct {
 	InterDigitTimeout Duration          `toml:"inter_digit_timeout"`
 	Retries           *int              `toml:"retries"`
 	Terminator        *string           `toml:"terminator"`
+	InvalidPrompt     MediaList         `toml:"invalid_prompt"`
+	TimeoutPrompt     MediaList         `toml:"timeout_prompt"`
 }
 
 type menu struct {
@@ -104,7 +110,8 @@ func sortedKeys(m map[string]string) []string {
 
 func (m *menu) Facts() Facts {
 	outcomes := append(sortedKeys(m.p.Keys), "timeout", "invalid", "max_retries")
-	return Facts{Outcomes: outcomes, Routes: m.p.Keys, Input: true, Media: m.p.Prompt}
+	media := append(append(append([]Media(nil), m.p.Prompt...), m.p.InvalidPrompt...), m.p.TimeoutPrompt...)
+	return Facts{Outcomes: outcomes, Routes: m.p.Keys, Retry: []string{"timeout", "invalid"}, Input: true, Media: media}
 }
 
 func (m *menu) Run(ctx context.Context, env *Env) (Result, error) {
@@ -140,6 +147,16 @@ func (m *menu) Run(ctx context.Context, env *Env) (Result, error) {
 	env.Note("attempt", n)
 	if n > m.retries {
 		return Result{Outcome: "max_retries"}, nil
+	}
+	sorry := m.p.InvalidPrompt
+	if failure == "timeout" {
+		sorry = m.p.TimeoutPrompt
+	}
+	if len(sorry) > 0 {
+		// A key pressed during it is kept for the menu that follows.
+		if _, err := env.Call.Play(ctx, PlaySpec{Media: sorry, BargeIn: AnyKey}); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Outcome: failure}, nil
 }

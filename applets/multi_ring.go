@@ -21,7 +21,7 @@ var MultiRingDef = Definition{
 
 // MultiRingParams are multi_ring's parameters.
 type MultiRingParams struct {
-	To []string `toml:"to"`
+	To Destinations `toml:"to"`
 	DialParams
 }
 

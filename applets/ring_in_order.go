@@ -30,8 +30,8 @@ var RingInOrderDef = Definition{
 
 // RingInOrderParams are ring_in_order's parameters.
 type RingInOrderParams struct {
-	To     []HuntTarget `toml:"to"`
-	Rounds int          `toml:"rounds"`
+	To     HuntList `toml:"to"`
+	Rounds int      `toml:"rounds"`
 	DialParams
 }
 

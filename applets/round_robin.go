@@ -28,9 +28,9 @@ var RoundRobinDef = Definition{
 
 // RoundRobinParams are round_robin's parameters.
 type RoundRobinParams struct {
-	To      []string `toml:"to"`
-	TryNext int      `toml:"try_next"`
-	TryAll  bool     `toml:"try_all"`
+	To      Destinations `toml:"to"`
+	TryNext int          `toml:"try_next"`
+	TryAll  bool         `toml:"try_all"`
 	DialParams
 }
 

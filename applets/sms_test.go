@@ -127,8 +127,10 @@ func TestSMSFailingSend(t *testing.T) {
 	}
 }
 
+// A template that fails only on the call (a tag that is not there) sends
+// nothing; fields it cannot see are refused at load time (TestTemplateFieldsAreCheckedAtLoad).
 func TestSMSTemplateErrorFails(t *testing.T) {
-	set := setFromSource(t, smsFlow(`to = ["caller"]`+"\nbody = \"{{.Time.Nope}}\""))
+	set := setFromSource(t, smsFlow(`to = ["caller"]`+"\nbody = \"{{index .Tags 3}}\""))
 	sim, trace := simulate(t, set, "m", scripted.Script{}, nil)
 	if sim.Record.Steps[0].Outcome != "failed" || len(sim.Call.Sent()) != 0 || !strings.Contains(trace, "error=template") {
 		t.Fatalf("want failed without a text:\n%s", trace)

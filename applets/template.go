@@ -46,17 +46,34 @@ func (t *Template) UnmarshalTOMLValue(v any) error {
 	if !ok {
 		return errString("want a template string")
 	}
-	parsed, err := template.New("").Option("missingkey=zero").Parse(s)
+	parsed, err := parseTemplate(s)
 	if err != nil {
-		return errString("bad template: " + strings.TrimPrefix(err.Error(), "template: :"))
+		return err
 	}
 	t.Source, t.t = s, parsed
 	return nil
 }
 
+// parseTemplate parses s and checks every field it names against what a
+// template sees (TemplateData).
+func parseTemplate(s string) (*template.Template, error) {
+	parsed, err := template.New("").Option("missingkey=zero").Parse(s)
+	if err != nil {
+		return nil, errString("bad template: " + strings.TrimPrefix(err.Error(), "template: :"))
+	}
+	if err := checkFields(parsed.Tree.Root); err != nil {
+		return nil, errString("bad template: " + err.Error())
+	}
+	return parsed, nil
+}
+
 // MustTemplate parses a built-in template.
 func MustTemplate(s string) Template {
-	return Template{Source: s, t: template.Must(template.New("").Option("missingkey=zero").Parse(s))}
+	parsed, err := parseTemplate(s)
+	if err != nil {
+		panic(err)
+	}
+	return Template{Source: s, t: parsed}
 }
 
 // IsZero reports whether no template was given.

@@ -15,6 +15,7 @@ import (
 //	applet = "voicemail"
 //	mailbox = "support"
 //	prompt = ["sound:vm-intro"]  # played before the beep; [] for none
+//	say = "Leave a message."     # spoken instead of the default prompt
 //	beep = true
 //	max_length = "3m"
 //	max_silence = "5s"           # this much silence ends the message
@@ -54,8 +55,11 @@ func newVoicemail(p Params) (Applet, error) {
 	} else if !ValidName(v.p.Mailbox) {
 		errs.add(p.Errorf("mailbox", "mailbox %q: use letters, digits, '_', '.' and '-'", v.p.Mailbox))
 	}
-	if v.p.Prompt != nil {
-		v.prompt = *v.p.Prompt
+	switch {
+	case v.p.Prompt != nil:
+		v.prompt = *v.p.Prompt // say, if any, follows it
+	case v.p.Say != "":
+		v.prompt = nil // the text is the prompt: no stock intro before it
 	}
 	if v.p.Beep != nil {
 		v.beep = *v.p.Beep

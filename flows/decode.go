@@ -18,6 +18,10 @@ type ParseOptions struct {
 	Country string
 	// Source is "file" (default) or "db".
 	Source string
+	// Partial keeps a flow that has errors, broken steps and all, so that
+	// `check` lints the rest of it in the same run. Such a flow is for
+	// reporting only: it never takes calls.
+	Partial bool
 }
 
 type fileDoc struct {
@@ -108,7 +112,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 	}
 	switch f.Status {
 	case "":
-		f.Status = Published
+		f.Status, f.StatusImplied = Published, true
 	case Published, Draft:
 	default:
 		errorf("status", "status %q: use %q or %q", f.Status, Published, Draft)
@@ -154,7 +158,7 @@ func Parse(file string, src []byte, reg *applets.Registry, opts ParseOptions) (*
 		f.Steps = append(f.Steps, step)
 	}
 	doc.Root = nil // decoded: only positions are needed from now on
-	if probs.HasErrors() {
+	if probs.HasErrors() && !opts.Partial {
 		return nil, probs
 	}
 	return f, probs
@@ -232,12 +236,12 @@ func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, 
 	}
 	if s.Applet == "" {
 		errorf(path, "step %q has no applet (one of: %s)", s.ID, strings.Join(reg.Names(), ", "))
-		return nil, probs
+		return s.keepBroken(nil, nil), probs
 	}
 	def, ok := reg.Lookup(s.Applet)
 	if !ok {
 		errorf(path+".applet", "unknown applet %q (one of: %s)", s.Applet, strings.Join(reg.Names(), ", "))
-		return nil, probs
+		return s.keepBroken(nil, nil), probs
 	}
 	sp := &stepParams{doc: doc, path: path, values: params, applet: s.Applet, file: file}
 	applet, err := def.New(sp)
@@ -246,7 +250,7 @@ func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, 
 	}
 	probs = append(probs, sp.warnings...)
 	if applet == nil || err != nil {
-		return nil, probs
+		return s.keepBroken(&def, applet), probs
 	}
 	s.Run = applet
 	s.Facts = applet.Facts()
@@ -267,8 +271,11 @@ func (p *stepParams) Decode(dst any) error {
 	errs := p.doc.Decode(p.path, p.values, dst)
 	for _, e := range errs {
 		if te, ok := e.(*tomlpos.Error); ok && strings.HasPrefix(te.Msg, "unknown key") && !strings.Contains(strings.TrimPrefix(te.Path, p.path+"."), ".") {
-			te.Msg = strings.Replace(te.Msg, "unknown key", "unknown "+p.applet+" parameter", 1)
+			te.Msg = unknownParam(p.applet, strings.TrimPrefix(te.Path, p.path+"."), te.Msg)
 		}
+	}
+	for _, key := range applets.Untemplated(dst) {
+		errs = append(errs, p.Errorf(key, "`%s` is not a template: the {{...}} in it would be used as written, never filled in (templates work in an sms body and an email subject and body)", key))
 	}
 	return joinErrors(errs)
 }

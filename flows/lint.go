@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/callflow/callflow/internal/tomlpos"
@@ -19,6 +21,9 @@ type LintOptions struct {
 	// CheckWAV, when set, vets a WAV sound (Asterisk plays 8 kHz mono
 	// 16-bit WAV without resampling; anything else is flagged).
 	CheckWAV func(path string) error
+	// Notes adds notes: what is right but worth saying to the author
+	// (check); a server reloading flows leaves them out.
+	Notes bool
 }
 
 func (f *Flow) problem(pos tomlpos.Pos, sev Severity, format string, args ...any) Problem {
@@ -34,6 +39,10 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 	if f.Status == Published && len(f.Numbers) == 0 {
 		add(f.namePos(), Warning, "flow %q is published but has no numbers: no call can reach it", f.Name)
 	}
+	if opts.Notes && f.StatusImplied && f.Source == "file" { // the database keeps its own status
+		add(f.namePos(), Note, "no status: published, so it takes calls as soon as it is saved; write status = \"draft\" while editing")
+	}
+	probs = append(probs, f.lintWhisper(opts)...)
 
 	for _, s := range f.Steps {
 		outcomes := map[string]bool{}
@@ -47,7 +56,11 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 			add(s.nextPos(), Warning, "step %q: a %s step ends the call here; `next` is never used", s.ID, s.Applet)
 		}
 		for _, o := range sortedOn(s.On) {
-			if !outcomes[o] {
+			switch {
+			case outcomes[o] || s.outcomes == outcomesUnknown:
+			case s.outcomes == outcomesPartial:
+				add(s.onPos(o), Error, "step %q: %s never produces outcome %q (it produces: %s, as far as its parameters could be read)", s.ID, s.Applet, o, orNone(s.Facts.Outcomes))
+			default:
 				add(s.onPos(o), Error, "step %q: %s never produces outcome %q (it produces: %s)", s.ID, s.Applet, o, orNone(s.Facts.Outcomes))
 			}
 			if _, ok := f.Step(s.On[o]); !ok {
@@ -66,7 +79,8 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 		}
 		probs = append(probs, f.lintMedia(s, opts)...)
 	}
-	if probs.HasErrors() || len(f.Steps) == 0 {
+	// The graph's shape is only known when every step is.
+	if probs.HasErrors() || len(f.Steps) == 0 || slices.ContainsFunc(f.Steps, func(s *Step) bool { return s.broken }) {
 		return probs
 	}
 
@@ -76,10 +90,18 @@ func LintFlow(f *Flow, opts LintOptions) Problems {
 			add(s.pos(), Warning, "step %q (%s) is unreachable: no step routes to it", s.ID, s.Applet)
 			continue
 		}
+		var dead []string
 		for _, o := range s.Facts.Outcomes {
 			if _, kind := f.Route(s, o); kind == RouteOffEnd {
-				add(s.pos(), Warning, "dead end: step %q outcome %q falls off the end of the flow and the call hangs up without a word (route it with `on` or `next`, or end with a hangup step)", s.ID, o)
+				dead = append(dead, strconv.Quote(o))
 			}
+		}
+		switch len(dead) {
+		case 0:
+		case 1:
+			add(s.pos(), Warning, "dead end: step %q outcome %s falls off the end of the flow and the call hangs up without a word (route it with `on` or `next`, or end with a hangup step)", s.ID, dead[0])
+		default:
+			add(s.pos(), Warning, "dead end: step %q outcomes %s fall off the end of the flow and the call hangs up without a word (route them with `on` or `next`, or end with a hangup step)", s.ID, strings.Join(dead, ", "))
 		}
 	}
 	budget := f.Settings.MaxSteps
@@ -224,6 +246,30 @@ func selfLoop(f *Flow, s *Step) bool {
 		}
 	}
 	return false
+}
+
+// lintWhisper checks the flow's whisper: a sound it names must be there,
+// and it is no template.
+func (f *Flow) lintWhisper(opts LintOptions) Problems {
+	w := f.Settings.Whisper
+	if w == "" {
+		return nil
+	}
+	pos := f.at("settings.whisper")
+	if strings.Contains(w, "{{") {
+		return Problems{f.problem(pos, Error, "whisper is not a template: the {{...}} in it would be spoken as written")}
+	}
+	media, _, err := f.Settings.WhisperMedia()
+	if err != nil {
+		return Problems{f.problem(pos, Error, "whisper: %v; write a sound such as \"custom/whisper-sales\", or a sentence to speak", err)}
+	}
+	if opts.SoundsDir == "" || len(media) == 0 || media[0].SoundFile() == "" {
+		return nil
+	}
+	if soundFile(opts.SoundsDir, media[0].SoundFile()) == "" {
+		return Problems{f.problem(pos, Warning, "whisper: sound %q not found in %s", media[0].SoundFile(), opts.SoundsDir)}
+	}
+	return nil
 }
 
 var soundExts = []string{".wav", ".WAV", ".gsm", ".ulaw", ".alaw", ".sln", ".sln16", ".g722", ".g729"}

@@ -1,7 +1,11 @@
 package flows
 
 import (
+	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/internal/tomlpos"
@@ -22,9 +26,12 @@ type Flow struct {
 	Description string
 	Numbers     []string // normalised
 	Status      string
-	Workspace   string
-	Settings    Settings
-	Steps       []*Step
+	// StatusImplied: the file wrote no status, so the flow is published
+	// (it takes calls as soon as it is saved).
+	StatusImplied bool
+	Workspace     string
+	Settings      Settings
+	Steps         []*Step
 
 	File    string // where it came from (a path, or "db:NAME@REV")
 	Source  string // "file" or "db"
@@ -69,6 +76,24 @@ type Settings struct {
 	MaxDuration      tomlpos.Duration `toml:"max_duration"`
 }
 
+// WhisperMedia is what the agent hears before the caller is put through:
+// one word is a sound (a media URI or a bare sound name, as in `play`),
+// words with spaces between them are text for the speech engine.
+func (s Settings) WhisperMedia() (media []applets.Media, text string, err error) {
+	w := strings.TrimSpace(s.Whisper)
+	switch {
+	case w == "":
+		return nil, "", nil
+	case strings.ContainsAny(w, " \t\r\n"):
+		return nil, w, nil
+	}
+	m, err := applets.ParseMedia(w)
+	if err != nil {
+		return nil, "", err
+	}
+	return []applets.Media{m}, "", nil
+}
+
 // Step is one configured applet in a flow.
 type Step struct {
 	ID     string
@@ -83,6 +108,48 @@ type Step struct {
 
 	flow *Flow
 	path string // "steps[i]" in the file
+	// broken: the step's applet or parameters have errors. It is kept so
+	// that the rest of the flow is checked in the same run; a flow with a
+	// broken step never takes calls.
+	broken bool
+	// outcomes says how much is known of a broken step's outcomes.
+	outcomes outcomeKnowledge
+}
+
+// outcomeKnowledge: a broken step may not know all its outcomes.
+type outcomeKnowledge int
+
+const (
+	outcomesKnown outcomeKnowledge = iota
+	// outcomesPartial: some are named by parameters that did not decode.
+	outcomesPartial
+	// outcomesUnknown: no applet, or an unknown one.
+	outcomesUnknown
+)
+
+// keepBroken marks s broken and gives it what can be known of its
+// outcomes: those the applet still reports and those it always has.
+// def and a may be nil (no applet, an unknown applet).
+func (s *Step) keepBroken(def *applets.Definition, a applets.Applet) *Step {
+	s.broken = true
+	if a != nil {
+		s.Facts = a.Facts()
+		s.Facts.Outcomes = slices.Clone(s.Facts.Outcomes) // appended to below
+	}
+	if def == nil {
+		s.outcomes = outcomesUnknown
+		return s
+	}
+	for _, o := range def.Outcomes {
+		if strings.HasPrefix(o, "<") {
+			s.outcomes = outcomesPartial // named by the step's parameters
+			continue
+		}
+		if !slices.Contains(s.Facts.Outcomes, o) {
+			s.Facts.Outcomes = append(s.Facts.Outcomes, o)
+		}
+	}
+	return s
 }
 
 func (s *Step) pos() tomlpos.Pos       { return s.flow.at(s.path) }
@@ -129,6 +196,11 @@ func (f *Flow) Route(s *Step, outcome string) (target string, kind RouteKind) {
 	if t, ok := s.On[outcome]; ok {
 		return t, RouteTo
 	}
+	if slices.Contains(s.Facts.Retry, outcome) {
+		// Another go at the same step (a menu after a wrong key or
+		// silence): the step itself counts the attempts and gives up.
+		return s.ID, RouteTo
+	}
 	for _, term := range s.Facts.Terminal {
 		if term == outcome {
 			return "", RouteEnd
@@ -141,4 +213,13 @@ func (f *Flow) Route(s *Step, outcome string) (target string, kind RouteKind) {
 		return f.Steps[s.Index+1].ID, RouteFallThrough
 	}
 	return "", RouteOffEnd
+}
+
+// unknownParam words the error for a key the applet does not know; a flow
+// setting written on a step says where it belongs.
+func unknownParam(applet, key, msg string) string {
+	if slices.Contains(tomlpos.Fields(reflect.TypeOf(Settings{})), key) {
+		return fmt.Sprintf("unknown %s parameter %q: %s is a flow setting: set it under [settings]", applet, key, key)
+	}
+	return strings.Replace(msg, "unknown key", "unknown "+applet+" parameter", 1)
 }

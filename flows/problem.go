@@ -14,6 +14,8 @@ type Severity string
 const (
 	Error   Severity = "error"
 	Warning Severity = "warning"
+	// Note is something right but worth saying (check reports it).
+	Note Severity = "note"
 )
 
 // Problem is one lint finding: `file:line:col: severity: message`.

@@ -239,24 +239,6 @@ func (r *Runner) finish(rec *CallRecord, state *applets.State, flow *Flow) {
 
 func flowInfo(f *Flow) applets.FlowInfo {
 	fi := applets.FlowInfo{Name: f.Name, Workspace: f.Workspace, Version: f.Version, Record: f.Settings.Record, WhisperAccept: f.Settings.WhisperAccept}
-	if f.Settings.Whisper != "" {
-		if m, err := applets.ParseMedia(f.Settings.Whisper); err == nil && hasScheme(f.Settings.Whisper) {
-			fi.Whisper = []applets.Media{m}
-		} else {
-			fi.WhisperText = f.Settings.Whisper
-		}
-	}
+	fi.Whisper, fi.WhisperText, _ = f.Settings.WhisperMedia() // a bad one never loads
 	return fi
-}
-
-func hasScheme(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ':':
-			return i > 0
-		case ' ', '/':
-			return false
-		}
-	}
-	return false
 }

@@ -68,12 +68,20 @@ func TestCheckReportsEveryRuleWithPositions(t *testing.T) {
 		{"duplicate-numbers", []string{"testdata/lint/duplicate-numbers"}},
 		{"seed-flows", []string{"testdata/flows"}},
 		{"missing-file", []string{"testdata/lint/no-such-file.toml"}},
+		{"every-problem", []string{"testdata/lint/every-problem.toml"}},
+		{"transfer-to-sibling", []string{"testdata/lint/transfer-sibling/front-desk.toml"}},
+		{"to-as-string", []string{"testdata/lint/to-as-string.toml"}},
+		{"templates", []string{"testdata/lint/templates.toml"}},
+		{"settings-on-step", []string{"testdata/lint/settings-on-step.toml"}},
+		{"menu-keys-only", []string{"testdata/lint/menu-keys-only.toml"}},
+		{"whisper-sound", []string{"--sounds", "testdata/sounds", "testdata/lint/whisper.toml"}},
+		{"whisper-bad", []string{"testdata/lint/whisper-bad.toml"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("CALLFLOW_CONFIG", "")
-			out, _, code := runCLI(t, append([]string{"check"}, c.args...)...)
-			golden(t, filepath.Join("testdata/golden/check", c.name+".golden"), fmt.Sprintf("exit %d\n%s", code, out))
+			out, summary, code := runCLI(t, append([]string{"check"}, c.args...)...)
+			golden(t, filepath.Join("testdata/golden/check", c.name+".golden"), fmt.Sprintf("exit %d\n%s%s", code, out, summary))
 			hasError := strings.Contains(out, ": error: ")
 			if (code == 1) != hasError {
 				t.Errorf("exit %d with errors=%v", code, hasError)
@@ -146,5 +154,28 @@ func TestUnknownFlowIsAnError(t *testing.T) {
 	_, errOut, code := runCLI(t, "simulate", "--flows", "testdata/flows", "Nope")
 	if code != 1 || !strings.Contains(errOut, `no flow named or numbered "Nope"`) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// check counts the files it read, those that do not parse among them: a
+// broken file is a flow checked, never "0 flows checked: 1 error".
+func TestCheckCountsEveryFileAsAFlow(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"testdata/lint/syntax.toml"}, "1 flow checked: 1 error, 0 warnings, 0 notes\n"},
+		{[]string{"testdata/lint/bad-values.toml"}, "1 flow checked: 11 errors, 0 warnings, 1 note\n"},
+		{[]string{"testdata/lint/duplicate-numbers"}, "3 flows checked: 4 errors, 0 warnings, 3 notes\n"},
+		{[]string{"testdata/flows", "testdata/lint/syntax.toml"}, "3 flows checked: 1 error, 0 warnings, 0 notes\n"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			t.Setenv("CALLFLOW_CONFIG", "")
+			_, summary, _ := runCLI(t, append([]string{"check"}, c.args...)...)
+			if summary != c.want {
+				t.Errorf("summary %q, want %q", summary, c.want)
+			}
+		})
 	}
 }
