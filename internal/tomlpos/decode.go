@@ -3,6 +3,7 @@ package tomlpos
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"sort"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/callflow/callflow/internal/suggest"
 )
 
 // Error is a message tied to a place in the document.
@@ -219,7 +222,7 @@ func (d *Document) decode(path string, value any, rv reflect.Value, errs *[]erro
 		for k, v := range m { // errors are sorted by position at the end
 			idx, ok := fields[k]
 			if !ok {
-				*errs = append(*errs, d.Errorf(joinPath(path, k), "unknown key %q%s", k, suggest(k, fields)))
+				*errs = append(*errs, d.Errorf(joinPath(path, k), "unknown key %q%s", k, didYouMean(k, fields)))
 				continue
 			}
 			d.decode(joinPath(path, k), v, rv.FieldByIndex(idx), errs)
@@ -278,37 +281,12 @@ func buildFields(t reflect.Type) map[string][]int {
 	return out
 }
 
-func suggest(k string, fields map[string][]int) string {
-	best, bestD := "", 3
-	for f := range fields {
-		if dist := editDistance(k, f); dist < bestD || dist == bestD && f < best {
-			best, bestD = f, dist
-		}
+// didYouMean hints at the accepted key k was most likely meant to be.
+func didYouMean(k string, fields map[string][]int) string {
+	if best, ok := suggest.Closest(k, maps.Keys(fields), 2); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
 
 func sortedKeys(m map[string]any) []string {
