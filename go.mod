@@ -3,7 +3,6 @@ module github.com/callflow/callflow
 go 1.26.8
 
 require (
-	github.com/BurntSushi/toml v1.6.0
 	github.com/CyCoreSystems/agi v0.6.4
 	github.com/CyCoreSystems/ari/v6 v6.0.0-20251024161400-681c62bc07e7
 	github.com/chromedp/chromedp v0.22.1
@@ -13,6 +12,7 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gogo/protobuf v1.3.2
 	github.com/mattn/go-sqlite3 v1.14.52
+	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	go.uber.org/goleak v1.3.0
