@@ -217,7 +217,7 @@ func TestFileErrors(t *testing.T) {
 		{"section given a value", "smtp = 1\n", `1:1: smtp: want a table, got an integer`},
 		{"bad duration", "[ari]\nrequest_timeout = \"5 sec\"\n", `2:1: request_timeout: bad duration "5 sec"`},
 		{"negative duration", "[webhooks]\ntimeout = \"-1s\"\n", `2:1: timeout: duration "-1s" is negative`},
-		{"syntax error", "[calls]\nmax_steps = = 2\n", `2:13: syntax: expected value but found '=' instead`},
+		{"syntax error", "[calls]\nmax_steps = = 2\n", `2:13: syntax: unexpected character U+003D '=' at start of value`},
 		{"invalid value", "[log]\n\nformat = \"text\"\n", `3:1: log.format: must be one of json, console, got "text"`},
 		{"invalid list item", "[http]\ntrusted_proxies = [\"10.0.0.1\", \"nope\"]\n", `2:32: http.trusted_proxies[1]: want an IP address`},
 		{"cross-key problem points at the written key", "[ari]\nreconnect_min = \"1m\"\n", `2:1: ari.reconnect_min: 1m0s is more than ari.reconnect_max 10s`},

@@ -2,12 +2,14 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/callflow/callflow/internal/suggest"
 	"github.com/callflow/callflow/internal/tomlpos"
 )
 
@@ -220,34 +222,8 @@ func setFromEnv(v reflect.Value, s string) error {
 
 // suggestEnv names the closest known variable, for typos.
 func suggestEnv(name string, known map[string]leaf) string {
-	best, bestD := "", 4
-	for k := range known {
-		if d := editDistance(name, k); d < bestD || d == bestD && k < best {
-			best, bestD = k, d
-		}
+	if best, ok := suggest.Closest(name, maps.Keys(known), 3); ok {
+		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }

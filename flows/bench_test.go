@@ -61,6 +61,83 @@ func BenchmarkLoadRegistry(b *testing.B) {
 	}
 }
 
+// describe rewrites flow file i of a writeFlows directory with a new
+// description, the smallest edit an admin makes.
+func describe(b *testing.B, dir string, i int, description string) {
+	b.Helper()
+	file := filepath.Join(dir, fmt.Sprintf("f%05d.toml", i))
+	src, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := strings.Index(string(src), "description = ")
+	end := start + strings.IndexByte(string(src[start:]), '\n')
+	out := string(src[:start]) + fmt.Sprintf("description = %q", description) + string(src[end:])
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkReloadOneChanged is the Loader's share of a reload after one of
+// 10,000 files changed.
+func BenchmarkReloadOneChanged(b *testing.B) {
+	dir := writeFlows(b, 10000)
+	l := &Loader{Dir: dir, Applets: applets.Builtin()}
+	if set, _ := l.Load(); len(set.Flows()) != 10000 {
+		b.Fatalf("%d flows", len(set.Flows()))
+	}
+	n := 0
+	for b.Loop() {
+		n++
+		want := fmt.Sprintf("edit %d", n)
+		b.StopTimer()
+		describe(b, dir, 4242, want)
+		b.StartTimer()
+		set, _ := l.Load()
+		if f, ok := set.ByName("Support 4242"); !ok || f.Description != want || len(set.Flows()) != 10000 {
+			b.Fatalf("the edit is not live (%v)", ok)
+		}
+	}
+}
+
+// BenchmarkChangedFileLive is what an admin waits for: from writing one of
+// 10,000 files to the registry serving it, through the watcher with its
+// default debounce and poll.
+func BenchmarkChangedFileLive(b *testing.B) {
+	dir := writeFlows(b, 10000)
+	reg := NewRegistry()
+	swapped := make(chan *Set, 1)
+	w := &Watcher{Loader: &Loader{Dir: dir, Applets: applets.Builtin()}, Registry: reg, Log: zerolog.Nop(),
+		OnReload: func(s *Set, _ Problems) {
+			select {
+			case swapped <- s:
+			default:
+			}
+		}}
+	w.Load()
+	<-swapped
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	edit := func(n int) {
+		want := fmt.Sprintf("edit %d", n)
+		describe(b, dir, 4242, want)
+		for {
+			set := <-swapped
+			if f, ok := set.ByName("Support 4242"); ok && f.Description == want {
+				return
+			}
+		}
+	}
+	edit(0) // the watch is in place once one edit went through
+	n := 0
+	for b.Loop() {
+		n++
+		edit(n)
+	}
+}
+
 // BenchmarkRunnerStep is the runner's own cost per step (routing, trace,
 // logging disabled) on a scripted call: greeting, menu and invalid-key
 // greetings until max_retries.

@@ -124,8 +124,8 @@ func TestLoaderRefusesHugeFilesWithoutReadingThem(t *testing.T) {
 	}
 }
 
-// Nesting that would cost a recursive parser its stack, or BurntSushi's
-// decoder time and memory quadratic in the depth, is refused up front.
+// Nesting that would cost a recursive parser its stack, or the decoder and
+// the index time and memory quadratic in the depth, is refused up front.
 func TestParseRefusesDeepNesting(t *testing.T) {
 	const n = 100000
 	cases := []struct {

@@ -1,11 +1,13 @@
 package flows
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,7 +33,7 @@ type Set struct {
 func NewSet(version int64, fs []*Flow, probs Problems) *Set {
 	s := &Set{Version: version, Loaded: time.Now(), Problems: probs, byName: map[string]*Flow{}, byNumber: map[string]*Flow{}}
 	s.flows = append(s.flows, fs...)
-	sort.Slice(s.flows, func(i, j int) bool { return s.flows[i].Name < s.flows[j].Name })
+	slices.SortFunc(s.flows, func(a, b *Flow) int { return strings.Compare(a.Name, b.Name) })
 	for _, f := range s.flows {
 		s.byName[strings.ToLower(f.Name)] = f
 		if f.Status == Published {
@@ -108,51 +110,144 @@ type Loader struct {
 
 	mu        sync.Mutex
 	version   int64
-	lastGood  map[string]*Flow // by file
-	prevExtra map[string]bool  // database flows (by "db:NAME@REV") in the last set
+	lastGood  map[string]*Flow     // by file
+	read      map[string]fileState // by file: what each held when last read
+	prevExtra map[string]bool      // database flows (by "db:NAME@REV") in the last set
+}
+
+// fileState is a flow file as last read. A reload reads again only the
+// files whose size, modification time or identity changed, and decodes
+// again only those whose content did: with ten thousand flows, reading and
+// decoding them all made an edit wait a second to go live.
+type fileState struct {
+	info   os.FileInfo // when read; nil: written too recently to trust it
+	with   decodeOptions
+	sum    [32]byte // of the content
+	parsed *Flow    // as decoded, nil if it did not decode
+	// probs are decoding's and the flow's graph's (LintFlow's but for the
+	// sounds), or why the file could not be read.
+	probs Problems
+}
+
+// decodeOptions are what a file's state depends on besides its content.
+type decodeOptions struct {
+	applets  *applets.Registry
+	parse    ParseOptions
+	maxSteps int
+}
+
+func (l *Loader) decodeOptions() decodeOptions {
+	return decodeOptions{applets: l.Applets, parse: l.Parse, maxSteps: l.Lint.DefaultMaxSteps}
+}
+
+// racyWindow is how recently a file may have been written for its size
+// and time not to vouch for its content: a write in the same clock tick as
+// the read, or within a coarse file system's two-second resolution, leaves
+// both as they were.
+const racyWindow = 2 * time.Second
+
+// readFile returns the state of file, reading and decoding it only if it
+// changed since prev. stat is the file's, for the directory signature
+// (nil if it could not be had).
+func (l *Loader) readFile(file string, prev fileState, start time.Time) (st fileState, stat os.FileInfo) {
+	with := l.decodeOptions()
+	stat, err := os.Stat(file)
+	if prev.with != with {
+		prev = fileState{}
+	}
+	if err == nil && prev.info != nil && sameFile(prev.info, stat) {
+		return prev, stat
+	}
+	src, info, err := readLimited(file)
+	if err != nil {
+		return fileState{probs: Problems{{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}}, stat
+	}
+	if info.ModTime().After(start.Add(-racyWindow)) {
+		info = nil
+	}
+	sum := sha256.Sum256(src)
+	if prev.sum == sum { // touched, or rewritten as it was
+		prev.info = info
+		return prev, stat
+	}
+	f, probs := Parse(file, src, l.Applets, l.Parse)
+	if f != nil {
+		graph := l.Lint
+		graph.SoundsDir = "" // looked up on every reload: see soundProblems
+		probs = append(probs, LintFlow(f, graph)...)
+	}
+	return fileState{info: info, with: with, sum: sum, parsed: f, probs: probs}, stat
+}
+
+// soundProblems are LintFlow's problems with the sounds f plays, which the
+// sounds directory decides rather than the flow.
+func (l *Loader) soundProblems(f *Flow) Problems {
+	var probs Problems
+	for _, s := range f.Steps {
+		probs = append(probs, f.lintMedia(s, l.Lint)...)
+	}
+	return probs
+}
+
+// sameFile reports whether a and b describe the same, unchanged file.
+func sameFile(a, b os.FileInfo) bool {
+	return a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) && a.Mode() == b.Mode() && os.SameFile(a, b)
 }
 
 // Load reads every *.toml file of Dir and returns the new set and every
 // problem found (including those of files whose last good version is
-// kept).
+// kept). Files that did not change since the last Load are not read or
+// decoded again; their sounds are looked up again, and the set is linted
+// as a whole.
 func (l *Loader) Load() (*Set, Problems) {
+	set, probs, _ := l.load()
+	return set, probs
+}
+
+// load also returns the signature of the directory as read (see
+// signature), for the watcher's poll.
+func (l *Loader) load() (*Set, Problems, [32]byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lastGood == nil {
 		l.lastGood = map[string]*Flow{}
 	}
+	start := time.Now()
 	files, probs := listFlowFiles(l.Dir)
+	states := make([]fileState, len(files))
+	stats := make([]os.FileInfo, len(files))
+	inParallel(len(files), func(i int) {
+		states[i], stats[i] = l.readFile(files[i], l.read[files[i]], start)
+	})
+	sounds := make([]Problems, len(files))
+	if l.Lint.SoundsDir != "" {
+		inParallel(len(files), func(i int) {
+			if f := states[i].parsed; f != nil {
+				sounds[i] = l.soundProblems(f)
+			}
+		})
+	}
+	l.read = make(map[string]fileState, len(files))
 	candidates := map[string]*Flow{}
 	changed := map[string]bool{}
-	results := parseFiles(files, func(file string) (*Flow, Problems) {
-		src, err := readLimited(file)
-		if err != nil {
-			return nil, Problems{{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}
-		}
-		if old, ok := l.lastGood[file]; ok && string(old.Raw) == string(src) {
-			return old, LintFlow(old, l.Lint)
-		}
-		f, fp := Parse(file, src, l.Applets, l.Parse)
-		if f != nil {
-			fp = append(fp, LintFlow(f, l.Lint)...)
-		}
-		if fp.HasErrors() {
-			f = nil
-		}
-		return f, fp
-	})
 	for i, file := range files {
-		r := results[i]
-		probs = append(probs, r.probs...)
+		st := states[i]
+		l.read[file] = st
+		fp := append(st.probs[:len(st.probs):len(st.probs)], sounds[i]...)
+		probs = append(probs, fp...)
+		flow := st.parsed
+		if fp.HasErrors() {
+			flow = nil
+		}
 		old, hadOld := l.lastGood[file]
 		switch {
-		case r.flow == nil && hadOld:
+		case flow == nil && hadOld:
 			probs = append(probs, Problem{File: file, Line: 1, Col: 1, Severity: Warning, Msg: fmt.Sprintf("keeping the last good version (%s) of flow %q", old.Version, old.Name)})
 			candidates[file] = old
-		case r.flow == nil:
+		case flow == nil:
 		default:
-			candidates[file] = r.flow
-			if !hadOld || old != r.flow {
+			candidates[file] = flow
+			if !hadOld || old != flow {
 				changed[file] = true
 			}
 		}
@@ -171,12 +266,10 @@ func (l *Loader) Load() (*Set, Problems) {
 	// nowhere): what the admin wrote is reported, and a changed flow that
 	// conflicts goes back to its last good version (or out, if new) until
 	// the set is clean.
-	probs = append(probs, lintCandidates(candidates)...)
-	for range 3 {
-		_, bad := LintSet(values(candidates))
-		if len(bad) == 0 {
-			break
-		}
+	all := values(candidates)
+	sp, bad := LintSet(all)
+	probs = append(probs, sp...)
+	for round := 1; len(bad) > 0; round++ {
 		reverted := false
 		for f := range bad {
 			if !changed[f.File] {
@@ -195,8 +288,12 @@ func (l *Loader) Load() (*Set, Problems) {
 			// target was deleted stays: the runner ends such calls cleanly).
 			break
 		}
+		all = values(candidates)
+		if round == 3 {
+			break
+		}
+		_, bad = LintSet(all)
 	}
-	all := values(candidates)
 	next := map[string]*Flow{}
 	for file, f := range candidates {
 		if f.Source == "file" {
@@ -213,12 +310,7 @@ func (l *Loader) Load() (*Set, Problems) {
 	l.version++
 	probs = dedupe(probs)
 	probs.Sort()
-	return NewSet(l.version, all, probs), probs
-}
-
-func lintCandidates(candidates map[string]*Flow) Problems {
-	sp, _ := LintSet(values(candidates))
-	return sp
+	return NewSet(l.version, all, probs), probs, signature(files, stats)
 }
 
 func values(m map[string]*Flow) []*Flow {
@@ -226,7 +318,7 @@ func values(m map[string]*Flow) []*Flow {
 	for _, f := range m {
 		out = append(out, f)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
+	slices.SortFunc(out, func(a, b *Flow) int { return strings.Compare(a.File, b.File) })
 	return out
 }
 
@@ -245,47 +337,48 @@ func dedupe(ps Problems) Problems {
 // MaxFileSize bounds one flow file: a flow is a few kilobytes.
 const MaxFileSize = 4 << 20
 
-func readLimited(file string) ([]byte, error) {
+// readLimited reads file, and says what it was when opened.
+func readLimited(file string) ([]byte, os.FileInfo, error) {
 	// Stat first: opening a FIFO named *.toml would block until a writer came.
 	if fi, err := os.Stat(file); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
+		return nil, nil, fmt.Errorf("not a regular file")
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
+		return nil, nil, fmt.Errorf("not a regular file")
 	}
 	if fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("file is %d bytes; a flow file may be at most %d", fi.Size(), MaxFileSize)
+		return nil, nil, fmt.Errorf("file is %d bytes; a flow file may be at most %d", fi.Size(), MaxFileSize)
 	}
 	// One byte more than Stat said tells whether the file grew meanwhile.
 	buf := make([]byte, fi.Size()+1)
 	n, err := io.ReadFull(f, buf)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, err
+		return nil, nil, err
 	}
 	grew := n == len(buf)
 	buf = buf[:n]
 	if grew { // read the rest, still bounded
 		rest, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1-int64(n)))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		buf = append(buf, rest...)
 	}
 	if len(buf) > MaxFileSize {
-		return nil, fmt.Errorf("file is over %d bytes", MaxFileSize)
+		return nil, nil, fmt.Errorf("file is over %d bytes", MaxFileSize)
 	}
-	return buf, nil
+	return buf, fi, nil
 }
 
 // listFlowFiles returns the *.toml files of dir (not recursive; hidden and
@@ -328,16 +421,18 @@ func LoadFiles(paths []string, reg *applets.Registry, popts ParseOptions, lopts 
 			files = append(files, p)
 		}
 	}
-	results := parseFiles(files, func(file string) (*Flow, Problems) {
-		src, err := readLimited(file)
+	results := make([]parsed, len(files))
+	inParallel(len(files), func(i int) {
+		src, _, err := readLimited(files[i])
 		if err != nil {
-			return nil, Problems{{File: file, Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}
+			results[i].probs = Problems{{File: files[i], Line: 1, Col: 1, Severity: Error, Msg: err.Error()}}
+			return
 		}
-		f, fp := Parse(file, src, reg, popts)
+		f, fp := Parse(files[i], src, reg, popts)
 		if f != nil {
 			fp = append(fp, LintFlow(f, lopts)...)
 		}
-		return f, fp
+		results[i] = parsed{f, fp}
 	})
 	var flows []*Flow
 	for _, r := range results {
@@ -358,11 +453,9 @@ type parsed struct {
 	probs Problems
 }
 
-// parseFiles runs parse on every file, one worker per CPU; results keep
-// the files' order.
-func parseFiles(files []string, parse func(string) (*Flow, Problems)) []parsed {
-	out := make([]parsed, len(files))
-	workers := min(runtime.GOMAXPROCS(0), len(files))
+// inParallel runs fn(0) ... fn(n-1), one worker per CPU.
+func inParallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -371,13 +464,12 @@ func parseFiles(files []string, parse func(string) (*Flow, Problems)) []parsed {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(files) {
+				if i >= n {
 					return
 				}
-				out[i].flow, out[i].probs = parse(files[i])
+				fn(i)
 			}
 		}()
 	}
 	wg.Wait()
-	return out
 }

@@ -13,10 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/applets/scripted"
+	"github.com/callflow/callflow/internal/tomlpos"
 	"github.com/rs/zerolog"
 )
 
@@ -358,21 +357,20 @@ func WriteTraceJSON(w io.Writer, rec *CallRecord) error {
 // ScheduleLocation is the time zone of the flow's first schedule step:
 // the zone in which a time the admin types for a simulation is meant.
 func ScheduleLocation(f *Flow) (*time.Location, bool) {
-	var doc struct {
-		Steps []struct {
-			Applet   string `toml:"applet"`
-			Timezone string `toml:"timezone"`
-		} `toml:"steps"`
-	}
 	// The flow decoded once already: only these two keys are read again.
-	if _, err := toml.Decode(string(f.Raw), &doc); err != nil {
+	doc, err := tomlpos.Parse(f.Raw)
+	if err != nil {
 		return nil, false
 	}
-	for _, s := range doc.Steps {
-		if s.Applet != "schedule" || s.Timezone == "" {
+	steps, _ := doc.Root["steps"].([]any)
+	for _, raw := range steps {
+		st, _ := raw.(map[string]any)
+		applet, _ := st["applet"].(string)
+		tz, _ := st["timezone"].(string)
+		if applet != "schedule" || tz == "" {
 			continue
 		}
-		if loc, err := time.LoadLocation(s.Timezone); err == nil {
+		if loc, err := time.LoadLocation(tz); err == nil {
 			return loc, true
 		}
 	}

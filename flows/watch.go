@@ -19,7 +19,9 @@ type Watcher struct {
 	Loader   *Loader
 	Registry *Registry
 	Log      zerolog.Logger
-	// Debounce gathers a burst of writes into one reload (default 200ms).
+	// Debounce gathers a burst of writes into one reload (default 50ms:
+	// an editor's save is a few writes within milliseconds, and a reload
+	// reads only what changed, so one burst split in two costs little).
 	Debounce time.Duration
 	// Poll is the fallback scan interval (default 1s).
 	Poll time.Duration
@@ -33,10 +35,10 @@ type Watcher struct {
 // Load loads once and installs the result; serve calls it before taking
 // calls.
 func (w *Watcher) Load() (*Set, Problems) {
+	set, probs, sig := w.Loader.load()
 	w.mu.Lock()
-	w.sig = dirSignature(w.Loader.Dir)
+	w.sig = sig
 	w.mu.Unlock()
-	set, probs := w.Loader.Load()
 	w.Registry.Swap(set)
 	w.report(set, probs)
 	return set, probs
@@ -75,7 +77,7 @@ const maxLoggedProblems = 50
 func (w *Watcher) Run(ctx context.Context) error {
 	debounce := w.Debounce
 	if debounce <= 0 {
-		debounce = 200 * time.Millisecond
+		debounce = 50 * time.Millisecond
 	}
 	poll := w.Poll
 	if poll <= 0 {
@@ -135,14 +137,22 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // dirSignature summarises names, sizes and modification times.
 func dirSignature(dir string) [32]byte {
-	h := sha256.New()
 	files, _ := listFlowFiles(dir)
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			continue
+	stats := make([]os.FileInfo, len(files))
+	for i, f := range files {
+		stats[i], _ = os.Stat(f)
+	}
+	return signature(files, stats)
+}
+
+// signature summarises files by name, size and modification time; a nil
+// stat (the file could not be had) leaves the file out.
+func signature(files []string, stats []os.FileInfo) [32]byte {
+	h := sha256.New()
+	for i, f := range files {
+		if fi := stats[i]; fi != nil {
+			fmt.Fprintf(h, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
 		}
-		fmt.Fprintf(h, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
 	}
 	var out [32]byte
 	copy(out[:], h.Sum(nil))

@@ -3,6 +3,7 @@ package tomlpos
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"sort"
@@ -11,7 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/callflow/callflow/internal/suggest"
 )
 
 // Error is a message tied to a place in the document.
@@ -24,6 +27,9 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Pos.Line, e.Pos.Col, e.Msg) }
 
 // Document is a parsed TOML document that remembers where each key was.
+// Root holds strings, int64, float64, bool, time.Time for offset date-times,
+// toml.LocalDate, toml.LocalDateTime and toml.LocalTime, []any and
+// map[string]any; Decode hands local ones on as time.Time (see localTime).
 type Document struct {
 	Root  map[string]any
 	Index *Index
@@ -34,19 +40,12 @@ func Parse(src []byte) (*Document, error) {
 	if err := checkNesting(src); err != nil {
 		return nil, err
 	}
-	if root, ix, ok := parseFast(src); ok {
-		return &Document{Root: root, Index: ix}, nil
-	}
 	root := map[string]any{}
-	if _, err := toml.Decode(string(src), &root); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			msg := pe.Message
-			if pe.Usage != "" {
-				msg += " (" + strings.TrimSpace(strings.SplitN(pe.Usage, "\n", 2)[0]) + ")"
-			}
-			// BurntSushi says line 0 for some errors on the first line.
-			return nil, &Error{Pos: Pos{Line: max(pe.Position.Line, 1), Col: max(pe.Position.Col, 1)}, Msg: "syntax: " + msg}
+	if err := toml.Unmarshal(src, &root); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			return nil, &Error{Pos: Pos{Line: max(line, 1), Col: max(col, 1)}, Msg: "syntax: " + strings.TrimPrefix(de.Error(), "toml: ")}
 		}
 		return nil, &Error{Pos: Pos{Line: 1, Col: 1}, Msg: err.Error()}
 	}
@@ -97,6 +96,9 @@ var (
 
 func (d *Document) decode(path string, value any, rv reflect.Value, errs *[]error) {
 	fail := func(format string, args ...any) { *errs = append(*errs, d.Errorf(path, format, args...)) }
+	if t, ok := localTime(value); ok {
+		value = t
+	}
 
 	if rv.CanAddr() {
 		if u, ok := rv.Addr().Interface().(Unmarshaler); ok {
@@ -219,7 +221,7 @@ func (d *Document) decode(path string, value any, rv reflect.Value, errs *[]erro
 		for k, v := range m { // errors are sorted by position at the end
 			idx, ok := fields[k]
 			if !ok {
-				*errs = append(*errs, d.Errorf(joinPath(path, k), "unknown key %q%s", k, suggest(k, fields)))
+				*errs = append(*errs, d.Errorf(joinPath(path, k), "unknown key %q%s", k, didYouMean(k, fields)))
 				continue
 			}
 			d.decode(joinPath(path, k), v, rv.FieldByIndex(idx), errs)
@@ -278,46 +280,12 @@ func buildFields(t reflect.Type) map[string][]int {
 	return out
 }
 
-func suggest(k string, fields map[string][]int) string {
-	best, bestD := "", 3
-	for f := range fields {
-		if dist := editDistance(k, f); dist < bestD || dist == bestD && f < best {
-			best, bestD = f, dist
-		}
+// didYouMean hints at the accepted key k was most likely meant to be.
+func didYouMean(k string, fields map[string][]int) string {
+	if best, ok := suggest.Closest(k, maps.Keys(fields), 2); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return ""
 }
 
 func joinPath(path, key string) string {
@@ -364,7 +332,7 @@ func typeName(v any) string {
 		return "a number"
 	case bool:
 		return "a boolean"
-	case time.Time:
+	case time.Time, toml.LocalDate, toml.LocalDateTime, toml.LocalTime:
 		return "a date-time"
 	case []any, []map[string]any:
 		return "a list"
@@ -373,6 +341,26 @@ func typeName(v any) string {
 	default:
 		return fmt.Sprintf("%T", v)
 	}
+}
+
+// Local date-times, dates and times have no zone: they become time.Time in
+// these marker zones, which a step reads in its own time zone.
+var (
+	localDateTimeZone = time.FixedZone("datetime-local", 0)
+	localDateZone     = time.FixedZone("date-local", 0)
+	localTimeZone     = time.FixedZone("time-local", 0)
+)
+
+func localTime(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case toml.LocalDateTime:
+		return x.AsTime(localDateTimeZone), true
+	case toml.LocalDate:
+		return x.AsTime(localDateZone), true
+	case toml.LocalTime:
+		return time.Date(0, time.January, 1, x.Hour, x.Minute, x.Second, x.Nanosecond, localTimeZone), true
+	}
+	return time.Time{}, false
 }
 
 // Duration is a time.Duration written as "30s", "1m30s" or a whole number of

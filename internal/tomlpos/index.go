@@ -1,9 +1,12 @@
 package tomlpos
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // Pos is a place in a TOML document: 1-based line and byte column.
@@ -19,44 +22,20 @@ func (p Pos) IsValid() bool { return p.Line > 0 }
 // dots between keys and [i] for array elements, so the third step's
 // `on.timeout` is "steps[2].on.timeout".
 //
-// BurntSushi/toml keeps key positions private and files every element of an
-// array of tables under one key, so it cannot tell us which step an unknown
-// key belongs to; this scanner can. It only has to find keys: values are
-// skipped, and anything it does not understand ends the scan early (the
-// decoder reports syntax errors itself).
+// The decoded values cannot say where they were written, and an array of
+// tables needs the document's order to tell which step a key belongs to,
+// so the index walks the parser's syntax tree. It does so the first time
+// a position is asked for: most documents never are, and walking every
+// flow of ten thousand was a fifth of loading them.
 type Index struct {
-	// Positions are noted as (parent, key) pairs and joined into paths
-	// only when someone asks: most documents are never asked, and the
-	// string joins were a large part of loading ten thousand flows.
-	pending []entry
-	once    sync.Once
-	keys    map[string]Pos
+	src  []byte
+	once sync.Once
+	keys map[string]Pos
 }
 
-type entry struct {
-	parent string
-	key    string // with hasKey: a key of parent
-	hasKey bool
-	elem   int // without hasKey, >= 0: an element of parent; else parent is the path
-	pos    Pos
-}
-
-func (ix *Index) build() {
-	ix.keys = make(map[string]Pos, len(ix.pending))
-	for _, e := range ix.pending {
-		path := e.parent
-		switch {
-		case e.hasKey:
-			path = joinPath(e.parent, e.key)
-		case e.elem >= 0:
-			path = e.parent + "[" + strconv.Itoa(e.elem) + "]"
-		}
-		if _, ok := ix.keys[path]; !ok {
-			ix.keys[path] = e.pos
-		}
-	}
-	ix.pending = nil
-}
+// NewIndex indexes src. A document the parser rejects is indexed up to its
+// first error.
+func NewIndex(src []byte) *Index { return &Index{src: src} }
 
 // Lookup returns where path was written and whether it was found.
 func (ix *Index) Lookup(path string) (Pos, bool) {
@@ -87,358 +66,160 @@ func parentPath(path string) string {
 	return path[:i]
 }
 
-// NewIndex scans src.
-func NewIndex(src []byte) *Index {
-	s := &scanner{src: src, line: 1, lineStart: 0, ix: &Index{}, aot: map[string]int{}}
-	s.run()
-	return s.ix
-}
-
-type scanner struct {
-	src       []byte
-	i         int
-	line      int
-	lineStart int
-	ix        *Index
-	aot       map[string]int // array-of-tables path (resolved) -> current index
-	prefix    string         // current table, resolved
-}
-
-func (s *scanner) pos() Pos { return Pos{Line: s.line, Col: s.i - s.lineStart + 1} }
-
-func (s *scanner) eof() bool { return s.i >= len(s.src) }
-
-func (s *scanner) peek() byte {
-	if s.eof() {
-		return 0
-	}
-	return s.src[s.i]
-}
-
-func (s *scanner) advance() {
-	if s.src[s.i] == '\n' {
-		s.line++
-		s.lineStart = s.i + 1
-	}
-	s.i++
-}
-
-// skipSpace skips blanks, and newlines and comments when multiline is set.
-func (s *scanner) skipSpace(multiline bool) {
-	for !s.eof() {
-		c := s.peek()
-		switch {
-		case c == ' ' || c == '\t' || c == '\r':
-			s.advance()
-		case c == '\n' && multiline:
-			s.advance()
-		case c == '#' && multiline:
-			s.skipComment()
-		default:
-			return
+func (ix *Index) build() {
+	w := &walker{src: ix.src, keys: map[string]Pos{}, aot: map[string]int{}, lines: []int{0}}
+	for i, c := range ix.src {
+		if c == '\n' {
+			w.lines = append(w.lines, i+1)
 		}
 	}
-}
-
-func (s *scanner) skipComment() {
-	for !s.eof() && s.peek() != '\n' {
-		s.advance()
-	}
-}
-
-// join appends key the way Decode writes paths (quoted when needed).
-func (s *scanner) join(prefix, key string) string { return joinPath(prefix, key) }
-
-func (s *scanner) run() {
-	defer func() { _ = recover() }() // a malformed document just ends the index
-	for {
-		s.skipSpace(true)
-		if s.eof() {
-			return
-		}
-		switch c := s.peek(); {
-		case c == '[':
-			if !s.header() {
-				return
-			}
-		default:
-			if !s.keyValue(s.prefix) {
-				return
-			}
+	var p unstable.Parser
+	p.Reset(ix.src)
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			w.header(e)
+		case unstable.KeyValue:
+			w.keyValue(w.table, e)
 		}
 	}
+	ix.keys, ix.src = w.keys, nil
 }
 
-func (s *scanner) header() bool {
-	start := s.pos() // a table is reported at its opening bracket
-	s.advance()
-	array := false
-	if s.peek() == '[' {
-		array = true
-		s.advance()
+// walker records the positions of one document's keys, resolving paths
+// the way Decode writes them.
+type walker struct {
+	src   []byte
+	lines []int // offset where each line starts
+	keys  map[string]Pos
+	aot   map[string]int // array of tables (resolved path) -> its last index
+	table string         // the current table, resolved
+}
+
+func (w *walker) pos(off int) Pos {
+	line := sort.SearchInts(w.lines, off+1) - 1
+	return Pos{Line: line + 1, Col: off - w.lines[line] + 1}
+}
+
+// record keeps the first place a path was written: a table made by dotted
+// keys is where it was first mentioned.
+func (w *walker) record(path string, off int) {
+	if _, ok := w.keys[path]; !ok {
+		w.keys[path] = w.pos(off)
 	}
-	s.skipSpace(false)
-	parts, ok := s.key()
-	if !ok {
-		return false
-	}
-	s.skipSpace(false)
-	if s.peek() != ']' {
-		return false
-	}
-	s.advance()
-	if array {
-		if s.peek() != ']' {
-			return false
+}
+
+// header handles [a.b] and [[a.b]]; a table is reported at its opening
+// bracket.
+func (w *walker) header(e *unstable.Node) {
+	var parts []string
+	start := -1
+	for it := e.Key(); it.Next(); {
+		k := it.Node()
+		if start < 0 {
+			start = int(k.Raw.Offset)
 		}
-		s.advance()
+		parts = append(parts, string(k.Data))
 	}
-	// Resolve every segment but the last against arrays of tables seen so far.
+	for start > 0 && w.src[start-1] != '[' { // blanks after the bracket
+		start--
+	}
+	start--
+	if e.Kind == unstable.ArrayTable {
+		start--
+	}
+	// Every part but the last names the newest element of an array of
+	// tables, if it is one.
 	resolved := ""
-	for k, p := range parts {
-		resolved = s.join(resolved, p)
-		if k == len(parts)-1 {
+	for i, part := range parts {
+		resolved = joinPath(resolved, part)
+		if i == len(parts)-1 {
 			break
 		}
-		if n, ok := s.aot[resolved]; ok {
+		if n, ok := w.aot[resolved]; ok {
 			resolved += "[" + strconv.Itoa(n) + "]"
 		}
+		w.record(resolved, start) // [a.b] makes a, if nothing did before
 	}
-	if array {
-		n, seen := s.aot[resolved]
+	if e.Kind == unstable.ArrayTable {
+		n, seen := w.aot[resolved]
 		if seen {
 			n++
 		}
-		s.aot[resolved] = n
-		if !seen {
-			s.record(resolved, start)
-		}
+		w.aot[resolved] = n
+		w.record(resolved, start)
 		resolved += "[" + strconv.Itoa(n) + "]"
 	}
-	s.record(resolved, start)
-	s.prefix = resolved
-	return true
+	w.record(resolved, start)
+	w.table = resolved
 }
 
-func (s *scanner) record(path string, p Pos) {
-	s.ix.pending = append(s.ix.pending, entry{parent: path, elem: -1, pos: p})
-}
-
-func (s *scanner) recordKey(parent, key string, p Pos) {
-	s.ix.pending = append(s.ix.pending, entry{parent: parent, key: key, hasKey: true, elem: -1, pos: p})
-}
-
-func (s *scanner) recordElem(parent string, i int, p Pos) {
-	s.ix.pending = append(s.ix.pending, entry{parent: parent, elem: i, pos: p})
-}
-
-// key reads a possibly dotted, possibly quoted key.
-func (s *scanner) key() ([]string, bool) {
-	var parts []string
-	for {
-		s.skipSpace(false)
-		var part string
-		switch s.peek() {
-		case '"':
-			str, ok := s.basicString()
-			if !ok {
-				return nil, false
-			}
-			part = str
-		case '\'':
-			str, ok := s.literalString()
-			if !ok {
-				return nil, false
-			}
-			part = str
-		default:
-			start := s.i
-			for !s.eof() {
-				c := s.peek()
-				if c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-					s.advance()
-					continue
-				}
-				break
-			}
-			if s.i == start {
-				return nil, false
-			}
-			part = string(s.src[start:s.i])
+// keyValue records a (possibly dotted) key and what its value holds, and
+// returns the offset just past the value.
+func (w *walker) keyValue(table string, e *unstable.Node) int {
+	path := table
+	start, end := -1, 0
+	for it := e.Key(); it.Next(); {
+		k := it.Node()
+		if start < 0 {
+			start = int(k.Raw.Offset)
 		}
-		parts = append(parts, part)
-		s.skipSpace(false)
-		if s.peek() != '.' {
-			return parts, true
-		}
-		s.advance()
+		end = int(k.Raw.Offset + k.Raw.Length)
+		path = joinPath(path, string(k.Data))
+		w.record(path, start) // a.b = 1 writes a and a.b here
 	}
+	return w.value(path, e.Value(), w.skip(end))
 }
 
-func (s *scanner) keyValue(prefix string) bool {
-	start := s.pos()
-	parts, ok := s.key()
-	if !ok {
-		return false
-	}
-	path := prefix
-	for _, p := range parts {
-		path = s.join(path, p)
-		s.record(path, start)
-	}
-	s.skipSpace(false)
-	if s.peek() != '=' {
-		return false
-	}
-	s.advance()
-	s.skipSpace(false)
-	return s.value(path)
-}
-
-func (s *scanner) value(path string) bool {
-	switch s.peek() {
-	case '"':
-		if strings.HasPrefix(string(s.src[s.i:min(s.i+3, len(s.src))]), `"""`) {
-			return s.multiline(`"""`)
+// value records the elements of arrays and the keys of inline tables in v,
+// which starts at offset start, and returns the offset just past it. The
+// parser gives every scalar and inline table its place; arrays it does not,
+// so their brackets are found from their neighbours.
+func (w *walker) value(path string, v *unstable.Node, start int) int {
+	switch v.Kind {
+	case unstable.Array:
+		next := start + 1
+		i := 0
+		for it := v.Children(); it.Next(); {
+			n := it.Node()
+			if n.Kind == unstable.Comment {
+				continue
+			}
+			at := w.skip(next)
+			elem := path + "[" + strconv.Itoa(i) + "]"
+			w.record(elem, at)
+			next = w.value(elem, n, at)
+			i++
 		}
-		_, ok := s.basicString()
-		return ok
-	case '\'':
-		if strings.HasPrefix(string(s.src[s.i:min(s.i+3, len(s.src))]), `'''`) {
-			return s.multiline(`'''`)
+		return w.skip(next) + 1 // past ']'
+	case unstable.InlineTable:
+		next := int(v.Raw.Offset) + 1
+		for it := v.Children(); it.Next(); {
+			if n := it.Node(); n.Kind == unstable.KeyValue {
+				next = w.keyValue(path, n)
+			}
 		}
-		_, ok := s.literalString()
-		return ok
-	case '[':
-		return s.array(path)
-	case '{':
-		return s.inlineTable(path)
+		return w.skip(next) + 1 // past '}'
 	default:
-		// number, bool, date: runs to a delimiter
-		for !s.eof() {
-			c := s.peek()
-			if c == ',' || c == ']' || c == '}' || c == '\n' || c == '#' {
-				break
-			}
-			s.advance()
-		}
-		return true
+		return int(v.Raw.Offset + v.Raw.Length)
 	}
 }
 
-func (s *scanner) array(path string) bool {
-	s.advance() // [
-	n := 0
-	for {
-		s.skipSpace(true)
-		if s.eof() {
-			return false
-		}
-		if s.peek() == ']' {
-			s.advance()
-			return true
-		}
-		elem := path + "[" + strconv.Itoa(n) + "]"
-		s.record(elem, s.pos())
-		if !s.value(elem) {
-			return false
-		}
-		n++
-		s.skipSpace(true)
-		if s.peek() == ',' {
-			s.advance()
-		}
-	}
-}
-
-func (s *scanner) inlineTable(path string) bool {
-	s.advance() // {
-	for {
-		s.skipSpace(true)
-		if s.eof() {
-			return false
-		}
-		if s.peek() == '}' {
-			s.advance()
-			return true
-		}
-		if !s.keyValue(path) {
-			return false
-		}
-		s.skipSpace(true)
-		if s.peek() == ',' {
-			s.advance()
-		}
-	}
-}
-
-func (s *scanner) basicString() (string, bool) {
-	start := s.i
-	s.advance() // "
-	for !s.eof() {
-		switch s.peek() {
-		case '\\':
-			s.advance()
-			if s.eof() {
-				return "", false
+// skip passes what may stand between a key and its value or between two
+// elements: blanks, newlines, comments, '=' and ','.
+func (w *walker) skip(off int) int {
+	for off < len(w.src) {
+		switch w.src[off] {
+		case ' ', '\t', '\r', '\n', '=', ',':
+			off++
+		case '#':
+			for off < len(w.src) && w.src[off] != '\n' {
+				off++
 			}
-			s.advance()
-		case '"':
-			s.advance()
-			raw := string(s.src[start:s.i])
-			if str, err := strconv.Unquote(raw); err == nil {
-				return str, true
-			}
-			return raw[1 : len(raw)-1], true
-		case '\n':
-			return "", false
 		default:
-			s.advance()
+			return off
 		}
 	}
-	return "", false
-}
-
-func (s *scanner) literalString() (string, bool) {
-	s.advance() // '
-	start := s.i
-	for !s.eof() {
-		switch s.peek() {
-		case '\'':
-			str := string(s.src[start:s.i])
-			s.advance()
-			return str, true
-		case '\n':
-			return "", false
-		}
-		s.advance()
-	}
-	return "", false
-}
-
-func (s *scanner) multiline(delim string) bool {
-	for range 3 {
-		s.advance()
-	}
-	for !s.eof() {
-		if delim == `"""` && s.peek() == '\\' {
-			s.advance()
-			if !s.eof() {
-				s.advance()
-			}
-			continue
-		}
-		if strings.HasPrefix(string(s.src[s.i:min(s.i+3, len(s.src))]), delim) {
-			for range 3 {
-				s.advance()
-			}
-			// up to two more quotes may belong to the string
-			for !s.eof() && s.peek() == delim[0] {
-				s.advance()
-			}
-			return true
-		}
-		s.advance()
-	}
-	return false
+	return off
 }

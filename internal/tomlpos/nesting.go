@@ -4,16 +4,17 @@ import "fmt"
 
 // MaxNesting bounds how deep arrays and inline tables may nest. A flow
 // needs three or four levels; a hostile file with a million '[' would
-// otherwise cost a parser (ours or BurntSushi's) gigabytes of stack and
-// paths.
+// otherwise cost the parser deep recursion and the index a path per level,
+// each as long as the depth.
 const MaxNesting = 32
 
 // checkNesting finds the first place where arrays and inline tables nest
 // deeper than MaxNesting, or a dotted key (a.b.c, in a table header too)
-// has MaxNesting parts or more, skipping strings and comments. The decoder's
-// time and memory grow with the square of a key's parts: a 200 KB key
-// "a.a.a..." took minutes and gigabytes to refuse. A value has at most
-// one dot (a number, a time), so only keys come near the bound.
+// has MaxNesting parts or more, skipping strings and comments. Time and
+// memory grow with the square of a key's parts (every prefix is a path):
+// a 200 KB key "a.a.a..." once took minutes and gigabytes to refuse. A
+// value has at most one dot (a number, a time), so only keys come near the
+// bound.
 func checkNesting(src []byte) error {
 	depth, dots, line, lineStart := 0, 0, 1, 0
 	at := func(i int) Pos { return Pos{Line: line, Col: i - lineStart + 1} }

@@ -47,14 +47,18 @@ when = 1
 		"steps[1].on.busy":       {22, 1},
 		"steps[1].rules[0].when": {25, 1},
 	}
-	for path, want := range cases {
-		got, ok := ix.Lookup(path)
-		if !ok || got != want {
-			t.Errorf("%s: got %v (found %v), want %v", path, got, ok, want)
-		}
-	}
+	checkPositions(t, ix, cases)
 	if _, ok := ix.Lookup("steps[1].x"); ok {
 		t.Errorf("key inside a multi-line string was indexed")
+	}
+}
+
+func checkPositions(t *testing.T, ix *Index, want map[string]Pos) {
+	t.Helper()
+	for path, w := range want {
+		if got, ok := ix.Lookup(path); !ok || got != w {
+			t.Errorf("%s: got %v (found %v), want %v", path, got, ok, w)
+		}
 	}
 }
 
