@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// writeFlows writes n copies of seed 004's support flow, each with its
+// writeFlows writes n copies of the example support flow, each with its
 // own name and number.
 func writeFlows(b *testing.B, n int) string {
 	b.Helper()
