@@ -211,7 +211,8 @@ func (s *Store) writeCall(ctx context.Context, ts *txStmts, c *CallRecord) error
 }
 
 const callColumns = `id, transport, flow, flow_version, workspace, called, caller, started, answered, ended,
-	outcome, talk_ms, qualified, abandoned, last_step, tags, vars, recording`
+	outcome, talk_ms, qualified, abandoned, last_step, tags, vars, recording,
+	(SELECT COUNT(*) FROM voicemails v WHERE v.call_id = calls.id AND v.deleted = 0)`
 
 func scanCall(sc interface{ Scan(...any) error }) (CallRecord, error) {
 	var (
@@ -222,7 +223,7 @@ func scanCall(sc interface{ Scan(...any) error }) (CallRecord, error) {
 		tags, vars               string
 	)
 	if err := sc.Scan(&c.ID, &c.Transport, &c.Flow, &c.FlowVersion, &c.Workspace, &c.Called, &c.Caller,
-		&started, &answered, &ended, &c.Outcome, &talk, &qualified, &abandoned, &c.LastStep, &tags, &vars, &c.Recording); err != nil {
+		&started, &answered, &ended, &c.Outcome, &talk, &qualified, &abandoned, &c.LastStep, &tags, &vars, &c.Recording, &c.Voicemails); err != nil {
 		return c, err
 	}
 	c.Started, c.Answered, c.Ended = ft(started), ft(answered), ft(ended)
@@ -249,8 +250,8 @@ func (f CallFilter) where() (*where, bool) {
 	if f.Flow != "" {
 		w.add("flow = ?", f.Flow)
 	}
-	if f.Number != "" {
-		w.add("(called = ? OR caller = ?)", f.Number, f.Number)
+	if c, args := numberClause(f.Number, "caller", "called"); c != "" {
+		w.add(c, args...)
 	}
 	if f.Outcome != "" {
 		w.add("outcome = ?", f.Outcome)
@@ -394,6 +395,28 @@ func (s *Store) CallRecordings(ctx context.Context, callID string) ([]Recording,
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// CallRecording returns a whole-call recording of a call in scope
+// (ErrNotFound for another call's, or a call out of scope).
+func (s *Store) CallRecording(ctx context.Context, callID, name string, scope Scope) (Recording, error) {
+	var (
+		r         Recording
+		ms        int64
+		created   sql.NullInt64
+		workspace string
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT r.name, r.call_id, r.path, r.duration_ms, r.created, c.workspace
+FROM recordings r JOIN calls c ON c.id = r.call_id WHERE r.call_id = ? AND r.name = ?`, callID, name).
+		Scan(&r.Name, &r.CallID, &r.Path, &ms, &created, &workspace)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !scope.Allows(workspace)) {
+		return Recording{}, fmt.Errorf("%w: recording %q of call %s", ErrNotFound, name, callID)
+	}
+	if err != nil {
+		return Recording{}, fmt.Errorf("store: call recording: %w", err)
+	}
+	r.Duration, r.Created = fms(ms), ft(created)
+	return r, nil
 }
 
 // Outcomes the store itself gives a call.

@@ -194,6 +194,30 @@ CREATE INDEX numbers_flow ON numbers(flow);
 ALTER TABLE flows ADD COLUMN id TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX flows_id ON flows(id) WHERE id != '';
 `},
+	{7, "accounts", `
+-- generation counts the changes that end a user's sessions (a new
+-- password, a lower role, disabling): a session made at another
+-- generation is no longer valid.
+ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN last_used INTEGER;
+
+-- Who changed what, and when: user administration for now.
+CREATE TABLE audit (
+	id      INTEGER PRIMARY KEY,
+	at      INTEGER NOT NULL,
+	actor   TEXT NOT NULL DEFAULT '',
+	action  TEXT NOT NULL,
+	subject TEXT NOT NULL DEFAULT '',
+	detail  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_subject ON audit(subject, at);
+
+-- The calls list says which calls left a voicemail.
+CREATE INDEX voicemails_call ON voicemails(call_id);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

@@ -25,6 +25,7 @@ var (
 	ErrInvalid        = errors.New("store: invalid")
 	ErrSchemaTooNew   = errors.New("store: database schema is newer than this program")
 	ErrBadCredentials = errors.New("store: bad credentials")
+	ErrDisabled       = errors.New("store: user disabled")
 	ErrNumberTaken    = errors.New("store: number belongs to another flow")
 	ErrFlowHasNumbers = errors.New("store: flow still has numbers")
 )

@@ -53,6 +53,9 @@ type CallRecord struct {
 	Tags        []string          `json:"tags,omitempty"`
 	Vars        map[string]string `json:"vars,omitempty"`
 	Recording   string            `json:"recording,omitempty"` // whole-call recording name
+	// Voicemails counts the messages the call left (not deleted); filled
+	// by ListCalls and GetCall, never written.
+	Voicemails int `json:"voicemails,omitempty"`
 	// Steps is the call's trace in the order the steps ran; the store
 	// numbers them 1, 2, ... (StepRecord.Seq is filled on read).
 	Steps []StepRecord `json:"steps,omitempty"`
@@ -129,9 +132,11 @@ type Recording struct {
 // CallFilter selects calls. Zero fields do not filter; From is inclusive,
 // To exclusive (on the call's start).
 type CallFilter struct {
-	Scope     Scope
-	Flow      string
-	Number    string // called or caller number
+	Scope Scope
+	Flow  string
+	// Number finds calls by their caller or called number as people
+	// type it: see numberClause.
+	Number    string
 	Outcome   string
 	Transport string
 	From, To  time.Time
@@ -145,6 +150,8 @@ type VoicemailFilter struct {
 	Scope          Scope
 	Mailbox        string
 	Flow           string
+	Caller         string // as people type it: see numberClause
+	CallID         string
 	From, To       time.Time
 	Heard          *bool // nil: heard or not
 	IncludeDeleted bool  // for admins
@@ -193,6 +200,19 @@ func (r Role) Valid() bool {
 	return r == RoleAdmin || r == RoleWorkspaceAdmin || r == RoleStaff
 }
 
+// rank orders roles by what they may do.
+func (r Role) rank() int {
+	switch r {
+	case RoleAdmin:
+		return 3
+	case RoleWorkspaceAdmin:
+		return 2
+	case RoleStaff:
+		return 1
+	}
+	return 0
+}
+
 // User is a person who logs into the web app or uses the API.
 type User struct {
 	ID         int64     `json:"id"`
@@ -200,6 +220,17 @@ type User struct {
 	Role       Role      `json:"role"`
 	Workspaces []string  `json:"workspaces"`
 	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	UpdatedBy  string    `json:"updated_by,omitempty"`
+	// Disabled users cannot log in; their sessions and tokens are ended.
+	Disabled bool `json:"disabled,omitempty"`
+	// TimeZone is where the web shows the user's times (an IANA name);
+	// "" is the browser's.
+	TimeZone string `json:"time_zone,omitempty"`
+	// Generation changes whenever the user's sessions must end (a new
+	// password, a lower role, disabling); sessions remember the one they
+	// began at.
+	Generation int64 `json:"generation"`
 }
 
 // Scope is what the user may see.
@@ -216,15 +247,51 @@ type NewUser struct {
 	Password   string
 	Role       Role
 	Workspaces []string
+	By         string // who creates it, for the audit ("" from the command line)
+}
+
+// UserChange is an edit of a user; nil fields are left alone.
+type UserChange struct {
+	Password   *string
+	Role       *Role
+	Workspaces *[]string
+	Disabled   *bool
+	TimeZone   *string
+}
+
+// UserUpdate says what UpdateUser did.
+type UserUpdate struct {
+	User User
+	// SessionsEnded: the user's generation moved on, so every session
+	// made before ends; TokensRevoked API tokens were deleted with it.
+	SessionsEnded bool
+	TokensRevoked int
 }
 
 // Token is an API token as listed (never its plaintext).
 type Token struct {
-	ID      int64     `json:"id"`
-	User    string    `json:"user"`
-	Label   string    `json:"label"`
-	Prefix  string    `json:"prefix"` // first characters, to tell tokens apart
-	Created time.Time `json:"created"`
+	ID       int64     `json:"id"`
+	User     string    `json:"user"`
+	Label    string    `json:"label"`
+	Prefix   string    `json:"prefix"` // first characters, to tell tokens apart
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used,omitzero"` // to the minute
+}
+
+// AuditEntry is one recorded change: who did what to whom, and when.
+type AuditEntry struct {
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	Action  string    `json:"action"`
+	Subject string    `json:"subject"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// VoicemailSummary counts the voicemails in a scope (the bin left out).
+type VoicemailSummary struct {
+	Total   int   `json:"total"`
+	Unheard int   `json:"unheard"`
+	Newest  int64 `json:"newest"` // highest ID, 0 when there is none
 }
 
 // Workspace groups flows, numbers, voicemails and users.

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"golang.org/x/crypto/bcrypt"
@@ -107,8 +109,8 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	}
 	now := s.now().UnixNano()
 	err = s.immediate(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password, role, created, updated) VALUES (?, ?, ?, ?, ?)`,
-			nu.Name, h, string(nu.Role), now, now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password, role, created, updated, updated_by) VALUES (?, ?, ?, ?, ?, ?)`,
+			nu.Name, h, string(nu.Role), now, now, nu.By)
 		if err != nil {
 			return err
 		}
@@ -116,7 +118,10 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		if err != nil {
 			return err
 		}
-		return s.setWorkspaces(ctx, tx, id, nu.Workspaces)
+		if err := s.setWorkspaces(ctx, tx, id, nu.Workspaces); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, nu.By, "create user", nu.Name, "role "+string(nu.Role)+"; workspaces "+listOrNone(nu.Workspaces))
 	})
 	if isUnique(err) {
 		return User{}, fmt.Errorf("%w: user %q", ErrExists, nu.Name)
@@ -138,50 +143,196 @@ func (s *Store) userID(ctx context.Context, q interface {
 	return id, err
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password, ending the user's sessions and
+// revoking their API tokens (UpdateUser).
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
-	h, err := s.hash(password)
-	if err != nil {
-		return err
-	}
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET password = ?, updated = ? WHERE name = ?`, h, s.now().UnixNano(), name)
-	if err != nil {
-		return fmt.Errorf("store: set password: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: user %q", ErrNotFound, name)
-	}
-	return nil
+	_, err := s.UpdateUser(ctx, name, UserChange{Password: &password}, "")
+	return err
 }
 
-// SetRole changes a user's role.
+// SetRole changes a user's role; a lower one ends the user's sessions and
+// revokes their API tokens (UpdateUser).
 func (s *Store) SetRole(ctx context.Context, name string, role Role) error {
-	if !role.Valid() {
-		return fmt.Errorf("%w: role %q", ErrInvalid, role)
-	}
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET role = ?, updated = ? WHERE name = ?`, string(role), s.now().UnixNano(), name)
-	if err != nil {
-		return fmt.Errorf("store: set role: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: user %q", ErrNotFound, name)
-	}
-	return nil
+	_, err := s.UpdateUser(ctx, name, UserChange{Role: &role}, "")
+	return err
 }
 
 // SetUserWorkspaces replaces the workspaces a user belongs to.
 func (s *Store) SetUserWorkspaces(ctx context.Context, name string, workspaces []string) error {
+	_, err := s.UpdateUser(ctx, name, UserChange{Workspaces: &workspaces}, "")
+	return err
+}
+
+// UpdateUser applies a change to a user, in one transaction, and records
+// it in the audit as done by `by` ("" from the command line). A new
+// password, a lower role or disabling ends every session of the user (its
+// generation moves on) and revokes their API tokens: whoever had the old
+// password or rights keeps nothing. Taking the last enabled admin's role
+// or disabling it is refused (ErrInvalid): someone must be able to undo.
+func (s *Store) UpdateUser(ctx context.Context, name string, ch UserChange, by string) (UserUpdate, error) {
+	var hash string
+	if ch.Password != nil {
+		h, err := s.hash(*ch.Password)
+		if err != nil {
+			return UserUpdate{}, err
+		}
+		hash = h
+	}
+	if ch.Role != nil && !ch.Role.Valid() {
+		return UserUpdate{}, fmt.Errorf("%w: role %q", ErrInvalid, *ch.Role)
+	}
+	if ch.TimeZone != nil && *ch.TimeZone != "" {
+		if _, err := time.LoadLocation(*ch.TimeZone); err != nil || len(*ch.TimeZone) > 64 {
+			return UserUpdate{}, fmt.Errorf("%w: time zone %q", ErrInvalid, *ch.TimeZone)
+		}
+	}
+	var out UserUpdate
 	err := s.immediate(ctx, func(tx *sql.Tx) error {
-		id, err := s.userID(ctx, tx, name)
+		u, err := scanUser(tx.QueryRowContext(ctx, userQuery+` WHERE u.name = ? GROUP BY u.id`, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: user %q", ErrNotFound, name)
+		}
 		if err != nil {
 			return err
 		}
-		return s.setWorkspaces(ctx, tx, id, workspaces)
+		var (
+			sets   []string
+			args   []any
+			notes  []string
+			revoke bool
+		)
+		set := func(col string, v any, note string) {
+			sets = append(sets, col+" = ?")
+			args = append(args, v)
+			notes = append(notes, note)
+		}
+		if ch.Password != nil {
+			set("password", hash, "password changed")
+			revoke = true
+		}
+		losesAdmin := false
+		if ch.Role != nil && *ch.Role != u.Role {
+			set("role", string(*ch.Role), "role "+string(u.Role)+" → "+string(*ch.Role))
+			revoke = revoke || ch.Role.rank() < u.Role.rank()
+			losesAdmin = u.Role == RoleAdmin
+		}
+		if ch.Disabled != nil && *ch.Disabled != u.Disabled {
+			set("disabled", b2i(*ch.Disabled), map[bool]string{true: "disabled", false: "enabled"}[*ch.Disabled])
+			revoke = revoke || *ch.Disabled
+			losesAdmin = losesAdmin || (*ch.Disabled && u.Role == RoleAdmin)
+		}
+		if ch.TimeZone != nil && *ch.TimeZone != u.TimeZone {
+			set("time_zone", *ch.TimeZone, "time zone "+or(*ch.TimeZone, "the browser's"))
+		}
+		if ch.Workspaces != nil && listOrNone(cleanList(*ch.Workspaces)) != listOrNone(u.Workspaces) {
+			if err := s.setWorkspaces(ctx, tx, u.ID, *ch.Workspaces); err != nil {
+				return err
+			}
+			notes = append(notes, "workspaces "+listOrNone(u.Workspaces)+" → "+listOrNone(cleanList(*ch.Workspaces)))
+		}
+		if losesAdmin && !u.Disabled {
+			var others int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?`, u.ID).Scan(&others); err != nil {
+				return err
+			}
+			if others == 0 {
+				return fmt.Errorf("%w: %s is the last admin", ErrInvalid, u.Name)
+			}
+		}
+		if len(notes) == 0 {
+			out.User = u
+			return nil
+		}
+		if revoke {
+			sets = append(sets, "generation = generation + 1")
+			res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE user_id = ?`, u.ID)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			out.SessionsEnded, out.TokensRevoked = true, int(n)
+			notes = append(notes, fmt.Sprintf("sessions ended, %s revoked", countOf(int(n), "token")))
+		}
+		sets = append(sets, "updated = ?", "updated_by = ?")
+		args = append(args, s.now().UnixNano(), by, u.ID)
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, by, "update user", u.Name, strings.Join(notes, "; ")); err != nil {
+			return err
+		}
+		out.User, err = scanUser(tx.QueryRowContext(ctx, userQuery+` WHERE u.id = ? GROUP BY u.id`, u.ID))
+		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("store: set workspaces: %w", err)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+			return UserUpdate{}, err
+		}
+		return UserUpdate{}, fmt.Errorf("store: update user: %w", err)
 	}
+	return out, nil
+}
+
+func cleanList(l []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, v := range l {
+		if v = strings.TrimSpace(v); v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+func countOf(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// audit records a change inside the transaction that makes it.
+func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, subject, detail string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)`,
+		s.now().UnixNano(), actor, action, subject, detail)
 	return err
+}
+
+// Audit lists the recorded changes to a subject (a user's name; "" for
+// every subject), newest first, at most limit (0: 100).
+func (s *Store) Audit(ctx context.Context, subject string, n int) ([]AuditEntry, error) {
+	w := &where{}
+	if subject != "" {
+		w.add("subject = ?", subject)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT at, actor, action, subject, detail FROM audit`+w.String()+` ORDER BY at DESC, id DESC LIMIT ?`,
+		append(w.args, limit(n))...)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var (
+			e  AuditEntry
+			at sql.NullInt64
+		)
+		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Subject, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: audit: %w", err)
+		}
+		e.At = ft(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // dummyHash is compared against when the user does not exist, so that
@@ -192,10 +343,14 @@ var dummyHash = sync.OnceValue(func() []byte {
 })
 
 // VerifyPassword returns the user when the password matches, else
-// ErrBadCredentials (whether the name or the password was wrong).
+// ErrBadCredentials (whether the name or the password was wrong), or
+// ErrDisabled for the right password of a disabled user.
 func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User, error) {
-	var hash string
-	err := s.r.QueryRowContext(ctx, `SELECT password FROM users WHERE name = ?`, name).Scan(&hash)
+	var (
+		hash     string
+		disabled bool
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT password, disabled FROM users WHERE name = ?`, name).Scan(&hash, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
@@ -206,23 +361,28 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 		return User{}, ErrBadCredentials
 	}
+	if disabled {
+		// Said only to whoever knows the password.
+		return User{}, ErrDisabled
+	}
 	return s.GetUser(ctx, name)
 }
 
-const userQuery = `SELECT u.id, u.name, u.role, u.created, COALESCE(GROUP_CONCAT(w.workspace, char(10)), '')
+const userQuery = `SELECT u.id, u.name, u.role, u.created, u.updated, u.updated_by, u.disabled, u.time_zone, u.generation,
+	COALESCE(GROUP_CONCAT(w.workspace, char(10)), '')
 FROM users u LEFT JOIN user_workspaces w ON w.user_id = u.id`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var (
-		u       User
-		role    string
-		created sql.NullInt64
-		ws      string
+		u                User
+		role             string
+		created, updated sql.NullInt64
+		ws               string
 	)
-	if err := sc.Scan(&u.ID, &u.Name, &role, &created, &ws); err != nil {
+	if err := sc.Scan(&u.ID, &u.Name, &role, &created, &updated, &u.UpdatedBy, &u.Disabled, &u.TimeZone, &u.Generation, &ws); err != nil {
 		return u, err
 	}
-	u.Role, u.Created = Role(role), ft(created)
+	u.Role, u.Created, u.Updated = Role(role), ft(created), ft(updated)
 	u.Workspaces = []string{}
 	if ws != "" {
 		u.Workspaces = strings.Split(ws, "\n")
@@ -319,20 +479,33 @@ func (s *Store) VerifyToken(ctx context.Context, token string) (User, error) {
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return User{}, ErrBadCredentials
 	}
-	var name string
-	err := s.r.QueryRowContext(ctx, `SELECT u.name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, tokenHash(token)).Scan(&name)
+	var (
+		id       int64
+		name     string
+		lastUsed sql.NullInt64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT t.id, u.name, t.last_used FROM api_tokens t JOIN users u ON u.id = t.user_id
+WHERE t.hash = ? AND u.disabled = 0`, tokenHash(token)).Scan(&id, &name, &lastUsed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("store: verify token: %w", err)
 	}
+	// Last use is kept to the minute: a script calling many times a
+	// second must not turn every read into a write.
+	now := s.now()
+	if !lastUsed.Valid || now.Sub(ft(lastUsed)) >= time.Minute {
+		if _, err := s.w.ExecContext(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, now.UnixNano(), id); err != nil {
+			s.log.Warn().Err(err).Int64("token", id).Msg("store: noting a token's use")
+		}
+	}
 	return s.GetUser(ctx, name)
 }
 
 // ListTokens lists a user's tokens ("" for every user's).
 func (s *Store) ListTokens(ctx context.Context, user string) ([]Token, error) {
-	q := `SELECT t.id, u.name, t.label, t.prefix, t.created FROM api_tokens t JOIN users u ON u.id = t.user_id`
+	q := `SELECT t.id, u.name, t.label, t.prefix, t.created, t.last_used FROM api_tokens t JOIN users u ON u.id = t.user_id`
 	var args []any
 	if user != "" {
 		q += ` WHERE u.name = ?`
@@ -346,16 +519,97 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]Token, error) {
 	var out []Token
 	for rows.Next() {
 		var (
-			t       Token
-			created sql.NullInt64
+			t                 Token
+			created, lastUsed sql.NullInt64
 		)
-		if err := rows.Scan(&t.ID, &t.User, &t.Label, &t.Prefix, &created); err != nil {
+		if err := rows.Scan(&t.ID, &t.User, &t.Label, &t.Prefix, &created, &lastUsed); err != nil {
 			return nil, fmt.Errorf("store: list tokens: %w", err)
 		}
-		t.Created = ft(created)
+		t.Created, t.LastUsed = ft(created), ft(lastUsed)
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// UserTokens lists one user's API tokens (label, prefix, created, last
+// used), oldest first; ErrNotFound when there is no such user.
+func (s *Store) UserTokens(ctx context.Context, user string) ([]Token, error) {
+	if _, err := s.userID(ctx, s.r, user); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: user tokens: %w", err)
+	}
+	return s.ListTokens(ctx, user)
+}
+
+// RevokeUserToken deletes one of a user's API tokens, named by its ID,
+// its prefix (cft_ and six characters, as listed) or its label when no
+// other token of the user has that label, and records who did it (""
+// from the command line). It returns the token revoked: ErrNotFound when
+// the user has no such token, ErrInvalid when a label names several.
+func (s *Store) RevokeUserToken(ctx context.Context, user, token, by string) (Token, error) {
+	token = strings.TrimSpace(token)
+	var out Token
+	err := s.immediate(ctx, func(tx *sql.Tx) error {
+		uid, err := s.userID(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, label, prefix, created FROM api_tokens WHERE user_id = ? ORDER BY id`, uid)
+		if err != nil {
+			return err
+		}
+		var byID, byPrefix, byLabel []Token
+		for rows.Next() {
+			var (
+				t       Token
+				created sql.NullInt64
+			)
+			if err := rows.Scan(&t.ID, &t.Label, &t.Prefix, &created); err != nil {
+				rows.Close()
+				return err
+			}
+			t.User, t.Created = user, ft(created)
+			switch {
+			case strconv.FormatInt(t.ID, 10) == token:
+				byID = append(byID, t)
+			case t.Prefix == token:
+				byPrefix = append(byPrefix, t)
+			case t.Label == token:
+				byLabel = append(byLabel, t)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var match []Token
+		for _, m := range [][]Token{byID, byPrefix, byLabel} {
+			if len(m) > 0 {
+				match = m
+				break
+			}
+		}
+		switch {
+		case token == "" || len(match) == 0:
+			return fmt.Errorf("%w: user %s has no token %q", ErrNotFound, user, token)
+		case len(match) > 1:
+			return fmt.Errorf("%w: %d tokens of %s are labelled %q: give the ID or the prefix", ErrInvalid, len(match), user, token)
+		}
+		out = match[0]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, out.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, by, "revoke token", user, fmt.Sprintf("token %d (%s, %s)", out.ID, or(out.Label, "no label"), out.Prefix))
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+			return Token{}, err
+		}
+		return Token{}, fmt.Errorf("store: revoke token: %w", err)
+	}
+	return out, nil
 }
 
 // RevokeToken deletes a token.

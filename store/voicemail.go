@@ -58,6 +58,12 @@ func (s *Store) ListVoicemails(ctx context.Context, f VoicemailFilter) ([]Voicem
 	if f.Flow != "" {
 		w.add("flow = ?", f.Flow)
 	}
+	if c, args := numberClause(f.Caller, "caller"); c != "" {
+		w.add(c, args...)
+	}
+	if f.CallID != "" {
+		w.add("call_id = ?", f.CallID)
+	}
 	if f.Heard != nil {
 		w.add("heard = ?", b2i(*f.Heard))
 	}
@@ -116,6 +122,27 @@ func (s *Store) GetVoicemailByRecording(ctx context.Context, recording string, s
 		return Voicemail{}, fmt.Errorf("store: get voicemail: %w", err)
 	}
 	return v, nil
+}
+
+// SummarizeVoicemails counts the voicemails in scope outside the bin: all,
+// unheard, and the newest ID (what an inbox polls to notice new messages).
+func (s *Store) SummarizeVoicemails(ctx context.Context, scope Scope) (VoicemailSummary, error) {
+	w := &where{}
+	sc, args, ok := scopeClause("workspace", scope)
+	if !ok {
+		return VoicemailSummary{}, nil
+	}
+	if sc != "" {
+		w.add(sc, args...)
+	}
+	w.add("deleted = 0")
+	var sum VoicemailSummary
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(heard = 0), 0), COALESCE(MAX(id), 0) FROM voicemails`+w.String(), w.args...).
+		Scan(&sum.Total, &sum.Unheard, &sum.Newest)
+	if err != nil {
+		return VoicemailSummary{}, fmt.Errorf("store: summarize voicemails: %w", err)
+	}
+	return sum, nil
 }
 
 // updateVoicemail runs an UPDATE on one voicemail in scope.

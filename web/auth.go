@@ -67,6 +67,12 @@ type session struct {
 	ID   string `json:"i"`
 	User string `json:"u"`
 	Exp  int64  `json:"e"` // unix seconds
+	// Gen is the user's generation at login: a new password, a lower
+	// role or disabling moves it on, and the session ends.
+	Gen int64 `json:"g,omitempty"`
+	// UID is the user's ID: a user removed and made again under the same
+	// name is someone else.
+	UID int64 `json:"n,omitempty"`
 }
 
 func (s *Server) mac(parts ...string) []byte {
@@ -123,22 +129,12 @@ func (s *Server) csrfOK(r *http.Request, a *authInfo) bool {
 
 // authenticate finds the user behind a request: an API bearer token
 // (under /api/ only), else the session cookie. The user is read from the
-// store every time, so role and workspace changes apply at once.
+// store every time, so role and workspace changes apply at once, and a
+// session of an earlier generation (before a new password, say) or of a
+// disabled user is none.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*authInfo, int, string) {
 	if h := r.Header.Get("Authorization"); h != "" && isAPI(r.URL.Path) {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return nil, http.StatusUnauthorized, "authorization must be a bearer token"
-		}
-		u, err := s.st.VerifyToken(r.Context(), strings.TrimSpace(tok))
-		if err != nil {
-			if !errors.Is(err, store.ErrBadCredentials) && !errors.Is(err, store.ErrNotFound) {
-				s.log.Error().Err(err).Msg("web: verifying a token")
-				return nil, http.StatusInternalServerError, "internal error"
-			}
-			return nil, http.StatusUnauthorized, "invalid token"
-		}
-		return &authInfo{user: u, token: true}, 0, ""
+		return s.bearer(r, h)
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -146,30 +142,70 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*authInfo
 	}
 	ss, ok := s.decodeSession(c.Value)
 	if !ok {
-		s.clearCookie(w, sessionCookie, "/")
+		s.clearCookie(w, r, sessionCookie, "/")
 		return nil, http.StatusUnauthorized, "login required"
 	}
 	u, err := s.st.GetUser(r.Context(), ss.User)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			s.clearCookie(w, sessionCookie, "/")
-			return nil, http.StatusUnauthorized, "login required"
-		}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Error().Err(err).Msg("web: loading the session's user")
 		return nil, http.StatusInternalServerError, "internal error"
+	}
+	if err != nil || u.Disabled || u.Generation != ss.Gen || (ss.UID != 0 && ss.UID != u.ID) {
+		s.clearCookie(w, r, sessionCookie, "/")
+		return nil, http.StatusUnauthorized, "login required"
 	}
 	return &authInfo{user: u, session: ss, csrf: s.csrfToken(ss)}, 0, ""
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, name, value, path string, maxAge time.Duration, mode http.SameSite) {
+// bearer checks an Authorization header; the scheme's case does not
+// matter (RFC 9110).
+func (s *Server) bearer(r *http.Request, h string) (*authInfo, int, string) {
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(h), " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return nil, http.StatusUnauthorized, "authorization must be a bearer token"
+	}
+	u, err := s.st.VerifyToken(r.Context(), strings.TrimSpace(tok))
+	if err != nil {
+		if !errors.Is(err, store.ErrBadCredentials) && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error().Err(err).Msg("web: verifying a token")
+			return nil, http.StatusInternalServerError, "internal error"
+		}
+		return nil, http.StatusUnauthorized, "invalid token"
+	}
+	return &authInfo{user: u, token: true}, 0, ""
+}
+
+// signedIn reports whether a request on a public path carries a valid
+// session or API token.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) bool {
+	if h := r.Header.Get("Authorization"); h != "" {
+		a, _, _ := s.bearer(r, h)
+		return a != nil
+	}
+	if _, err := r.Cookie(sessionCookie); err != nil {
+		return false
+	}
+	a, _, _ := s.authenticate(w, r)
+	return a != nil
+}
+
+// startSession logs u in on this browser: a fresh session at the user's
+// current generation.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) session {
+	ss := session{ID: randomToken(), User: u.Name, Exp: s.now().Add(s.opts.SessionTTL).Unix(), Gen: u.Generation, UID: u.ID}
+	s.setCookie(w, r, sessionCookie, s.encodeSession(ss), "/", s.opts.SessionTTL, http.SameSiteLaxMode)
+	return ss
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge time.Duration, mode http.SameSite) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: path, MaxAge: int(maxAge.Seconds()),
-		HttpOnly: true, Secure: s.opts.Secure, SameSite: mode,
+		HttpOnly: true, Secure: s.secure(r), SameSite: mode,
 	})
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter, name, path string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HttpOnly: true, Secure: s.opts.Secure, SameSite: http.SameSiteLaxMode})
+func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
 }
 
 func randomToken() string {
@@ -210,7 +246,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, code int, d
 	if tok == "" {
 		tok = randomToken()
 	}
-	s.setCookie(w, loginCookie, tok, "/login", time.Hour, http.SameSiteStrictMode)
+	s.setCookie(w, r, loginCookie, tok, "/login", time.Hour, http.SameSiteStrictMode)
 	d.CSRF = tok
 	s.render(w, r, code, "login", "Log in", d)
 }
@@ -235,7 +271,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ip := s.opts.ClientIP(r)
-	done, wait := s.limiter.begin(limitKey{"user:" + strings.ToLower(name), userFree}, limitKey{"ip:" + ip, ipFree})
+	done, wait := s.limiter.begin(loginKeys(name, ip)...)
 	if wait > 0 {
 		s.tooMany(w, r, wait, d)
 		return
@@ -256,15 +292,20 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		d.Error = "Wrong name or password."
 		s.renderLogin(w, r, http.StatusUnauthorized, d)
 		return
+	case errors.Is(err, store.ErrDisabled):
+		done(true, false) // the password was right: no guessing here
+		s.log.Warn().Str("user", name).Str("ip", ip).Msg("web: login of a disabled user")
+		d.Error = "This account is disabled. Ask an admin."
+		s.renderLogin(w, r, http.StatusForbidden, d)
+		return
 	case err != nil:
 		done(false, false)
 		s.internal(w, r, err)
 		return
 	}
 	done(true, false)
-	ss := session{ID: randomToken(), User: u.Name, Exp: s.now().Add(s.opts.SessionTTL).Unix()}
-	s.setCookie(w, sessionCookie, s.encodeSession(ss), "/", s.opts.SessionTTL, http.SameSiteLaxMode)
-	s.clearCookie(w, loginCookie, "/login")
+	s.startSession(w, r, u)
+	s.clearCookie(w, r, loginCookie, "/login")
 	s.log.Info().Str("user", u.Name).Str("ip", ip).Msg("web: login")
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
@@ -281,7 +322,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if !a.token {
 		s.revoked.add(a.session.ID, time.Unix(a.session.Exp, 0), s.now())
 	}
-	s.clearCookie(w, sessionCookie, "/")
+	s.clearCookie(w, r, sessionCookie, "/")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

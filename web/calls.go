@@ -19,32 +19,45 @@ import (
 // filter.
 var callOutcomes = []string{"completed", "hangup", "step_budget", "max_duration", "error", "not_in_service", "in_progress", "interrupted"}
 
+var transports = []string{"ari", "agi"}
+
 type callForm struct {
-	Flow, Number, Outcome, From, To string
+	Flow, Number, Outcome, Transport, From, To string
 }
 
-func (s *Server) callFilter(a *authInfo, q url.Values) (store.CallFilter, callForm, error) {
+// callFilter reads the calls filter; days are in loc.
+func (s *Server) callFilter(a *authInfo, q url.Values, loc *time.Location) (store.CallFilter, callForm, error) {
 	form := callForm{Flow: strings.TrimSpace(q.Get("flow")), Number: strings.TrimSpace(q.Get("number")),
-		Outcome: strings.TrimSpace(q.Get("outcome")), From: q.Get("from"), To: q.Get("to")}
-	f := store.CallFilter{Scope: a.scope(), Flow: form.Flow, Number: cleanNumber(form.Number), Outcome: form.Outcome,
-		Transport: strings.TrimSpace(q.Get("transport"))}
+		Outcome: strings.TrimSpace(q.Get("outcome")), Transport: strings.TrimSpace(q.Get("transport")), From: q.Get("from"), To: q.Get("to")}
+	f := store.CallFilter{Scope: a.scope(), Flow: form.Flow}
 	var err error
-	f.From, f.To, err = s.dateRange(q)
+	if f.Number, err = numberParam(q, "number"); err != nil {
+		return f, form, err
+	}
+	if f.Outcome, err = oneOf(q, "outcome", callOutcomes); err != nil {
+		return f, form, err
+	}
+	if f.Transport, err = oneOf(q, "transport", transports); err != nil {
+		return f, form, err
+	}
+	f.From, f.To, err = dateRange(q, loc)
 	return f, form, err
 }
 
 type callsData struct {
-	Items    []store.CallRecord
-	Pager    pager
-	Form     callForm
-	Flows    []string
-	Outcomes []string
+	Items      []store.CallRecord
+	Pager      pager
+	Form       callForm
+	Flows      []string
+	Outcomes   []string
+	Transports []string
 }
 
 func (s *Server) callsPage(w http.ResponseWriter, r *http.Request) {
 	a := auth(r)
 	q := r.URL.Query()
-	f, form, err := s.callFilter(a, q)
+	loc, _ := s.zone(r)
+	f, form, err := s.callFilter(a, q, loc)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -57,7 +70,7 @@ func (s *Server) callsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "calls", "Calls", callsData{Items: items, Pager: makePager(r, page, total), Form: form,
-		Flows: flowNames(s.scopedFlows(a)), Outcomes: callOutcomes})
+		Flows: flowNames(s.scopedFlows(a)), Outcomes: callOutcomes, Transports: transports})
 }
 
 // stepView is one step of a call's timeline.
@@ -90,6 +103,7 @@ type callData struct {
 	DiagramNote string
 	FlowLoaded  bool
 	Voicemails  []store.Voicemail
+	Recordings  []store.Recording
 }
 
 func (s *Server) loadCall(w http.ResponseWriter, r *http.Request) (store.CallRecord, bool) {
@@ -168,20 +182,25 @@ func (s *Server) callPage(w http.ResponseWriter, r *http.Request) {
 			d.DiagramNote = fmt.Sprintf("The diagram shows the flow as loaded now (version %s); this call ran version %s.", f.Version, c.FlowVersion)
 		}
 	}
-	if c.ID != "" {
-		// Voicemails the call left, so the timeline links to them.
-		vms, _, err := s.st.ListVoicemails(r.Context(), store.VoicemailFilter{Scope: a.scope(), Flow: c.Flow, IncludeDeleted: a.isAdmin(),
-			From: c.Started.Add(-time.Minute), To: c.Started.Add(24 * time.Hour), Limit: 100})
-		if err == nil {
-			for _, v := range vms {
-				if v.CallID == c.ID {
-					d.Voicemails = append(d.Voicemails, v)
-				}
-			}
-		}
+	// The messages the call left and its whole-call recordings, to
+	// play from here.
+	vms, _, err := s.st.ListVoicemails(r.Context(), store.VoicemailFilter{Scope: a.scope(), CallID: c.ID, IncludeDeleted: a.isAdmin(), Limit: 100})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	d.Voicemails = vms
+	if d.Recordings, err = s.callRecordings(r, c); err != nil {
+		s.internal(w, r, err)
+		return
 	}
 	title := "Call " + or(c.Caller, "unknown") + " → " + or(c.Called, "unknown")
 	s.render(w, r, http.StatusOK, "call", title, d)
+}
+
+// callRecordings are the call's whole-call recordings.
+func (s *Server) callRecordings(r *http.Request, c store.CallRecord) ([]store.Recording, error) {
+	return s.st.CallRecordings(r.Context(), c.ID)
 }
 
 // callPath is what the call visited in f, to highlight on its diagram.
@@ -257,8 +276,25 @@ type callJSON struct {
 	Tags            []string          `json:"tags,omitempty"`
 	Vars            map[string]string `json:"vars,omitempty"`
 	Recording       string            `json:"recording,omitempty"`
+	Recorded        bool              `json:"recorded"`
+	Voicemails      int               `json:"voicemails"`
+	Recordings      []recordingJSON   `json:"recordings,omitempty"`
 	Steps           []stepJSON        `json:"steps,omitempty"`
 	Events          []store.CallEvent `json:"events,omitempty"`
+}
+
+// recordingJSON is a whole-call recording as the API shows it.
+type recordingJSON struct {
+	Name            string    `json:"name"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	Created         time.Time `json:"created"`
+	AudioURL        string    `json:"audio_url"`
+	DownloadURL     string    `json:"download_url"`
+}
+
+func (s *Server) recordingJSON(rec store.Recording) recordingJSON {
+	audio := s.opts.BaseURL + "/api/calls/" + url.PathEscape(rec.CallID) + "/recordings/" + url.PathEscape(rec.Name) + "/audio"
+	return recordingJSON{Name: rec.Name, DurationSeconds: rec.Duration.Seconds(), Created: rec.Created, AudioURL: audio, DownloadURL: audio + "?download=1"}
 }
 
 type stepJSON struct {
@@ -280,7 +316,7 @@ func toCallJSON(c store.CallRecord) callJSON {
 	out := callJSON{ID: c.ID, Transport: c.Transport, Flow: c.Flow, FlowVersion: c.FlowVersion, Workspace: c.Workspace,
 		Called: c.Called, Caller: c.Caller, Started: c.Started, Answered: c.Answered, Ended: c.Ended, Outcome: c.Outcome,
 		TalkSeconds: c.TalkTime.Seconds(), Qualified: c.Qualified, Abandoned: c.Abandoned, LastStep: c.LastStep,
-		Tags: c.Tags, Vars: c.Vars, Recording: c.Recording, Events: c.Events}
+		Tags: c.Tags, Vars: c.Vars, Recording: c.Recording, Recorded: c.Recording != "", Voicemails: c.Voicemails, Events: c.Events}
 	if !c.Ended.IsZero() {
 		out.DurationSeconds = c.Ended.Sub(c.Started).Seconds()
 	}
@@ -317,7 +353,7 @@ func toCallJSON(c store.CallRecord) callJSON {
 func (s *Server) apiCalls(w http.ResponseWriter, r *http.Request) {
 	a := auth(r)
 	q := r.URL.Query()
-	f, _, err := s.callFilter(a, q)
+	f, _, err := s.callFilter(a, q, s.loc)
 	if err == nil {
 		f.Limit, f.Offset, err = limitOffset(q)
 	}
@@ -342,5 +378,14 @@ func (s *Server) apiCall(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, toCallJSON(c))
+	recs, err := s.callRecordings(r, c)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := toCallJSON(c)
+	for _, rec := range recs {
+		out.Recordings = append(out.Recordings, s.recordingJSON(rec))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

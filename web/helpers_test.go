@@ -9,6 +9,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -105,6 +106,8 @@ type fixture struct {
 
 	mu         sync.Mutex
 	audio      map[string][]byte // recording -> WAV
+	audioErr   map[string]error  // recording -> why it cannot be opened
+	audioPaths []string          // the Path each open was given
 	audioCalls int
 	ranges     []string // Range headers of audio requests
 
@@ -114,12 +117,14 @@ type fixture struct {
 const (
 	acmeNumber  = "+914430001234"
 	otherNumber = "+15550001111"
+	// callRecording is call-2's whole-call recording.
+	callRecording = "call-call-2-1"
 )
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clk: &clock{t: base}, dir: t.TempDir(), reg: applets.Builtin(),
-		audio: map[string][]byte{}, vm: map[string]int64{}}
+		audio: map[string][]byte{}, audioErr: map[string]error{}, vm: map[string]int64{}}
 	st, err := store.Open(context.Background(), filepath.Join(f.dir, "callflow.db"), store.Options{
 		BcryptCost: 4, Now: f.clk.Now, Log: zerolog.Nop(),
 	})
@@ -148,15 +153,18 @@ func newFixture(t testing.TB) *fixture {
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "callflow_calls_in_progress 0\n")
 		}),
-		SessionKey: []byte("0123456789abcdef0123456789abcdef"),
-		Log:        zerolog.Nop(),
-		Now:        f.clk.Now,
-		Location:   time.UTC,
+		SessionKey:   []byte("0123456789abcdef0123456789abcdef"),
+		Log:          zerolog.Nop(),
+		Now:          f.clk.Now,
+		Location:     time.UTC,
+		PollInterval: 150 * time.Millisecond,
+		AudioDirs:    []string{filepath.Join(f.dir, "recordings")},
 		ClientIP: func(r *http.Request) string {
 			if ip := r.Header.Get("X-Test-IP"); ip != "" {
 				return ip
 			}
-			return remoteIP(r)
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			return host
 		},
 	})
 	if err != nil {
@@ -179,6 +187,10 @@ func (f *fixture) openAudio(ctx context.Context, vm store.Voicemail) (io.ReadSee
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.audioCalls++
+	f.audioPaths = append(f.audioPaths, vm.Path)
+	if err := f.audioErr[vm.Recording]; err != nil {
+		return nil, time.Time{}, err
+	}
 	b, ok := f.audio[vm.Recording]
 	if !ok {
 		return nil, time.Time{}, os.ErrNotExist
@@ -456,7 +468,7 @@ func (f *fixture) seedCalls() {
 		},
 		{ID: "call-2", Transport: "ari", Flow: "Basic Support Flow", Workspace: "acme", Caller: "+14155550110", Called: acmeNumber,
 			Started: base.Add(-48 * time.Hour), Answered: base.Add(-48*time.Hour + 12*time.Second), Ended: base.Add(-48*time.Hour + 107*time.Second),
-			Outcome: "completed", TalkTime: 95 * time.Second, Qualified: true, LastStep: "billing",
+			Outcome: "completed", TalkTime: 95 * time.Second, Qualified: true, LastStep: "billing", Recording: callRecording,
 			Steps: []store.StepRecord{
 				step(base.Add(-48*time.Hour), 4*time.Second, "welcome", "greeting", "done", "menu", nil, nil),
 				step(base.Add(-48*time.Hour+4*time.Second), 3*time.Second, "menu", "menu", "2", "billing", nil, nil),
@@ -482,6 +494,13 @@ func (f *fixture) seedCalls() {
 			f.t.Fatal(err)
 		}
 	}
+	// call-2 was recorded whole, as a forward with record = true is.
+	if err := f.st.SaveRecording(store.Recording{CallID: "call-2", Name: callRecording, Duration: 4 * time.Second, Created: base.Add(-48*time.Hour + 12*time.Second)}); err != nil {
+		f.t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.audio[callRecording] = wav(4 * time.Second)
+	f.mu.Unlock()
 	if err := f.st.Flush(context.Background()); err != nil {
 		f.t.Fatal(err)
 	}

@@ -1,17 +1,24 @@
 package web
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
 
-// Login slow-down: after `free` failures for a key (a user name or a
-// client address), each further failure doubles the wait before the next
-// attempt, from limitBase up to limitMax. Attempts during the wait are
-// refused at once (429 with Retry-After): nothing sleeps, nothing queues.
+// Login slow-down: after `free` failures for a key, each further failure
+// doubles the wait before the next attempt, from limitBase up to
+// limitMax. Attempts during the wait are refused at once (429 with
+// Retry-After): nothing sleeps, nothing queues. The keys are a user name
+// at one client address (userFree), a client address whatever the names
+// (ipFree), and a user name from every address together (userAnyFree):
+// someone guessing a password from one address slows down that address,
+// not the user logging in from another, until the guesses for the name
+// from everywhere pass userAnyFree.
 const (
 	userFree    = 5
 	ipFree      = 20
+	userAnyFree = 100
 	limitBase   = time.Second
 	limitMax    = 15 * time.Minute
 	limitForget = time.Hour // failures are forgotten after this long without one
@@ -22,6 +29,22 @@ const (
 type limitKey struct {
 	key  string
 	free int
+	// hold: one attempt at a time for this key, so that parallel
+	// guesses cannot slip past its count. Not for a key shared by every
+	// address (a user name), or one address guessing would hold back the
+	// user's own logins elsewhere.
+	hold bool
+}
+
+// loginKeys are the limiter's keys for a login attempt; the first is
+// cleared by a success.
+func loginKeys(name, ip string) []limitKey {
+	n := strings.ToLower(name)
+	return []limitKey{
+		{key: "user-ip:" + n + "\x00" + ip, free: userFree, hold: true},
+		{key: "ip:" + ip, free: ipFree, hold: true},
+		{key: "user:" + n, free: userAnyFree},
+	}
 }
 
 type attempts struct {
@@ -58,7 +81,7 @@ func (l *limiter) begin(keys ...limitKey) (done func(ok, failed bool), wait time
 			delete(l.m, k.key)
 			continue
 		}
-		if e.busy {
+		if e.busy && k.hold {
 			wait = max(wait, limitBase)
 		}
 		if now.Before(e.until) {
@@ -76,7 +99,9 @@ func (l *limiter) begin(keys ...limitKey) (done func(ok, failed bool), wait time
 			e = &attempts{}
 			l.m[k.key] = e
 		}
-		e.busy = true
+		if k.hold {
+			e.busy = true
+		}
 		entries[i] = e
 	}
 	return func(ok, failed bool) {
@@ -85,7 +110,9 @@ func (l *limiter) begin(keys ...limitKey) (done func(ok, failed bool), wait time
 		now := l.now()
 		for i, k := range keys {
 			e := entries[i]
-			e.busy = false
+			if k.hold {
+				e.busy = false
+			}
 			switch {
 			case failed:
 				e.failures++

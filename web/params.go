@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,14 +18,21 @@ const (
 
 var errBadParam = errors.New("bad parameter")
 
-// dateRange reads `from` and `to`: a day (YYYY-MM-DD, in the server's
-// time zone; `to` includes its whole day) or an RFC 3339 time. It returns
-// [from, to) and the raw values to put back into forms.
-func (s *Server) dateRange(q url.Values) (from, to time.Time, err error) {
-	if from, err = s.parseTime(q.Get("from"), false); err != nil {
+// Times outside [minTime, maxTime) cannot be stored (nanoseconds since
+// 1970 in 64 bits end in 2262) nor be a call's: they are refused, not
+// quietly matched against nothing.
+var (
+	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// dateRange reads `from` and `to`: a day (YYYY-MM-DD in loc; `to`
+// includes its whole day) or an RFC 3339 time. It returns [from, to).
+func dateRange(q url.Values, loc *time.Location) (from, to time.Time, err error) {
+	if from, err = parseTime(q.Get("from"), false, loc); err != nil {
 		return from, to, fmt.Errorf("%w: from: %v", errBadParam, err)
 	}
-	if to, err = s.parseTime(q.Get("to"), true); err != nil {
+	if to, err = parseTime(q.Get("to"), true, loc); err != nil {
 		return from, to, fmt.Errorf("%w: to: %v", errBadParam, err)
 	}
 	if !from.IsZero() && !to.IsZero() && !to.After(from) {
@@ -33,22 +41,50 @@ func (s *Server) dateRange(q url.Values) (from, to time.Time, err error) {
 	return from, to, nil
 }
 
-func (s *Server) parseTime(v string, end bool) (time.Time, error) {
+func parseTime(v string, end bool, loc *time.Location) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, v, s.loc); err == nil {
-		if end {
-			t = t.AddDate(0, 0, 1)
-		}
-		return t, nil
+	t, err := time.ParseInLocation(time.DateOnly, v, loc)
+	if err == nil && end {
+		t = t.AddDate(0, 0, 1)
 	}
-	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither YYYY-MM-DD nor an RFC 3339 time", v)
+		if t, err = time.Parse(time.RFC3339, v); err != nil {
+			return time.Time{}, fmt.Errorf("%q is neither YYYY-MM-DD nor an RFC 3339 time", v)
+		}
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("%q is outside 1970-01-01 to 2200-01-01", v)
 	}
 	return t, nil
+}
+
+// numberParam reads a number typed into a search (`number`, `caller`):
+// digits with the punctuation people type, or a name; at most 64
+// characters.
+func numberParam(q url.Values, name string) (string, error) {
+	v := strings.TrimSpace(q.Get(name))
+	if v == "" {
+		return "", nil
+	}
+	if len(v) > 64 {
+		return "", fmt.Errorf("%w: %s: at most 64 characters", errBadParam, name)
+	}
+	if strings.Trim(v, "+-.()/ \t") == "" {
+		return "", fmt.Errorf("%w: %s: %q has no digits", errBadParam, name, v)
+	}
+	return v, nil
+}
+
+// oneOf checks a parameter against its allowed values ("" passes).
+func oneOf(q url.Values, name string, allowed []string) (string, error) {
+	v := strings.TrimSpace(q.Get(name))
+	if v == "" || slices.Contains(allowed, v) {
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: %s must be one of %s", errBadParam, name, strings.Join(allowed, ", "))
 }
 
 // pageOf reads `page` (1-based) for HTML lists.
@@ -108,17 +144,6 @@ func makePager(r *http.Request, page, total int) pager {
 		p.Next = link(page + 1)
 	}
 	return p
-}
-
-// cleanNumber drops the spaces and punctuation people type in numbers.
-func cleanNumber(v string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '.', '(', ')', '\t':
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(v))
 }
 
 // splitList splits a bulk entry on commas, semicolons and line breaks

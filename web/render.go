@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callflow/callflow/store"
 )
 
 //go:embed templates/*.html
@@ -74,7 +76,7 @@ func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"static":   s.static.url,
 		"when":     s.when,
-		"datetime": func(t time.Time) string { return s.inLoc(t).Format("2006-01-02 15:04:05 MST") },
+		"datetime": func(loc *time.Location, t time.Time) string { return t.In(loc).Format("2006-01-02 15:04:05 MST") },
 		"isotime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"dur":      fmtDur,
 		"clock":    fmtClock,
@@ -84,6 +86,9 @@ func (s *Server) funcs() template.FuncMap {
 		"base":     filepath.Base,
 		"plural":   plural,
 		"add":      func(a, b int) int { return a + b },
+		"tokenview": func(toks []store.Token, zone *time.Location, csrf, action string) tokensView {
+			return tokensView{Tokens: toks, Zone: zone, CSRF: csrf, Action: action}
+		},
 		"pct": func(n, of int) string {
 			if of == 0 {
 				return "–"
@@ -127,13 +132,30 @@ type pageData struct {
 	CSRF  string
 	Now   time.Time
 	Data  any
+	// Zone is where the viewer reads times ({{when $.Zone .T}});
+	// ZoneSource says how it was chosen (zoneUser, ...).
+	Zone       *time.Location
+	ZoneSource string
+	// Inbox is the user's voicemail summary, for the unheard count in
+	// the navigation; PollMS how often pages refresh it.
+	Inbox  store.VoicemailSummary
+	PollMS int64
+}
+
+// tokensView fills the "tokens" template (a list with revoke buttons).
+type tokensView struct {
+	Tokens []store.Token
+	Zone   *time.Location
+	CSRF   string
+	Action string
 }
 
 type userView struct {
 	Name       string
 	Role       string
 	Workspaces []string
-	Admin      bool
+	Admin      bool // admin or workspace admin
+	SuperAdmin bool // admin of every workspace
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, title string, data any) {
@@ -143,10 +165,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, 
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	pd := pageData{Title: title, Nav: page, Now: s.now(), Data: data}
+	pd := pageData{Title: title, Nav: page, Now: s.now(), Data: data, PollMS: s.opts.PollInterval.Milliseconds()}
+	pd.Zone, pd.ZoneSource = s.zone(r)
 	if a, _ := r.Context().Value(authKey{}).(*authInfo); a != nil {
-		pd.User = &userView{Name: a.user.Name, Role: string(a.user.Role), Workspaces: a.user.Workspaces, Admin: a.isAdmin()}
+		pd.User = &userView{Name: a.user.Name, Role: string(a.user.Role), Workspaces: a.user.Workspaces, Admin: a.isAdmin(),
+			SuperAdmin: a.user.Role == store.RoleAdmin}
 		pd.CSRF = a.csrf
+		sum, err := s.st.SummarizeVoicemails(r.Context(), a.scope())
+		if err != nil {
+			s.log.Warn().Err(err).Msg("web: counting unheard voicemail")
+		}
+		pd.Inbox = sum
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, pd); err != nil {
@@ -184,16 +213,14 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-func (s *Server) inLoc(t time.Time) time.Time { return t.In(s.loc) }
-
-// when shows a time the way people read an inbox: today and yesterday by
-// name, this year without the year.
-func (s *Server) when(t time.Time) string {
+// when shows a time in loc the way people read an inbox: today and
+// yesterday by name, this year without the year.
+func (s *Server) when(loc *time.Location, t time.Time) string {
 	if t.IsZero() {
 		return "–"
 	}
-	t = s.inLoc(t)
-	now := s.inLoc(s.now())
+	t = t.In(loc)
+	now := s.now().In(loc)
 	y1, m1, d1 := t.Date()
 	y2, m2, d2 := now.Date()
 	switch {

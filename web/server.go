@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -28,8 +26,22 @@ type Options struct {
 	// Reload asks for a reload after a database flow changed.
 	Reload func()
 	// Audio opens a voicemail's WAV (8 kHz 16-bit mono) and says when it
-	// was last modified. Default: the file at the voicemail's Path.
+	// was last modified. Default: the file at the voicemail's Path. Its
+	// errors say why a message cannot be played: wrap ErrAudioNotFound
+	// (or fs.ErrNotExist) when the recording is gone, ErrAudioUnavailable
+	// when Asterisk cannot be reached. The voicemail's Path is either ""
+	// or a file inside AudioDirs: a row pointing elsewhere reaches Audio
+	// with Path "", to be found by its Recording name.
 	Audio func(ctx context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error)
+	// RecordingAudio opens a whole-call recording, with the same errors
+	// and Path rule as Audio. Default: Audio, given the recording's name
+	// and path as a voicemail's.
+	RecordingAudio func(ctx context.Context, rec store.Recording) (io.ReadSeekCloser, time.Time, error)
+	// AudioDirs are the directories recordings may be served from (the
+	// recordings directory, local copies of Asterisk's). A stored path
+	// outside them, symlinks resolved, is never opened. None: no stored
+	// path is trusted.
+	AudioDirs []string
 	// Health reports the transports' health; /healthz answers 200 when
 	// its "ok" is true, else 503.
 	Health func() map[string]any
@@ -41,10 +53,16 @@ type Options struct {
 	SessionKey []byte
 	// BaseURL is the public address, for absolute links ("" is fine).
 	BaseURL string
-	// Secure sets the Secure flag on cookies (serve behind TLS).
+	// Secure sets the Secure flag on every cookie. Without it, cookies
+	// are Secure when the request came over TLS: directly, or through a
+	// trusted proxy sending X-Forwarded-Proto: https.
 	Secure bool
-	Log    zerolog.Logger
-	Now    func() time.Time
+	// TrustedProxies are the addresses and CIDRs of reverse proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed (default
+	// loopback: 127.0.0.0/8 and ::1). An empty, non-nil list trusts none.
+	TrustedProxies []string
+	Log            zerolog.Logger
+	Now            func() time.Time
 
 	// Location is where dates are shown and days begin (default Local).
 	Location *time.Location
@@ -52,25 +70,32 @@ type Options struct {
 	// (flows.NormalizeNumber); default "1".
 	Country string
 	// ClientIP names the client for login rate limits (default: the
-	// connection's address; behind a reverse proxy, read its header here).
+	// connection's address, or through TrustedProxies the client's in
+	// X-Forwarded-For).
 	ClientIP func(r *http.Request) string
 	// SessionTTL is how long a login lasts (default 12h).
 	SessionTTL time.Duration
+	// PollInterval is how often open pages ask for new voicemail
+	// (default 30s).
+	PollInterval time.Duration
 }
 
 // Server is the web app. It starts no goroutines: dropping it is enough.
 type Server struct {
-	opts     Options
-	st       *store.Store
-	log      zerolog.Logger
-	key      []byte
-	loc      *time.Location
-	mux      *http.ServeMux
-	pages    *pages
-	static   *staticFiles
-	patterns []string // every route, for tests and docs
-	limiter  *limiter
-	revoked  *revocations
+	opts      Options
+	st        *store.Store
+	log       zerolog.Logger
+	key       []byte
+	loc       *time.Location
+	mux       *http.ServeMux
+	pages     *pages
+	static    *staticFiles
+	patterns  []string // every route, for tests and docs
+	limiter   *limiter
+	revoked   *revocations
+	proxies   []netip.Prefix
+	audioDirs []string
+	zones     *zoneCache
 	// verifying bounds concurrent password checks (bcrypt is CPU-bound):
 	// a flood of logins gets 429 instead of queueing.
 	verifying chan struct{}
@@ -90,14 +115,28 @@ func New(opts Options) (*Server, error) {
 	if opts.Country == "" {
 		opts.Country = "1"
 	}
-	if opts.ClientIP == nil {
-		opts.ClientIP = remoteIP
-	}
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = 12 * time.Hour
 	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 30 * time.Second
+	}
 	if opts.Audio == nil {
 		opts.Audio = FileAudio
+	}
+	if opts.RecordingAudio == nil {
+		opts.RecordingAudio = recordingAsVoicemail(opts.Audio)
+	}
+	if opts.TrustedProxies == nil {
+		opts.TrustedProxies = defaultTrustedProxies
+	}
+	proxies, err := parsePrefixes(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := absDirs(opts.AudioDirs)
+	if err != nil {
+		return nil, err
 	}
 	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
 	key := opts.SessionKey
@@ -117,8 +156,13 @@ func New(opts Options) (*Server, error) {
 		limiter:   newLimiter(opts.Now),
 		revoked:   &revocations{m: map[string]time.Time{}},
 		verifying: make(chan struct{}, 4),
+		proxies:   proxies,
+		audioDirs: dirs,
+		zones:     newZoneCache(),
 	}
-	var err error
+	if s.opts.ClientIP == nil {
+		s.opts.ClientIP = s.defaultClientIP
+	}
 	if s.static, err = newStatic(); err != nil {
 		return nil, err
 	}
@@ -127,31 +171,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.routes()
 	return s, nil
-}
-
-// FileAudio opens the voicemail's recording at its stored path.
-func FileAudio(_ context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error) {
-	if vm.Path == "" || !filepath.IsAbs(vm.Path) {
-		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
-	}
-	f, err := os.Open(vm.Path)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, time.Time{}, fmt.Errorf("voicemail %d: not a regular file: %w", vm.ID, os.ErrNotExist)
-	}
-	return f, fi.ModTime(), nil
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -198,6 +217,8 @@ func (s *Server) routes() {
 
 	s.handle("GET /calls", s.callsPage)
 	s.handle("GET /calls/{id}", s.callPage)
+	s.handle("GET /calls/{id}/recordings/{name}/audio", s.callRecordingAudio)
+	s.handle("GET /calls/{id}/recordings/{name}/download", s.callRecordingAudio)
 
 	s.handle("GET /flows", s.flowsPage)
 	s.handle("GET /flows/{name}", s.flowPage)
@@ -207,8 +228,16 @@ func (s *Server) routes() {
 
 	s.handle("GET /stats", s.statsPage)
 
+	s.handle("GET /account", s.accountPage)
+	s.handle("POST /account/{action}", s.accountForm)
+	s.handle("GET /users", s.usersPage)
+	s.handle("POST /users", s.userCreateForm)
+	s.handle("GET /users/{name}", s.userPage)
+	s.handle("POST /users/{name}/{action}", s.userForm)
+
 	s.handle("GET /api/me", s.apiMe)
 	s.handle("GET /api/voicemails", s.apiVoicemails)
+	s.handle("GET /api/voicemails/summary", s.apiVoicemailSummary)
 	s.handle("GET /api/voicemails/{id}", s.apiVoicemail)
 	s.handle("DELETE /api/voicemails/{id}", s.apiVoicemailDelete)
 	s.handle("GET /api/voicemails/{id}/audio", s.voicemailAudio)
@@ -217,6 +246,7 @@ func (s *Server) routes() {
 	s.handle("POST /api/voicemails/{id}/restore", s.apiVoicemailRestore)
 	s.handle("GET /api/calls", s.apiCalls)
 	s.handle("GET /api/calls/{id}", s.apiCall)
+	s.handle("GET /api/calls/{id}/recordings/{name}/audio", s.callRecordingAudio)
 	s.handle("GET /api/flows", s.apiFlows)
 	s.handle("GET /api/flows/{name}", s.apiFlow)
 	s.handle("DELETE /api/flows/{name}", s.apiFlowDelete)
@@ -354,6 +384,10 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.fail(w, r, http.StatusInternalServerError, "internal error")
 }
 
+// healthz answers the transports' health: in full to a logged-in user or
+// a request made on this host; to anyone else only ok or not ok per part,
+// since the details (Asterisk's URL, errors, paths, disk sizes) help an
+// attacker more than a monitor.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	var h map[string]any
 	if s.opts.Health != nil {
@@ -363,10 +397,48 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		h = map[string]any{"ok": true}
 	}
 	code := http.StatusServiceUnavailable
-	if ok, _ := h["ok"].(bool); ok {
+	ok, _ := h["ok"].(bool)
+	if ok {
 		code = http.StatusOK
 	}
+	if !s.local(r) && !s.signedIn(w, r) {
+		h = healthSummary(h, ok)
+	}
 	writeJSON(w, code, h)
+}
+
+// healthSummary keeps ok and, for each part (an object in the report),
+// "ok" or "not ok": its own "ok" when it has one, else not ok when
+// anything inside says ok false, connected false, replaced, draining or
+// low.
+func healthSummary(h map[string]any, ok bool) map[string]any {
+	parts := map[string]string{}
+	for k, v := range h {
+		if m, isMap := v.(map[string]any); isMap {
+			parts[k] = map[bool]string{true: "ok", false: "not ok"}[partOK(m)]
+		}
+	}
+	return map[string]any{"ok": ok, "parts": parts}
+}
+
+func partOK(m map[string]any) bool {
+	if ok, has := m["ok"].(bool); has {
+		return ok
+	}
+	for k, v := range m {
+		switch x := v.(type) {
+		case bool:
+			bad := (k == "connected" && !x) || ((k == "replaced" || k == "draining" || k == "low") && x)
+			if bad {
+				return false
+			}
+		case map[string]any:
+			if !partOK(x) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {

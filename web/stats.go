@@ -23,18 +23,37 @@ type statsData struct {
 	Range string
 }
 
-// statsQuery reads the stats filter; without dates it is the last 30 days
-// (today included).
-func (s *Server) statsQuery(a *authInfo, q url.Values) (store.StatsFilter, statsForm, error) {
+// maxStatsDays bounds a stats range, so that per_day can list every day.
+const maxStatsDays = 400
+
+// statsQuery reads the stats filter, days in loc: without dates it is the
+// last 30 days (today included); `from` alone runs to today, `to` alone
+// starts 30 days before. Longer than maxStatsDays is refused.
+func (s *Server) statsQuery(a *authInfo, q url.Values, loc *time.Location) (store.StatsFilter, statsForm, error) {
 	form := statsForm{Flow: strings.TrimSpace(q.Get("flow")), From: q.Get("from"), To: q.Get("to")}
-	today := s.inLoc(s.now())
+	today := s.now().In(loc)
 	if form.From == "" && form.To == "" {
 		form.From = today.AddDate(0, 0, -(statsDays - 1)).Format(time.DateOnly)
 		form.To = today.Format(time.DateOnly)
 	}
-	qq := url.Values{"from": {form.From}, "to": {form.To}}
-	from, to, err := s.dateRange(qq)
-	return store.StatsFilter{Scope: a.scope(), Flow: form.Flow, From: from, To: to, Location: s.loc}, form, err
+	f := store.StatsFilter{Scope: a.scope(), Flow: form.Flow, Location: loc}
+	var err error
+	if f.From, f.To, err = dateRange(url.Values{"from": {form.From}, "to": {form.To}}, loc); err != nil {
+		return f, form, err
+	}
+	switch {
+	case f.To.IsZero():
+		f.To = time.Date(today.Year(), today.Month(), today.Day()+1, 0, 0, 0, 0, loc)
+		if !f.To.After(f.From) {
+			return f, form, fmt.Errorf("%w: from is after today: give to as well", errBadParam)
+		}
+	case f.From.IsZero():
+		f.From = f.To.AddDate(0, 0, -statsDays)
+	}
+	if f.To.Sub(f.From) > maxStatsDays*24*time.Hour {
+		return f, form, fmt.Errorf("%w: a stats range is at most %d days", errBadParam, maxStatsDays)
+	}
+	return f, form, nil
 }
 
 // loadStats returns one row per flow (loaded flows in scope without calls
@@ -68,7 +87,7 @@ func (s *Server) loadStats(r *http.Request, a *authInfo, f store.StatsFilter) ([
 			perDay[d.Day] += d.Calls
 		}
 	}
-	total.PerDay = s.days(f.From, f.To, perDay)
+	total.PerDay = days(f.From, f.To, f.Location, perDay)
 	return rows, total, nil
 }
 
@@ -80,32 +99,22 @@ func sortStats(rows []store.Stats) {
 	}
 }
 
-// days lists every day of [from, to) with its count (at most 400 days;
-// an open range lists the days that had calls).
-func (s *Server) days(from, to time.Time, counts map[string]int) []store.DayCount {
+// days lists every day of [from, to) in loc with its count (statsQuery
+// bounds the range).
+func days(from, to time.Time, loc *time.Location, counts map[string]int) []store.DayCount {
 	var out []store.DayCount
-	if !from.IsZero() && !to.IsZero() && to.Sub(from) <= 400*24*time.Hour {
-		f := s.inLoc(from)
-		for d := time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, s.loc); d.Before(to); d = d.AddDate(0, 0, 1) {
-			day := d.Format(time.DateOnly)
-			out = append(out, store.DayCount{Day: day, Calls: counts[day]})
-		}
-		return out
-	}
-	for day, n := range counts {
-		out = append(out, store.DayCount{Day: day, Calls: n})
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Day < out[j-1].Day; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
+	f := from.In(loc)
+	for d := time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, loc); d.Before(to); d = d.AddDate(0, 0, 1) {
+		day := d.Format(time.DateOnly)
+		out = append(out, store.DayCount{Day: day, Calls: counts[day]})
 	}
 	return out
 }
 
 func (s *Server) statsPage(w http.ResponseWriter, r *http.Request) {
 	a := auth(r)
-	f, form, err := s.statsQuery(a, r.URL.Query())
+	loc, _ := s.zone(r)
+	f, form, err := s.statsQuery(a, r.URL.Query(), loc)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -116,15 +125,13 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := statsData{Form: form, Rows: rows, Total: total, Flows: flowNames(s.scopedFlows(a)), Chart: barChart(total.PerDay)}
-	if !f.From.IsZero() && !f.To.IsZero() {
-		d.Range = s.inLoc(f.From).Format("2 Jan 2006") + " – " + s.inLoc(f.To.Add(-time.Nanosecond)).Format("2 Jan 2006")
-	}
+	d.Range = f.From.In(loc).Format("2 Jan 2006") + " – " + f.To.Add(-time.Nanosecond).In(loc).Format("2 Jan 2006")
 	s.render(w, r, http.StatusOK, "stats", "Stats", d)
 }
 
 func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 	a := auth(r)
-	f, _, err := s.statsQuery(a, r.URL.Query())
+	f, _, err := s.statsQuery(a, r.URL.Query(), s.loc)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -2,11 +2,8 @@ package web
 
 import (
 	"errors"
-	"io/fs"
-	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,18 +15,24 @@ import (
 
 // vmForm is the inbox filter as the user set it.
 type vmForm struct {
-	Mailbox, Flow, From, To, Heard, Show string
+	Mailbox, Flow, Caller, From, To, Heard, Show string
 }
 
-// voicemailFilter reads the inbox filter. Only admins may look in the bin
-// (show=bin) or at everything (show=all); for others those are refused in
-// the API and ignored on pages.
-func (s *Server) voicemailFilter(a *authInfo, q url.Values, api bool) (store.VoicemailFilter, vmForm, error) {
-	form := vmForm{Mailbox: strings.TrimSpace(q.Get("mailbox")), Flow: strings.TrimSpace(q.Get("flow")),
+// voicemailFilter reads the inbox filter; days are in loc. Only admins
+// may look in the bin (show=bin) or at everything (show=all); for others
+// those are refused in the API and ignored on pages.
+func (s *Server) voicemailFilter(a *authInfo, q url.Values, api bool, loc *time.Location) (store.VoicemailFilter, vmForm, error) {
+	form := vmForm{Mailbox: strings.TrimSpace(q.Get("mailbox")), Flow: strings.TrimSpace(q.Get("flow")), Caller: strings.TrimSpace(q.Get("caller")),
 		From: q.Get("from"), To: q.Get("to"), Heard: q.Get("heard"), Show: q.Get("show")}
 	f := store.VoicemailFilter{Scope: a.scope(), Mailbox: form.Mailbox, Flow: form.Flow}
+	if api {
+		f.CallID = strings.TrimSpace(q.Get("call_id"))
+	}
 	var err error
-	if f.From, f.To, err = s.dateRange(q); err != nil {
+	if f.Caller, err = numberParam(q, "caller"); err != nil {
+		return f, form, err
+	}
+	if f.From, f.To, err = dateRange(q, loc); err != nil {
 		return f, form, err
 	}
 	switch form.Heard {
@@ -83,12 +86,21 @@ type voicemailsData struct {
 	Flows     []string
 	Admin     bool
 	Back      string
+	// Workspaces: the user sees more than one, so rows say whose.
+	Workspaces bool
+}
+
+// manyWorkspaces reports whether the user sees more than one workspace.
+func manyWorkspaces(a *authInfo) bool {
+	sc := a.scope()
+	return sc.All || len(sc.Workspaces) > 1
 }
 
 func (s *Server) voicemailsPage(w http.ResponseWriter, r *http.Request) {
 	a := auth(r)
 	q := r.URL.Query()
-	f, form, err := s.voicemailFilter(a, q, false)
+	loc, _ := s.zone(r)
+	f, form, err := s.voicemailFilter(a, q, false, loc)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -102,7 +114,7 @@ func (s *Server) voicemailsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	fl := s.scopedFlows(a)
 	d := voicemailsData{Items: items, Pager: makePager(r, page, total), Form: form,
-		Mailboxes: mailboxes(fl), Flows: flowNames(fl), Admin: a.isAdmin(), Back: r.URL.RequestURI()}
+		Mailboxes: mailboxes(fl), Flows: flowNames(fl), Admin: a.isAdmin(), Back: r.URL.RequestURI(), Workspaces: manyWorkspaces(a)}
 	title := "Voicemail"
 	if form.Show == "bin" {
 		title = "Deleted voicemail"
@@ -182,61 +194,6 @@ func (s *Server) voicemailPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "voicemail", "Voicemail from "+or(vm.Caller, "unknown caller"),
 		voicemailData{VM: vm, Admin: auth(r).isAdmin(), Back: r.URL.RequestURI()})
-}
-
-// validRecording refuses names that could climb out of a recordings
-// directory, whatever Audio does with them.
-func validRecording(name string) bool {
-	return name != "" && !strings.ContainsAny(name, "/\\\x00") && !strings.Contains(name, "..")
-}
-
-// downloadName makes the recording name safe for Content-Disposition.
-func downloadName(recording string) string {
-	n := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
-			return r
-		}
-		return '_'
-	}, recording)
-	n = strings.Trim(n, ".")
-	if n == "" {
-		n = "voicemail"
-	}
-	return n + ".wav"
-}
-
-// voicemailAudio streams the WAV with range support (seeking in <audio>),
-// inline or, for downloads, as an attachment.
-func (s *Server) voicemailAudio(w http.ResponseWriter, r *http.Request) {
-	vm, ok := s.loadVoicemail(w, r)
-	if !ok {
-		return
-	}
-	if !validRecording(vm.Recording) {
-		s.log.Warn().Int64("voicemail", vm.ID).Str("recording", vm.Recording).Msg("web: refusing a recording name")
-		s.fail(w, r, http.StatusBadRequest, "invalid recording name")
-		return
-	}
-	rc, mod, err := s.opts.Audio(r.Context(), vm)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) || errors.Is(err, store.ErrNotFound) {
-		s.fail(w, r, http.StatusNotFound, "recording not found")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	defer rc.Close()
-	name := downloadName(vm.Recording)
-	h := w.Header()
-	h.Set("Content-Type", "audio/wav")
-	h.Set("Cache-Control", "private, max-age=3600")
-	if strings.HasSuffix(r.URL.Path, "/download") || r.URL.Query().Get("download") != "" {
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-	} else {
-		h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
-	}
-	http.ServeContent(w, r, name, mod, rc)
 }
 
 func (s *Server) voicemailHeardForm(w http.ResponseWriter, r *http.Request) {
@@ -359,7 +316,7 @@ type listJSON[T any] struct {
 func (s *Server) apiVoicemails(w http.ResponseWriter, r *http.Request) {
 	a := auth(r)
 	q := r.URL.Query()
-	f, _, err := s.voicemailFilter(a, q, true)
+	f, _, err := s.voicemailFilter(a, q, true, s.loc)
 	if errors.Is(err, errForbidden) {
 		writeError(w, http.StatusForbidden, err.Error())
 		return
@@ -449,6 +406,17 @@ func (s *Server) apiVoicemailRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info().Int64("voicemail", vm.ID).Str("user", a.user.Name).Msg("web: voicemail restored")
 	s.reloadVoicemail(w, r, vm.ID, http.StatusOK)
+}
+
+// apiVoicemailSummary is what open pages poll: how many messages, how
+// many unheard, the newest.
+func (s *Server) apiVoicemailSummary(w http.ResponseWriter, r *http.Request) {
+	sum, err := s.st.SummarizeVoicemails(r.Context(), auth(r).scope())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {

@@ -490,9 +490,6 @@ func TestBruteForceSlowsDown(t *testing.T) {
 	if resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "Too many attempts") {
 		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
 	}
-	// Another address does not help: the wait is per user too.
-	resp, _ = c.postLogin("alice", "pw-alice", http.Header{"X-Test-Ip": {"192.0.2.2"}})
-	wantStatus(t, "same user, other address", resp, http.StatusTooManyRequests)
 	// Other users are not slowed.
 	resp, _ = f.anon().postLogin("bob", "pw-bob", http.Header{"X-Test-Ip": {"192.0.2.3"}})
 	wantStatus(t, "another user", resp, http.StatusSeeOther)
@@ -524,18 +521,55 @@ func TestBruteForceSlowsDown(t *testing.T) {
 	wantStatus(t, "spraying address", resp, http.StatusTooManyRequests)
 }
 
+// Someone guessing alice's password from one address slows that address
+// down, not alice logging in from hers, until the guesses for her name
+// from every address together pass userAnyFree.
+func TestCorrectPasswordFromAnotherAddressIsNotLockedOut(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.anon()
+	guess := func(ip string, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			resp, _ := attacker.postLogin("alice", fmt.Sprint("guess", i), http.Header{"X-Test-Ip": {ip}})
+			wantStatus(t, fmt.Sprintf("guess %d from %s", i+1, ip), resp, http.StatusUnauthorized)
+		}
+	}
+	guess("203.0.113.9", userFree)
+	resp, _ := attacker.postLogin("alice", "guess-more", http.Header{"X-Test-Ip": {"203.0.113.9"}})
+	wantStatus(t, "the guessing address during its wait", resp, http.StatusTooManyRequests)
+	alice := f.anon()
+	resp, _ = alice.postLogin("alice", "pw-alice", http.Header{"X-Test-Ip": {"192.0.2.50"}})
+	wantStatus(t, "alice from her own address", resp, http.StatusSeeOther)
+	// Her own typo does not hold her back either.
+	resp, _ = f.anon().postLogin("alice", "pw-alicf", http.Header{"X-Test-Ip": {"192.0.2.50"}})
+	wantStatus(t, "alice's typo", resp, http.StatusUnauthorized)
+	resp, _ = f.anon().postLogin("alice", "pw-alice", http.Header{"X-Test-Ip": {"192.0.2.50"}})
+	wantStatus(t, "alice after her typo", resp, http.StatusSeeOther)
+
+	// Guesses from many addresses add up for the name: past userAnyFree
+	// every address waits, alice's too, as documented.
+	for n := userFree + 1; n < userAnyFree; n += userFree {
+		guess(fmt.Sprintf("198.51.100.%d", n), min(userFree, userAnyFree-n))
+	}
+	resp, _ = f.anon().postLogin("alice", "pw-alice", http.Header{"X-Test-Ip": {"192.0.2.51"}})
+	wantStatus(t, "alice after the name's limit", resp, http.StatusTooManyRequests)
+	f.clk.Add(limitMax)
+	resp, _ = f.anon().postLogin("alice", "pw-alice", http.Header{"X-Test-Ip": {"192.0.2.51"}})
+	wantStatus(t, "alice after the wait", resp, http.StatusSeeOther)
+}
+
 func TestLimiterHoldsOneAttemptPerKey(t *testing.T) {
 	clk := &clock{t: base}
 	l := newLimiter(clk.Now)
-	done, wait := l.begin(limitKey{"user:a", 5}, limitKey{"ip:1", 20})
+	done, wait := l.begin(limitKey{"user:a", 5, true}, limitKey{"ip:1", 20, true})
 	if wait != 0 {
 		t.Fatal("first attempt refused")
 	}
-	if _, wait := l.begin(limitKey{"user:a", 5}, limitKey{"ip:2", 20}); wait == 0 {
+	if _, wait := l.begin(limitKey{"user:a", 5, true}, limitKey{"ip:2", 20, true}); wait == 0 {
 		t.Error("a second parallel attempt for the same user was allowed")
 	}
 	done(false, false)
-	if d, wait := l.begin(limitKey{"user:a", 5}, limitKey{"ip:2", 20}); wait != 0 {
+	if d, wait := l.begin(limitKey{"user:a", 5, true}, limitKey{"ip:2", 20, true}); wait != 0 {
 		t.Error("released attempt still held")
 	} else {
 		d(true, false)
@@ -549,13 +583,13 @@ func TestLimiterHoldsOneAttemptPerKey(t *testing.T) {
 	// The wait is capped.
 	for i := 0; i < 40; i++ {
 		clk.Add(limitMax)
-		d, wait := l.begin(limitKey{"user:b", 5})
+		d, wait := l.begin(limitKey{"user:b", 5, true})
 		if wait != 0 {
 			t.Fatalf("attempt %d refused after the longest wait", i)
 		}
 		d(false, true)
 	}
-	if _, wait := l.begin(limitKey{"user:b", 5}); wait > limitMax {
+	if _, wait := l.begin(limitKey{"user:b", 5, true}); wait > limitMax {
 		t.Errorf("wait %v beyond the cap", wait)
 	}
 }
