@@ -18,7 +18,7 @@ Usage:
   callflow simulate [--flows DIR] FLOW|NUMBER [--from N] [--at TIME] [--input KEYS] [--agents OUTCOMES] [--json]
   callflow graph    [--flows DIR] FLOW              print a flow as Graphviz DOT
   callflow applets                                  list the applets
-  callflow user add|passwd|list|rm|token ...        staff and admin accounts of the web inbox
+  callflow user add|passwd|list|rm|token|tokens|revoke ... staff and admin accounts of the web inbox
   callflow flows list|import|export|duplicate|publish|unpublish|history|rollback|assign|delete ...
                                                     flows kept in the database
 

@@ -23,6 +23,8 @@ const userUsage = `Usage:
   callflow user list
   callflow user rm NAME
   callflow user token NAME [--label L]     print a new API token (shown once)
+  callflow user tokens NAME                list a user's tokens: label, prefix, created, last used
+  callflow user revoke NAME TOKEN          revoke a token, named by its id, prefix or label
 Without --password the password is read from standard input (one line).
 `
 
@@ -164,6 +166,33 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintln(stdout, tok)
+	case "tokens":
+		if err := need(1); err != nil {
+			return err
+		}
+		toks, err := st.UserTokens(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "id\tlabel\tprefix\tcreated\tlast used")
+		for _, t := range toks {
+			last := "never"
+			if !t.LastUsed.IsZero() {
+				last = t.LastUsed.Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.ID, t.Label, t.Prefix, t.Created.Format("2006-01-02 15:04"), last)
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := need(2); err != nil {
+			return err
+		}
+		t, err := st.RevokeUserToken(ctx, pos[0], pos[1], author())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s (%s) of %s revoked\n", t.Prefix, t.Label, pos[0])
 	default:
 		return fmt.Errorf("user: unknown command %q\n%s", args[0], userUsage)
 	}

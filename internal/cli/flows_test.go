@@ -47,5 +47,10 @@ func TestFlowsAndUserCommands(t *testing.T) {
 	if _, errOut, code := runCLI(t, "flows", "import", "testdata/lint/bad-values.toml"); code == 0 || !strings.Contains(errOut, "bad-values.toml:8:1: error:") {
 		t.Errorf("a broken flow was imported: %s", errOut)
 	}
+	must("api", "user", "tokens", "alice")
+	must("revoked", "user", "revoke", "alice", "api")
+	if out := must("last used", "user", "tokens", "alice"); strings.Contains(out, "cft_") {
+		t.Errorf("a revoked token is still listed:\n%s", out)
+	}
 	must("user alice removed", "user", "rm", "alice")
 }

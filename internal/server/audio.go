@@ -2,15 +2,19 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/web"
 )
 
 // voicemailAudio finds a voicemail's WAV for the inbox: the file named in
@@ -19,6 +23,21 @@ import (
 type voicemailAudio struct {
 	dir string // local copies
 	ari *ari.App
+}
+
+// localAudioDir holds the local copies of recordings Asterisk stored.
+func localAudioDir(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Database), "voicemail")
+}
+
+// audioDirs are where the inbox may read audio from: Asterisk's recordings
+// directory (FastAGI recordings) and the local copies.
+func audioDirs(cfg *config.Config) []string {
+	dirs := []string{localAudioDir(cfg)}
+	if cfg.RecordingsDir != "" {
+		dirs = append(dirs, cfg.RecordingsDir)
+	}
+	return dirs
 }
 
 func (v voicemailAudio) open(ctx context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.Time, error) {
@@ -39,7 +58,13 @@ func (v voicemailAudio) open(ctx context.Context, vm store.Voicemail) (io.ReadSe
 		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
 	}
 	if err := v.fetch(ctx, name, local); err != nil {
-		return nil, time.Time{}, err
+		// Asterisk answering 404 means the recording is gone; anything
+		// else (down, timing out) means it cannot be had now.
+		var ae *ari.Error
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return nil, time.Time{}, fmt.Errorf("voicemail %d: %w: %w", vm.ID, web.ErrAudioNotFound, err)
+		}
+		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w: %w", vm.ID, web.ErrAudioUnavailable, err)
 	}
 	return openFile(local)
 }

@@ -155,14 +155,17 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			Store:      st,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
-			Audio:      voicemailAudio{dir: filepath.Join(filepath.Dir(cfg.Database), "voicemail"), ari: s.ari}.open,
+			Audio:      voicemailAudio{dir: localAudioDir(cfg), ari: s.ari}.open,
+			AudioDirs:  audioDirs(cfg),
 			Health:     s.Health,
 			Metrics:    m.Handler(),
 			SessionKey: []byte(cfg.HTTP.SessionKey),
 			BaseURL:    cfg.HTTP.BaseURL,
 			Secure:     strings.HasPrefix(cfg.HTTP.BaseURL, "https://"),
-			Country:    cfg.DefaultCountry,
-			Log:        log.With().Str("component", "web").Logger(),
+			// Unset keeps the web's default, loopback proxies.
+			TrustedProxies: nonEmpty(cfg.HTTP.TrustedProxies),
+			Country:        cfg.DefaultCountry,
+			Log:            log.With().Str("component", "web").Logger(),
 		})
 		if err != nil {
 			s.Close()
@@ -462,4 +465,11 @@ func (s *Server) Health() map[string]any {
 	out["flows"] = map[string]any{"loaded": len(set.Flows()), "version": set.Version, "problems": len(set.Problems)}
 	out["ok"] = ok
 	return out
+}
+
+func nonEmpty(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return list
 }
