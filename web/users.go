@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/callflow/callflow/store"
 )
@@ -125,7 +124,7 @@ func (s *Server) userCreateForm(w http.ResponseWriter, r *http.Request) {
 	pw := r.PostFormValue("password")
 	fail := func(msg string) { s.renderUsers(w, r, http.StatusBadRequest, "", msg, form) }
 	switch {
-	case form.Name == "" || len(form.Name) > 100 || strings.ContainsAny(form.Name, "/\\\x00\r\n\t") || strings.TrimSpace(form.Name) != form.Name:
+	case form.Name == "" || len(form.Name) > 100 || strings.ContainsAny(form.Name, "/\\\x00\r\n\t"):
 		fail("A user name is 1 to 100 characters, without slashes or line breaks.")
 		return
 	case !store.Role(form.Role).Valid():
@@ -258,8 +257,7 @@ func (s *Server) changeUser(w http.ResponseWriter, r *http.Request, a *authInfo,
 	if up.SessionsEnded {
 		s.log.Info().Str("user", name).Str("by", a.user.Name).Int("tokens_revoked", up.TokensRevoked).Msg("web: user's sessions ended")
 		if name == a.user.Name && !a.token {
-			s.revoked.add(a.session.ID, time.Unix(a.session.Exp, 0), s.now())
-			s.startSession(w, r, up.User)
+			s.startSession(w, r, up.User) // the old one is of the old generation
 		}
 	}
 	return true
