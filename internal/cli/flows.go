@@ -19,7 +19,7 @@ import (
 
 const userUsage = `Usage:
   callflow user add NAME --role admin|workspace_admin|staff [--workspace W,...] [--password P]
-  callflow user passwd NAME [--password P]
+  callflow user passwd NAME [--password P]  (ends the user's sessions and revokes their tokens)
   callflow user list
   callflow user rm NAME
   callflow user token NAME [--label L]     print a new API token (shown once)

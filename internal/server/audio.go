@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,8 +22,9 @@ import (
 // the record (FastAGI recordings, on this host), else a local copy, else
 // the copy is fetched from Asterisk's stored recordings first.
 type voicemailAudio struct {
-	dir string // local copies
-	ari *ari.App
+	dir    string // local copies
+	recDir string // Asterisk's recordings directory (FastAGI recordings by name)
+	ari    *ari.App
 }
 
 // localAudioDir holds the local copies of recordings Asterisk stored.
@@ -53,6 +55,11 @@ func (v voicemailAudio) open(ctx context.Context, vm store.Voicemail) (io.ReadSe
 	local := filepath.Join(v.dir, name+".wav")
 	if f, mod, err := openFile(local); err == nil {
 		return f, mod, nil
+	}
+	if v.recDir != "" {
+		if f, mod, err := openFile(filepath.Join(v.recDir, name+".wav")); err == nil {
+			return f, mod, nil
+		}
 	}
 	if v.ari == nil {
 		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
@@ -103,7 +110,7 @@ func openFile(path string) (io.ReadSeekCloser, time.Time, error) {
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, time.Time{}, fmt.Errorf("%s: not a file", path)
+		return nil, time.Time{}, fmt.Errorf("%s: not a file: %w", path, fs.ErrNotExist)
 	}
 	return f, fi.ModTime(), nil
 }
