@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Applet is one configured step: parameters decoded and validated at load
@@ -83,6 +84,23 @@ type Definition struct {
 	Params any
 	// New decodes and validates a step's parameters.
 	New func(p Params) (Applet, error)
+}
+
+// FactsOf returns what a configured step of this applet can do: a's own
+// Facts, with the outcomes of the definition when a leaves them out. An
+// applet whose outcomes do not depend on its parameters writes them once,
+// in its Definition; one whose parameters name outcomes (a menu's keys)
+// lists them in Facts.
+func (d Definition) FactsOf(a Applet) Facts {
+	f := a.Facts()
+	if f.Outcomes == nil {
+		for _, o := range d.Outcomes {
+			if !strings.HasPrefix(o, "<") { // "<key>": named by parameters
+				f.Outcomes = append(f.Outcomes, o)
+			}
+		}
+	}
+	return f
 }
 
 // Registry holds the known applet types. Build it with New and Register;

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,38 @@ func TestEveryAppletIsDocumented(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join("../testdata/applets", name+".toml")); err != nil {
 			t.Errorf("applet %s has no golden test flow: %v", name, err)
+		}
+	}
+}
+
+// An applet's outcomes are written once, in its Definition: every outcome a
+// configured step reports is one the definition documents, by name or by a
+// "<placeholder>" for names its parameters choose.
+func TestStepOutcomesAreDocumentedByTheDefinition(t *testing.T) {
+	reg := applets.Builtin()
+	all, probs := flows.LoadFiles([]string{"../testdata/applets"}, reg, flows.ParseOptions{}, flows.LintOptions{})
+	if probs.HasErrors() {
+		t.Fatalf("testdata flows: %v", probs)
+	}
+	seen := map[string]bool{}
+	for _, f := range all {
+		for _, s := range f.Steps {
+			def, _ := reg.Lookup(s.Applet)
+			seen[s.Applet] = true
+			named := slices.ContainsFunc(def.Outcomes, func(o string) bool { return strings.HasPrefix(o, "<") })
+			for _, o := range s.Facts.Outcomes {
+				if !slices.Contains(def.Outcomes, o) && !named {
+					t.Errorf("%s: step %q (%s) reports outcome %q, not in its definition %v", f.Name, s.ID, s.Applet, o, def.Outcomes)
+				}
+			}
+			if len(s.Facts.Outcomes) == 0 && !s.Facts.Ends {
+				t.Errorf("%s: step %q (%s) reports no outcome", f.Name, s.ID, s.Applet)
+			}
+		}
+	}
+	for _, name := range reg.Names() {
+		if !seen[name] {
+			t.Errorf("no flow in testdata/applets uses %s", name)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func newForward(p Params) (Applet, error) {
 }
 
 func (f *forward) Facts() Facts {
-	return Facts{Outcomes: dialOutcomes, Terminal: []string{"answered"}}
+	return Facts{Terminal: []string{"answered"}}
 }
 
 func (f *forward) Run(ctx context.Context, env *Env) (Result, error) {

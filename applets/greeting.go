@@ -40,7 +40,7 @@ func newGreeting(p Params) (Applet, error) {
 }
 
 func (g *greeting) Facts() Facts {
-	return Facts{Outcomes: []string{"done"}, Media: g.p.Play}
+	return Facts{Media: g.p.Play}
 }
 
 func (g *greeting) Run(ctx context.Context, env *Env) (Result, error) {

@@ -34,7 +34,7 @@ func newMultiRing(p Params) (Applet, error) {
 }
 
 func (m *multiRing) Facts() Facts {
-	return Facts{Outcomes: dialOutcomes, Terminal: []string{"answered"}}
+	return Facts{Terminal: []string{"answered"}}
 }
 
 func (m *multiRing) Run(ctx context.Context, env *Env) (Result, error) {

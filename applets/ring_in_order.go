@@ -68,7 +68,7 @@ func newRingInOrder(p Params) (Applet, error) {
 }
 
 func (r *ringInOrder) Facts() Facts {
-	return Facts{Outcomes: dialOutcomes, Terminal: []string{"answered"}}
+	return Facts{Terminal: []string{"answered"}}
 }
 
 func (r *ringInOrder) Run(ctx context.Context, env *Env) (Result, error) {

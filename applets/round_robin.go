@@ -64,7 +64,7 @@ func newRoundRobin(p Params) (Applet, error) {
 }
 
 func (r *roundRobin) Facts() Facts {
-	return Facts{Outcomes: dialOutcomes, Terminal: []string{"answered"}}
+	return Facts{Terminal: []string{"answered"}}
 }
 
 // counterKey names the shared position: calls of the same step share it

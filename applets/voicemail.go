@@ -80,7 +80,7 @@ func newVoicemail(p Params) (Applet, error) {
 }
 
 func (v *voicemail) Facts() Facts {
-	return Facts{Outcomes: []string{"recorded", "empty"}, Media: v.prompt, Mailboxes: []string{v.p.Mailbox}}
+	return Facts{Media: v.prompt, Mailboxes: []string{v.p.Mailbox}}
 }
 
 func (v *voicemail) Run(ctx context.Context, env *Env) (Result, error) {

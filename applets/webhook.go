@@ -35,7 +35,7 @@ func newWebhook(p Params) (Applet, error) {
 }
 
 func (w *webhook) Facts() Facts {
-	return Facts{Outcomes: []string{"skipped"}, Legacy: "webhook steps are deprecated and skipped at run time; use the flow's post_call_webhook setting or a passthru step"}
+	return Facts{Legacy: "webhook steps are deprecated and skipped at run time; use the flow's post_call_webhook setting or a passthru step"}
 }
 
 func (w *webhook) Run(ctx context.Context, env *Env) (Result, error) {

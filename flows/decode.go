@@ -253,7 +253,7 @@ func parseStep(file string, doc *tomlpos.Document, i int, table map[string]any, 
 		return s.keepBroken(&def, applet), probs
 	}
 	s.Run = applet
-	s.Facts = applet.Facts()
+	s.Facts = def.FactsOf(applet)
 	return s, probs
 }
 

@@ -133,7 +133,7 @@ const (
 func (s *Step) keepBroken(def *applets.Definition, a applets.Applet) *Step {
 	s.broken = true
 	if a != nil {
-		s.Facts = a.Facts()
+		s.Facts = def.FactsOf(a)
 		s.Facts.Outcomes = slices.Clone(s.Facts.Outcomes) // appended to below
 	}
 	if def == nil {
