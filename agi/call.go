@@ -274,14 +274,10 @@ func (c *Call) playOne(ctx context.Context, m call.Media, esc string) (byte, err
 		c.s.log.Warn().Err(err).Str("media", string(m)).Msg("media skipped")
 		return 0, nil
 	}
-	r, err := c.s.do(ctx, c.quick()+c.s.srv.opts.MaxPlayback, cmd)
-	if err != nil {
-		return 0, err
-	}
-	n, ok := r.num()
+	n, err := c.doNum(ctx, c.quick()+c.s.srv.opts.MaxPlayback, cmd)
 	switch {
-	case !ok:
-		return 0, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+	case err != nil:
+		return 0, err
 	case n < 0:
 		gone, err := c.gone(ctx)
 		if err != nil {
@@ -357,18 +353,8 @@ func (c *Call) Gather(ctx context.Context, spec call.GatherSpec) (string, error)
 	if err := c.ready(ctx, "WAIT FOR DIGIT"); err != nil {
 		return "", err
 	}
-	maxDigits := spec.MaxDigits
-	if maxDigits <= 0 {
-		maxDigits = 1
-	}
-	first := spec.FirstTimeout
-	if first <= 0 {
-		first = 5 * time.Second
-	}
-	inter := spec.InterTimeout
-	if inter <= 0 {
-		inter = 3 * time.Second
-	}
+	spec = spec.WithDefaults()
+	maxDigits, first, inter := spec.MaxDigits, spec.FirstTimeout, spec.InterTimeout
 	var term byte
 	if spec.Terminator != "" {
 		term = spec.Terminator[0]
@@ -429,14 +415,10 @@ func (c *Call) Gather(ctx context.Context, spec call.GatherSpec) (string, error)
 // waitForDigit waits for one key; 0 is a timeout.
 func (c *Call) waitForDigit(ctx context.Context, wait time.Duration) (byte, error) {
 	cmd := "WAIT FOR DIGIT " + strconv.FormatInt(wait.Milliseconds(), 10)
-	r, err := c.s.do(ctx, wait+c.quick(), cmd)
-	if err != nil {
-		return 0, err
-	}
-	n, ok := r.num()
+	n, err := c.doNum(ctx, wait+c.quick(), cmd)
 	switch {
-	case !ok:
-		return 0, cmdErr(cmd, fmt.Errorf("%w: result %q", ErrProtocol, r.result))
+	case err != nil:
+		return 0, err
 	case n < 0:
 		c.s.markHangup()
 		return 0, cmdErr(cmd, call.ErrHangup)
@@ -550,8 +532,8 @@ func fileName(s string) string {
 	return string(b)
 }
 
-// exec runs EXEC and returns the application's result.
-func (c *Call) exec(ctx context.Context, timeout time.Duration, cmd string) (int, error) {
+// doNum runs cmd and returns its numeric result (a key, EXEC's result).
+func (c *Call) doNum(ctx context.Context, timeout time.Duration, cmd string) (int, error) {
 	r, err := c.s.do(ctx, timeout, cmd)
 	if err != nil {
 		return 0, err
@@ -582,7 +564,7 @@ func (c *Call) Send(ctx context.Context, msg call.Message) error {
 		data += "," + msg.From
 	}
 	cmd := what + " " + quote(data)
-	n, err := c.exec(ctx, c.quick(), cmd)
+	n, err := c.doNum(ctx, c.quick(), cmd)
 	if err != nil {
 		return err
 	}

@@ -102,12 +102,12 @@ func (c *Call) Dial(ctx context.Context, spec call.DialSpec) (call.DialResult, e
 		c.mu.Unlock()
 		recName = "call-" + fileName(strings.ReplaceAll(c.req.UniqueID, ".", "-")) + "-" + strconv.Itoa(seq)
 		mix := "EXEC MixMonitor " + quote(path.Join(c.s.srv.opts.RecordingsDir, recName)+".wav,b")
-		if _, err := c.exec(ctx, c.quick(), mix); err != nil {
+		if _, err := c.doNum(ctx, c.quick(), mix); err != nil {
 			return call.DialResult{}, err
 		}
 		defer func() {
 			if !c.s.hungUp.Load() {
-				_, _ = c.exec(context.WithoutCancel(ctx), c.quick(), "EXEC StopMixMonitor")
+				_, _ = c.doNum(context.WithoutCancel(ctx), c.quick(), "EXEC StopMixMonitor")
 			}
 		}()
 	}
@@ -129,7 +129,7 @@ func (c *Call) Dial(ctx context.Context, spec call.DialSpec) (call.DialResult, e
 		wait += c.s.srv.opts.MaxPlayback + acceptWait
 	}
 	cmd := "EXEC Dial " + quote(targets+","+strconv.FormatInt(ceilSeconds(wait), 10)+","+opts)
-	n, err := c.exec(ctx, wait+c.s.srv.opts.MaxBridge+c.quick(), cmd)
+	n, err := c.doNum(ctx, wait+c.s.srv.opts.MaxBridge+c.quick(), cmd)
 	if err != nil {
 		return call.DialResult{}, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Menu plays a prompt and routes on the keys the caller presses. Keys may
@@ -122,13 +121,7 @@ func (m *menu) Run(ctx context.Context, env *Env) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("menu: %w", err)
 	}
-	digits, err := env.Call.Gather(ctx, GatherSpec{
-		Prompt:       prompt,
-		MaxDigits:    m.maxDigits,
-		FirstTimeout: orDefault(m.p.Timeout, 5*time.Second),
-		InterTimeout: orDefault(m.p.InterDigitTimeout, 3*time.Second),
-		Terminator:   m.terminator,
-	})
+	digits, err := env.Call.Gather(ctx, keysSpec(prompt, m.maxDigits, m.p.Timeout, m.p.InterDigitTimeout, m.terminator))
 	var failure string
 	switch {
 	case errors.Is(err, ErrTimeout):

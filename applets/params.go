@@ -72,6 +72,18 @@ func orDefault(v Duration, d time.Duration) time.Duration {
 	return v.D()
 }
 
+// keysSpec is how a step that takes keys (a menu, a ZIP code) gathers them:
+// 5 s for the first key and 3 s between keys unless the flow says otherwise.
+func keysSpec(prompt []Media, maxDigits int, first, inter Duration, terminator string) GatherSpec {
+	return GatherSpec{
+		Prompt:       prompt,
+		MaxDigits:    maxDigits,
+		FirstTimeout: orDefault(first, 5*time.Second),
+		InterTimeout: orDefault(inter, 3*time.Second),
+		Terminator:   terminator,
+	}
+}
+
 // problems collects a step's validation errors.
 type problems []error
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // ZipRoute asks the caller for a ZIP code and routes by the first route
@@ -242,13 +241,7 @@ func (z *zipRoute) Run(ctx context.Context, env *Env) (Result, error) {
 	}
 	key := env.Flow.Name + "/" + env.Step
 	for {
-		digits, err := env.Call.Gather(ctx, GatherSpec{
-			Prompt:       prompt,
-			MaxDigits:    z.length,
-			FirstTimeout: orDefault(z.p.Timeout, 5*time.Second),
-			InterTimeout: orDefault(z.p.InterDigitTimeout, 3*time.Second),
-			Terminator:   z.terminator,
-		})
+		digits, err := env.Call.Gather(ctx, keysSpec(prompt, z.length, z.p.Timeout, z.p.InterDigitTimeout, z.terminator))
 		var failure string
 		switch {
 		case errors.Is(err, ErrTimeout) || err == nil && digits == "":

@@ -567,18 +567,8 @@ func (c *Call) Gather(ctx context.Context, spec call.GatherSpec) (string, error)
 	if c.ctx.Err() != nil {
 		return "", hangupErr("gather")
 	}
-	max := spec.MaxDigits
-	if max <= 0 {
-		max = 1
-	}
-	first := spec.FirstTimeout
-	if first <= 0 {
-		first = 5 * time.Second
-	}
-	inter := spec.InterTimeout
-	if inter <= 0 {
-		inter = 3 * time.Second
-	}
+	spec = spec.WithDefaults()
+	max, first, inter := spec.MaxDigits, spec.FirstTimeout, spec.InterTimeout
 	if len(c.typeahead) == 0 && len(spec.Prompt) > 0 {
 		d, err := c.play(ctx, spec.Prompt, call.AnyKey)
 		switch {

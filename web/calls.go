@@ -144,26 +144,8 @@ func (s *Server) callPage(w http.ResponseWriter, r *http.Request) {
 		if !st.Ended.IsZero() {
 			v.Took = st.Ended.Sub(st.Started)
 		}
-		details := map[string]any{}
-		for k, val := range st.Details {
-			switch k {
-			case "next":
-				v.Next = fmt.Sprint(val)
-			case "error":
-				v.Error = fmt.Sprint(val)
-			case "actions":
-				if list, ok := val.([]any); ok {
-					for _, x := range list {
-						v.Actions = append(v.Actions, fmt.Sprint(x))
-					}
-				} else {
-					v.Actions = append(v.Actions, fmt.Sprint(val))
-				}
-			default:
-				details[k] = val
-			}
-		}
-		v.Details = kvs(details)
+		sd := splitStepDetails(st.Details)
+		v.Next, v.Error, v.Actions, v.Details = sd.next, sd.err, sd.actions, kvs(sd.rest)
 		if evs := bySeq[st.Step]; len(evs) > 0 {
 			v.Events = evs
 			delete(bySeq, st.Step) // a step visited twice shows its events once
@@ -325,25 +307,10 @@ func toCallJSON(c store.CallRecord) callJSON {
 		if !st.Ended.IsZero() {
 			sj.DurationMS = st.Ended.Sub(st.Started).Milliseconds()
 		}
-		details := map[string]any{}
-		for k, v := range st.Details {
-			switch k {
-			case "next":
-				sj.Next = fmt.Sprint(v)
-			case "error":
-				sj.Error = fmt.Sprint(v)
-			case "actions":
-				if list, ok := v.([]any); ok {
-					for _, x := range list {
-						sj.Actions = append(sj.Actions, fmt.Sprint(x))
-					}
-				}
-			default:
-				details[k] = v
-			}
-		}
-		if len(details) > 0 {
-			sj.Details = details
+		sd := splitStepDetails(st.Details)
+		sj.Next, sj.Error, sj.Actions = sd.next, sd.err, sd.actions
+		if len(sd.rest) > 0 {
+			sj.Details = sd.rest
 		}
 		out.Steps = append(out.Steps, sj)
 	}
@@ -388,4 +355,35 @@ func (s *Server) apiCall(w http.ResponseWriter, r *http.Request) {
 		out.Recordings = append(out.Recordings, s.recordingJSON(rec))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// stepDetails are a traced step's details as the call page and the API show
+// them: where it went, its error and its actions apart from the rest.
+type stepDetails struct {
+	next, err string
+	actions   []string
+	rest      map[string]any
+}
+
+func splitStepDetails(details map[string]any) stepDetails {
+	d := stepDetails{rest: map[string]any{}}
+	for k, v := range details {
+		switch k {
+		case "next":
+			d.next = fmt.Sprint(v)
+		case "error":
+			d.err = fmt.Sprint(v)
+		case "actions":
+			if list, ok := v.([]any); ok {
+				for _, x := range list {
+					d.actions = append(d.actions, fmt.Sprint(x))
+				}
+			} else {
+				d.actions = append(d.actions, fmt.Sprint(v))
+			}
+		default:
+			d.rest[k] = v
+		}
+	}
+	return d
 }

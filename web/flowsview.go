@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/internal/flowhead"
 	"github.com/callflow/callflow/store"
 )
 
@@ -496,71 +497,14 @@ func (s *Server) takeNumbers(ctx context.Context, a *authInfo, name string, nums
 	return nil
 }
 
-// retitle rewrites a flow source's top-level name and empties its numbers.
+// retitle rewrites a flow source's top-level name and empties its numbers,
+// keeping the rest of the file as written; false when src cannot be read.
 func retitle(src, name string) (string, bool) {
-	lines := strings.Split(src, "\n")
-	var out []string
-	named, inNumbers, top := false, false, true
-	for _, l := range lines {
-		t := strings.TrimSpace(l)
-		if inNumbers {
-			if strings.Contains(stripComment(t), "]") {
-				inNumbers = false
-			}
-			continue
-		}
-		if strings.HasPrefix(t, "[") {
-			top = false
-		}
-		if top && keyIs(t, "name") && !named {
-			out = append(out, "name = "+tomlString(name))
-			named = true
-			continue
-		}
-		if top && keyIs(t, "numbers") {
-			out = append(out, "numbers = []")
-			inNumbers = !strings.Contains(stripComment(t), "]")
-			continue
-		}
-		out = append(out, l)
-	}
-	if inNumbers {
+	out, err := flowhead.Set([]byte(src), flowhead.Header{Name: name, SetNumbers: true})
+	if err != nil {
 		return src, false
 	}
-	if !named {
-		out = append([]string{"name = " + tomlString(name)}, out...)
-	}
-	return strings.Join(out, "\n"), true
-}
-
-func keyIs(line, key string) bool {
-	rest, ok := strings.CutPrefix(line, key)
-	return ok && strings.HasPrefix(strings.TrimSpace(rest), "=")
-}
-
-func stripComment(s string) string {
-	if i := strings.Index(s, "#"); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, "\\u%04X", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return string(out), true
 }
 
 // flowActionForm handles the flow page's forms.

@@ -211,16 +211,11 @@ func (s *Server) voicemailHeardForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) voicemailDeleteForm(w http.ResponseWriter, r *http.Request) {
-	vm, ok := s.loadVoicemail(w, r)
+	vm, ok := s.deleteVoicemail(w, r)
 	if !ok {
 		return
 	}
 	a := auth(r)
-	if err := s.st.DeleteVoicemail(r.Context(), vm.ID, a.scope(), a.user.Name); err != nil {
-		s.storeError(w, r, err)
-		return
-	}
-	s.log.Info().Int64("voicemail", vm.ID).Str("user", a.user.Name).Msg("web: voicemail deleted")
 	back := backTo(r, "/voicemails")
 	if strings.HasPrefix(back, "/voicemails/"+strconv.FormatInt(vm.ID, 10)) && !a.isAdmin() {
 		back = "/voicemails" // staff no longer see it
@@ -373,16 +368,11 @@ func (s *Server) apiVoicemailHeard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiVoicemailDelete(w http.ResponseWriter, r *http.Request) {
-	vm, ok := s.loadVoicemail(w, r)
+	vm, ok := s.deleteVoicemail(w, r)
 	if !ok {
 		return
 	}
 	a := auth(r)
-	if err := s.st.DeleteVoicemail(r.Context(), vm.ID, a.scope(), a.user.Name); err != nil {
-		s.storeError(w, r, err)
-		return
-	}
-	s.log.Info().Int64("voicemail", vm.ID).Str("user", a.user.Name).Msg("web: voicemail deleted")
 	if !a.isAdmin() {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -426,4 +416,20 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 		"name": u.Name, "role": u.Role, "workspaces": u.Workspaces, "all_workspaces": u.Role == store.RoleAdmin,
 		"auth": map[bool]string{true: "token", false: "session"}[a.token],
 	})
+}
+
+// deleteVoicemail deletes the voicemail the request names (the form and the
+// API alike); false means the response is written.
+func (s *Server) deleteVoicemail(w http.ResponseWriter, r *http.Request) (store.Voicemail, bool) {
+	vm, ok := s.loadVoicemail(w, r)
+	if !ok {
+		return vm, false
+	}
+	a := auth(r)
+	if err := s.st.DeleteVoicemail(r.Context(), vm.ID, a.scope(), a.user.Name); err != nil {
+		s.storeError(w, r, err)
+		return vm, false
+	}
+	s.log.Info().Int64("voicemail", vm.ID).Str("user", a.user.Name).Msg("web: voicemail deleted")
+	return vm, true
 }

@@ -1019,7 +1019,7 @@ func TestRetitle(t *testing.T) {
 	if !ok {
 		t.Fatal("not retitled")
 	}
-	want := "# a flow\nname = \"New \\\"one\\\"\"\nnumbers = []\nstatus = \"published\"\n\n[[steps]]\nname = \"keep me\"\nid = \"a\"\napplet = \"hangup\"\n"
+	want := "# a flow\nname = \"New \\\"one\\\"\"   # the name\nnumbers = []\nstatus = \"published\"\n\n[[steps]]\nname = \"keep me\"\nid = \"a\"\napplet = \"hangup\"\n"
 	if got != want {
 		t.Errorf("retitle:\n%s\nwant:\n%s", got, want)
 	}

@@ -73,6 +73,21 @@ type GatherSpec struct {
 	Terminator   string        // key that ends entry, not returned ("" for none)
 }
 
+// WithDefaults fills what the spec leaves zero as every transport gathers:
+// one key, 5 s for the first key, 3 s between keys.
+func (s GatherSpec) WithDefaults() GatherSpec {
+	if s.MaxDigits <= 0 {
+		s.MaxDigits = 1
+	}
+	if s.FirstTimeout <= 0 {
+		s.FirstTimeout = 5 * time.Second
+	}
+	if s.InterTimeout <= 0 {
+		s.InterTimeout = 3 * time.Second
+	}
+	return s
+}
+
 // RecordSpec says how to record.
 type RecordSpec struct {
 	// Name of the stored recording, unique (the transport uses it as is,

@@ -217,31 +217,26 @@ func (s *Server) services(over applets.Services) *applets.Services {
 		})
 		svc.Mail = s.mail
 	}
-	if over.Voicemail != nil {
-		svc.Voicemail = over.Voicemail
-	}
-	if over.Counters != nil {
-		svc.Counters = over.Counters
-	}
-	if over.HTTP != nil {
-		svc.HTTP = over.HTTP
-	}
-	if over.Mail != nil {
-		svc.Mail = over.Mail
-	}
-	if over.Speech != nil {
-		svc.Speech = over.Speech
-	}
+	svc.Voicemail = overridden(svc.Voicemail, over.Voicemail)
+	svc.Counters = overridden(svc.Counters, over.Counters)
+	svc.HTTP = overridden(svc.HTTP, over.HTTP)
+	svc.Mail = overridden(svc.Mail, over.Mail)
+	svc.Speech = overridden(svc.Speech, over.Speech)
 	if over.Clock != nil {
 		svc.Clock = over.Clock
 	}
-	if over.SoundsDir != "" {
-		svc.SoundsDir = over.SoundsDir
-	}
-	if over.SMS != (applets.SMSDefaults{}) {
-		svc.SMS = over.SMS
-	}
+	svc.SoundsDir = overridden(svc.SoundsDir, over.SoundsDir)
+	svc.SMS = overridden(svc.SMS, over.SMS)
 	return svc
+}
+
+// overridden is over where Deps set it, else base.
+func overridden[T comparable](base, over T) T {
+	var zero T
+	if over != zero {
+		return over
+	}
+	return base
 }
 
 // fetchRecording reads a recording Asterisk stored (ARI voicemails).
