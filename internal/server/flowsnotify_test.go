@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,10 +49,10 @@ func TestDatabaseFlowChangesReachARunningServer(t *testing.T) {
 // The poll reloads only when the count moved, and the web's own reload
 // (after its writes) is not repeated by the next poll.
 func TestDatabaseFlowsWatchReloadsOnlyOnChange(t *testing.T) {
-	var count int64
+	var count atomic.Int64 // read by the poller while the test moves it
 	loads := 0
 	w := &databaseFlowsWatch{
-		changed:  func(context.Context) (int64, error) { return count, nil },
+		changed:  func(context.Context) (int64, error) { return count.Load(), nil },
 		load:     func() { loads++ },
 		interval: time.Millisecond,
 	}
@@ -64,7 +65,7 @@ func TestDatabaseFlowsWatchReloadsOnlyOnChange(t *testing.T) {
 		case polls <- struct{}{}:
 		case <-ctx.Done():
 		}
-		return count, nil
+		return count.Load(), nil
 	}
 	go func() {
 		w.Run(ctx)
@@ -77,7 +78,7 @@ func TestDatabaseFlowsWatchReloadsOnlyOnChange(t *testing.T) {
 	if loads != 1 {
 		t.Errorf("%d loads without a change", loads)
 	}
-	count++ // another process changed a flow
+	count.Add(1) // another process changed a flow
 	w.mu.Unlock()
 	poll() // sees the change, reloads (reading the count once more)
 	poll()
