@@ -37,6 +37,7 @@ type latTracker struct {
 	consumed int64        // under Server.mu: the last event already counted
 	cmd      *cmdGroup    // under Server.mu: the call, for Options.OnCommandLatency
 	recent   stampRing    // the last events written, for Options.OnCommandLatency
+	dtmf     atomic.Int64 // unix nanos of the last key not yet answered by a leg, for Options.OnDialLatency
 }
 
 func astTime(t time.Time) string {
@@ -221,6 +222,9 @@ func (w *wsConn) writer() {
 				it.ev.lat.sent.Store(now)
 				if w.s.opts.OnCommandLatency != nil {
 					it.ev.lat.recent.add(now)
+				}
+				if w.s.opts.OnDialLatency != nil && it.ev.typ == "ChannelDtmfReceived" {
+					it.ev.lat.dtmf.Store(now)
 				}
 			}
 			if err := c.Write(context.Background(), websocket.MessageText, data); err != nil {

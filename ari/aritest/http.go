@@ -253,7 +253,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleREST(r *http.Request, rest string, query url.Values, raw []byte) *reply {
 	var arrived time.Time
-	if s.opts.OnCommandLatency != nil {
+	if s.opts.OnCommandLatency != nil || s.opts.OnDialLatency != nil {
 		arrived = time.Now()
 	}
 	form := url.Values{}
@@ -312,6 +312,9 @@ func (s *Server) handleREST(r *http.Request, rest string, query url.Values, raw 
 	}
 	if s.opts.OnCommandLatency != nil {
 		s.noteCommandLocked(arrived, segs, q)
+	}
+	if s.opts.OnDialLatency != nil {
+		s.noteDialLocked(arrived, segs, q)
 	}
 	rep := h(q)
 	if s.opts.OnCommandLatency != nil {

@@ -148,6 +148,22 @@ func (s *Server) noteCommandLocked(arrived time.Time, segs []string, q *request)
 	}
 }
 
+// noteDialLocked reports key-to-leg latency for a request that creates a
+// channel on behalf of an originator who pressed a key.
+func (s *Server) noteDialLocked(arrived time.Time, segs []string, q *request) {
+	if q.r.Method != http.MethodPost || len(segs) == 0 || segs[0] != "channels" ||
+		len(segs) > 2 || len(segs) == 2 && segs[1] != "create" || !q.has("originator") {
+		return
+	}
+	orig := s.channels[q.param("originator")]
+	if orig == nil {
+		return
+	}
+	if t := orig.lat.dtmf.Swap(0); t != 0 && t <= arrived.UnixNano() {
+		s.opts.OnDialLatency(time.Duration(arrived.UnixNano() - t))
+	}
+}
+
 // linkCommandLocked, after the handler, adds a created or originated
 // channel to its originator's call, and a bridge to the call of the first
 // channel added to it.

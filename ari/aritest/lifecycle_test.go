@@ -408,3 +408,30 @@ func runCalls(tb testing.TB, s *Server, c *client, st *stream, n int) {
 		tb.Error(e)
 	}
 }
+
+// Key-to-leg latency: one sample per key, against the first leg created
+// with the caller as originator; a second leg and a leg of another call
+// yield none.
+func TestDialLatencyFromKeyToFirstLeg(t *testing.T) {
+	var mu sync.Mutex
+	var got []time.Duration
+	s, c, st := setup(t, Options{OnDialLatency: func(d time.Duration) {
+		mu.Lock()
+		got = append(got, d)
+		mu.Unlock()
+	}})
+	cl := answeredCall(t, s, c, st, CallSpec{})
+	other := answeredCall(t, s, c, st, CallSpec{})
+	c.do("POST", "/channels/create", vals("endpoint", "PJSIP/tech1", "app", "callflow", "originator", cl.ID()), nil)
+	cl.Press("1")
+	st.next("ChannelDtmfReceived", nil)
+	time.Sleep(3 * time.Millisecond)
+	c.do("POST", "/channels/create", vals("endpoint", "PJSIP/tech2", "app", "callflow", "originator", other.ID()), nil)
+	c.do("POST", "/channels/create", vals("endpoint", "PJSIP/tech1", "app", "callflow", "originator", cl.ID()), nil)
+	c.do("POST", "/channels", vals("endpoint", "PJSIP/tech2", "app", "callflow", "originator", cl.ID()), nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] < 3*time.Millisecond {
+		t.Fatalf("key-to-leg latencies %v, want one of at least 3ms", got)
+	}
+}

@@ -56,6 +56,13 @@ type Options struct {
 	// held and must not call the Server; (*LatencyRecorder).Record fits.
 	OnCommandLatency func(time.Duration)
 
+	// OnDialLatency, if set, receives the time from writing a caller's
+	// ChannelDtmfReceived to reading the first request that creates a
+	// channel with that caller as originator= (POST /channels or
+	// /channels/create): key pressed to first agent leg asked for. Called
+	// like OnCommandLatency, with the server's lock held.
+	OnDialLatency func(time.Duration)
+
 	// NoRequestLog keeps no log of REST requests (Requests returns
 	// nothing), so that a long load run does not hold every request.
 	NoRequestLog bool

@@ -68,9 +68,9 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 		}
 	}
 
-	var fakeLat aritest.LatencyRecorder
+	var fakeLat, dialLat aritest.LatencyRecorder
 	recDir := filepath.Join(dir, "recordings")
-	ast := newLoadFake(o, aritest.Options{OnCommandLatency: fakeLat.Record, NoRequestLog: true, RecordingsDir: recDir})
+	ast := newLoadFake(o, aritest.Options{OnCommandLatency: fakeLat.Record, OnDialLatency: dialLat.Record, NoRequestLog: true, RecordingsDir: recDir})
 	defer ast.Close()
 
 	web, err := freeLoopbackAddr()
@@ -211,7 +211,8 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	if spooled > 0 {
 		fmt.Fprintf(stdout, "  %d records left in the spool file, not in the database\n", spooled)
 	}
-	printFakeLatency(stdout, &fakeLat, "at the fake Asterisk (an event written to the websocket to callflow's next request about its call; loopback websocket and HTTP included)")
+	printFakeLatency(stdout, &fakeLat, "event-to-command latency", "at the fake Asterisk (an event written to the websocket to callflow's next request about its call; loopback websocket and HTTP included)")
+	printFakeLatency(stdout, &dialLat, "key-to-agent latency", keyToLeg)
 	completed := max(n.completed.Load(), 1)
 	cpu := user1 + sys1 - user0 - sys0
 	fakeCPU := self1.cpu - self0.cpu

@@ -28,8 +28,8 @@ func loadInProcess(ctx context.Context, o loadOptions, stdout io.Writer) error {
 	baseGoroutines := runtime.NumGoroutine()
 	self0 := selfUsage()
 
-	var fakeLat aritest.LatencyRecorder
-	ast := newLoadFake(o, aritest.Options{OnCommandLatency: fakeLat.Record, NoRequestLog: true})
+	var fakeLat, dialLat aritest.LatencyRecorder
+	ast := newLoadFake(o, aritest.Options{OnCommandLatency: fakeLat.Record, OnDialLatency: dialLat.Record, NoRequestLog: true})
 	defer ast.Close()
 
 	dir, err := os.MkdirTemp("", "callflow-loadtest-")
@@ -102,7 +102,8 @@ func loadInProcess(ctx context.Context, o loadOptions, stdout io.Writer) error {
 		return true
 	})
 	fmt.Fprintf(stdout, "event-to-command latency (an event's arrival to the call's next request, %d samples): p50 %s  p95 %s  p99 %s\n", len(lat), pct(0.50), pct(0.95), pct(0.99))
-	printFakeLatency(stdout, &fakeLat, "at the fake Asterisk (an event written to the websocket to the next request about its call, loopback included)")
+	printFakeLatency(stdout, &fakeLat, "event-to-command latency", "at the fake Asterisk (an event written to the websocket to the next request about its call, loopback included)")
+	printFakeLatency(stdout, &dialLat, "key-to-agent latency", keyToLeg)
 	perCall := time.Duration(0)
 	if c := n.completed.Load(); c > 0 {
 		perCall = cpu / time.Duration(c)

@@ -228,11 +228,14 @@ func printCallsLine(stdout io.Writer, n *loadCounts, records string, elapsed tim
 }
 
 // printFakeLatency is the event-to-command latency measured at the fake.
-func printFakeLatency(stdout io.Writer, lat *aritest.LatencyRecorder, what string) {
+func printFakeLatency(stdout io.Writer, lat *aritest.LatencyRecorder, name, what string) {
 	p := lat.Percentiles(0.50, 0.95, 0.99)
-	fmt.Fprintf(stdout, "event-to-command latency %s (%d samples): p50 %s  p95 %s  p99 %s  max %s\n",
-		what, lat.Count(), fmtDur(p[0]), fmtDur(p[1]), fmtDur(p[2]), fmtDur(lat.Max()))
+	fmt.Fprintf(stdout, "%s %s (%d samples): p50 %s  p95 %s  p99 %s  max %s\n",
+		name, what, lat.Count(), fmtDur(p[0]), fmtDur(p[1]), fmtDur(p[2]), fmtDur(lat.Max()))
 }
+
+// keyToLeg says what the key-to-agent figure measures.
+const keyToLeg = "at the fake Asterisk (the caller's key written to the websocket to callflow's request creating the first agent leg)"
 
 // fmtDur rounds a latency for reading.
 func fmtDur(d time.Duration) time.Duration {
