@@ -463,6 +463,7 @@ func (a *App) runCall(c *Call) {
 }
 
 func (a *App) endCall(c *Call) {
+	c.chores.Wait()
 	cause := context.Cause(c.ctx)
 	if cause == nil && !c.hungUp {
 		// The handler left the caller in Stasis: nobody would ever talk

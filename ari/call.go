@@ -147,6 +147,10 @@ type Call struct {
 	q      queue
 	events atomic.Int64
 
+	// chores are requests the call does not wait for (stopping a prompt
+	// the caller cut short); its end waits for them.
+	chores sync.WaitGroup
+
 	// owned ids (legs, bridges) routed to this call; guarded by app.mu.
 	owned []string
 
@@ -542,7 +546,11 @@ func (c *Call) play(ctx context.Context, media []call.Media, barge string) (stri
 			}
 			return "", nil
 		case ev.kind == evDTMF && ev.id == c.id && ev.state != "" && strings.Contains(barge, ev.state):
-			stopPB()
+			// Stopped off the call's path: what the key chose (an agent
+			// leg, the next prompt) is asked for at once. A request for
+			// the channel made meanwhile waits in Asterisk behind the
+			// playback until the stop lands.
+			c.chore(stopPB)
 			return ev.state, nil
 		case ev.kind == evResync && lostBy.IsZero() && c.playbackGone(ctx, pb):
 			// Gone; its PlaybackFinished may still be on its way.
@@ -552,6 +560,15 @@ func (c *Call) play(ctx context.Context, media []call.Media, barge string) (stri
 			c.common(ev)
 		}
 	}
+}
+
+// chore runs f beside the call; the call's end waits for it.
+func (c *Call) chore(f func()) {
+	c.chores.Add(1)
+	go func() {
+		defer c.chores.Done()
+		f()
+	}()
 }
 
 // playbackGone asks Asterisk whether a playback is over, for when its

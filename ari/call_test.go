@@ -179,7 +179,8 @@ func TestPlay(t *testing.T) {
 			if key != tc.key || string(c.typeahead) != tc.typeahead {
 				t.Errorf("key %q, typeahead %q; want %q, %q", key, c.typeahead, tc.key, tc.typeahead)
 			}
-			s.bg.Wait() // what Asterisk still had to send
+			s.bg.Wait()     // what Asterisk still had to send
+			c.chores.Wait() // what the call sends without waiting (a prompt's stop)
 			if c.Gone() != tc.gone {
 				t.Errorf("gone %v after %v", c.Gone(), err)
 			}

@@ -75,6 +75,13 @@ func (c *Call) Dial(ctx context.Context, spec call.DialSpec) (call.DialResult, e
 
 	d.bridge = c.newID("b")
 	c.own(d.bridge)
+	// The legs first: from the caller's key to the agents' phones ringing
+	// is the wait a caller notices, and the bridge and the ringback are
+	// made while the legs enter Stasis. If the bridge then fails, cleanup
+	// hangs the legs up.
+	for _, t := range spec.Targets {
+		d.createLeg(t)
+	}
 	p := params{}
 	p.add("type", "mixing").add("bridgeId", d.bridge).add("name", d.bridge)
 	if err := c.do(ctx, http.MethodPost, "/bridges", &p, nil, nil); err != nil {
@@ -91,9 +98,6 @@ func (c *Call) Dial(ctx context.Context, spec call.DialSpec) (call.DialResult, e
 	d.made = true
 	if err := d.startRingback(); err != nil {
 		return res, err
-	}
-	for _, t := range spec.Targets {
-		d.createLeg(t)
 	}
 	d.ringBy = time.Now().Add(ring + d.c.app.guards.ringMargin)
 

@@ -219,7 +219,7 @@ func TestDial(t *testing.T) {
 			want: call.Answered, target: "PJSIP/a",
 			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				checkSent(t, s, c, []string{
-					"POST /bridges", "POST /channels/C/ring", "POST /channels/create", "POST /channels/C-l2/dial",
+					"POST /channels/create", "POST /bridges", "POST /channels/C/ring", "POST /channels/C-l2/dial",
 					"DELETE /channels/C/ring", "POST /bridges/C-b1/addChannel", "DELETE /bridges/C-b1",
 				})
 				create := s.sent("POST /channels/create")[0].Query
@@ -244,7 +244,7 @@ func TestDial(t *testing.T) {
 			agents: one(answersThenHangsUp), want: call.Answered, target: "PJSIP/a",
 			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
 				checkSent(t, s, c, []string{
-					"POST /bridges", "POST /channels/C/moh", "POST /channels/create", "POST /channels/C-l2/dial",
+					"POST /channels/create", "POST /bridges", "POST /channels/C/moh", "POST /channels/C-l2/dial",
 					"DELETE /channels/C/moh", "POST /channels/C/answer", "POST /bridges/C-b1/addChannel", "POST /bridges/C-b1/record", "DELETE /bridges/C-b1",
 				})
 				if q := s.sent("POST /channels/*/moh")[0].Query; q.Get("mohClass") != "default" {
@@ -309,7 +309,7 @@ func TestDial(t *testing.T) {
 			spec: to("PJSIP/a"), agents: one(agent{stasis: "never"}), tune: func(g *guards) { g.stasisWait = 10 * time.Millisecond },
 			want: call.Failed,
 			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
-				checkSent(t, s, c, []string{"POST /bridges", "POST /channels/C/ring", "POST /channels/create", "DELETE /channels/C-l2",
+				checkSent(t, s, c, []string{"POST /channels/create", "POST /bridges", "POST /channels/C/ring", "DELETE /channels/C-l2",
 					"DELETE /channels/C/ring", "DELETE /bridges/C-b1"})
 			}},
 		{name: "a /dial refused with 409 (the leg left Stasis) fails that leg", spec: to("PJSIP/a", "PJSIP/b"),
@@ -372,13 +372,21 @@ func TestDial(t *testing.T) {
 					t.Error("caller not answered before bridging")
 				}
 			}},
-		{name: "no bridge, no dial", spec: to("PJSIP/a"), agents: one(answersThenHangsUp),
+		{name: "no bridge, no dial: the leg already asked for is hung up", spec: to("PJSIP/a"), agents: one(answersThenHangsUp),
 			override: func(s *scripted, r restReq) (reply, bool) {
 				return answered(500, `{"error":"Allocation failed"}`), r.is("POST /bridges")
 			},
 			want: call.Failed,
 			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
-				checkSent(t, s, c, []string{"POST /bridges"})
+				checkSent(t, s, c, []string{"POST /channels/create", "POST /bridges", "DELETE /channels/C-l2"})
+			}},
+		{name: "the first leg is asked for before the bridge and the ringback", spec: to("PJSIP/a", "PJSIP/b"),
+			agents: map[string]agent{"PJSIP/a": answersThenHangsUp, "PJSIP/b": {onDial: rings}}, want: call.Answered, target: "PJSIP/a",
+			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
+				got := sentBy(s, c)
+				if len(got) < 4 || got[0] != "POST /channels/create" || got[1] != "POST /channels/create" || got[2] != "POST /bridges" {
+					t.Errorf("order %v", got)
+				}
 			}},
 		{name: "a ringback Asterisk refuses does not stop the dial", spec: to("PJSIP/a"), agents: one(answersThenHangsUp),
 			override: func(s *scripted, r restReq) (reply, bool) {
@@ -391,8 +399,11 @@ func TestDial(t *testing.T) {
 			},
 			err: call.ErrHangup,
 			check: func(t *testing.T, s *scripted, c *Call, res call.DialResult) {
-				if len(s.sent("POST /channels/create")) != 0 {
+				if len(s.sent("POST /channels/*/dial")) != 0 {
 					t.Error("dialled for a caller who left")
+				}
+				if len(s.sent("DELETE /channels/"+c.id+"-l2")) != 1 {
+					t.Errorf("the leg asked for is left behind: %v", sentBy(s, c))
 				}
 			}},
 	}
