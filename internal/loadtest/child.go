@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,9 +53,12 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 			os.RemoveAll(dir)
 		}
 	}()
-	bin := o.binary
+	bin, pkg, name := o.binary, "github.com/callflow/callflow", "callflow serve"
+	if o.floor {
+		pkg, name = "github.com/callflow/callflow/cmd/ari-floor", "the raw ARI floor client (figures labelled callflow below are its own)"
+	}
 	if bin == "" {
-		if bin, err = buildCallflow(ctx, dir); err != nil {
+		if bin, err = buildProgram(ctx, dir, pkg); err != nil {
 			return err
 		}
 	}
@@ -93,7 +97,7 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer ch.kill()
-	fmt.Fprintf(stdout, "callflow serve (pid %d, %s): config %s, log %s, web http://%s\n", ch.pid, bin, cfgPath, ch.logPath, web)
+	fmt.Fprintf(stdout, "%s (pid %d, %s): config %s, log %s, web http://%s\n", name, ch.pid, bin, cfgPath, ch.logPath, web)
 	if err := ch.waitReady(ctx, 20*time.Second); err != nil {
 		return err
 	}
@@ -196,6 +200,9 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	state, drain, stopErr := ch.stop(90 * time.Second)
 
 	records, outcomes, dbErr := countRecords(dbPath)
+	if o.floor {
+		dbErr = errors.New("the floor client keeps no records")
+	}
 	spooled := countLines(dbPath + "-spool.jsonl")
 	logInfo := scanLog(ch.logPath)
 
@@ -330,13 +337,14 @@ func rssWatch(pid int, n *loadCounts, start time.Time) func() (highest, atPeak r
 	}
 }
 
-// buildCallflow builds the product from the module this command runs in
-// (go run ./cmd/callflow-load, from a clone), into dir.
-func buildCallflow(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "callflow")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/callflow/callflow").CombinedOutput()
+// buildProgram builds pkg (the product, or the floor client) from the
+// module this command runs in (go run ./cmd/callflow-load, from a clone),
+// into dir.
+func buildProgram(ctx context.Context, dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, path.Base(pkg))
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("loadtest: building callflow (or give --binary): %w\n%s", err, out)
+		return "", fmt.Errorf("loadtest: building %s (or give --binary): %w\n%s", pkg, err, out)
 	}
 	return bin, nil
 }

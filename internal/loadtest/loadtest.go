@@ -25,7 +25,7 @@ type loadOptions struct {
 	duration, talk, prompt     time.Duration
 	vmShare                    float64
 	progress                   time.Duration
-	inProcess, keep            bool
+	inProcess, keep, floor     bool
 	pprofDir, binary, logLevel string
 }
 
@@ -69,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.pprofDir, "pprof", "", "write the child's CPU profile over the calls, and heap profiles and goroutine dumps at the peak and at the end, to this directory")
 	fs.StringVar(&o.binary, "binary", "", "callflow program to start as `callflow serve` (default: built from this module with go build)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level of the child")
+	fs.BoolVar(&o.floor, "floor", false, "run the minimal raw ARI client (cmd/ari-floor) in callflow's place: the floor callflow's figures are measured against")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -71,3 +71,25 @@ func TestLoadtestChildProcessSmoke(t *testing.T) {
 		t.Errorf("temporary directory %s left behind: %v", tmp[1], err)
 	}
 }
+
+// --floor runs the raw ARI client in callflow's place: it walks the agent
+// path for every caller (an agent leg asked for after each key) and stops
+// on SIGTERM like callflow.
+func TestLoadtestFloorClientSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the floor client")
+	}
+	out, errOut, code := runLoad(t, "--floor", "--voicemail", "0", "--concurrency", "5", "--rate", "20", "--duration", "500ms", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	t.Log(out)
+	m := regexp.MustCompile(`calls placed (\d+), completed (\d+), failed 0, stuck 0`).FindStringSubmatch(out)
+	if code != 0 || m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	legs := regexp.MustCompile(`key-to-agent latency .*\((\d+) samples\)`).FindStringSubmatch(out)
+	if legs == nil || legs[1] != m[1] {
+		t.Errorf("an agent leg per call: %v for %s calls\n%s", legs, m[1], out)
+	}
+	if !strings.Contains(out, "raw ARI floor client") || !strings.Contains(out, "stopped by SIGTERM: exit status 0") {
+		t.Errorf("report\n%s", out)
+	}
+}
