@@ -458,7 +458,7 @@ func (a *App) runCall(c *Call) {
 			c.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("call handler panicked")
 		}
 	}()
-	c.log.Info().Str("number", c.in.Number).Str("from", c.in.CallerNumber).Str("flow", c.in.FlowName).Msg("call start")
+	c.log.Debug().Str("number", c.in.Number).Str("from", c.in.CallerNumber).Str("flow", c.in.FlowName).Msg("call start")
 	a.h.HandleCall(c.ctx, c, c.in.route())
 }
 
@@ -486,16 +486,19 @@ func (a *App) endCall(c *Call) {
 		a.idle = nil
 	}
 	a.mu.Unlock()
-	end := "completed"
+	// The flow runner logs every call's start and end at info; the
+	// transport adds a line of its own only when the call ended for a
+	// reason of its own (the websocket lost, a drain).
+	end, lvl := "completed", zerolog.DebugLevel
 	switch {
 	case errors.Is(cause, call.ErrHangup):
 		end = "caller hung up"
 	case cause != nil:
-		end = cause.Error()
+		end, lvl = cause.Error(), zerolog.InfoLevel
 	case c.hungUp:
 		end = "hung up"
 	}
-	c.log.Info().Dur("duration", time.Since(c.started)).Str("end", end).Int64("events", c.events.Load()).Msg("call end")
+	c.log.WithLevel(lvl).Dur("duration", time.Since(c.started)).Str("end", end).Int64("events", c.events.Load()).Msg("call end")
 }
 
 // reconcile ends the calls whose channel Asterisk no longer has (events
