@@ -135,7 +135,11 @@ func (c *channel) post() []kv { return []kv{{"channel", c.snap}} }
 func (s *Server) newChannelLocked(kind chanKind, id string) *channel {
 	s.chanSeq++
 	if id == "" {
+		// Asterisk's uniqueid: [systemname-]epoch.sequence
 		id = fmt.Sprintf("%d.%d", time.Now().Unix(), s.chanSeq)
+		if s.opts.SystemName != "" {
+			id = s.opts.SystemName + "-" + id
+		}
 	}
 	c := &channel{
 		s:    s,

@@ -56,6 +56,11 @@ type Options struct {
 	// held and must not call the Server; (*LatencyRecorder).Record fits.
 	OnCommandLatency func(time.Duration)
 
+	// SystemName is asterisk.conf's systemname: channel ids become
+	// "systemname-epoch.sequence", as Asterisk makes them unique across
+	// boxes. Empty: "epoch.sequence".
+	SystemName string
+
 	// OnDialLatency, if set, receives the time from writing a caller's
 	// ChannelDtmfReceived to reading the first request that creates a
 	// channel with that caller as originator= (POST /channels or

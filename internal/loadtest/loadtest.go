@@ -26,6 +26,8 @@ type loadOptions struct {
 	vmShare                    float64
 	progress                   time.Duration
 	inProcess, keep, floor     bool
+	nodes                      int
+	database                   string
 	pprofDir, binary, logLevel string
 }
 
@@ -69,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.pprofDir, "pprof", "", "write the child's CPU profile over the calls, and heap profiles and goroutine dumps at the peak and at the end, to this directory")
 	fs.StringVar(&o.binary, "binary", "", "callflow program to start as `callflow serve` (default: built from this module with go build)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level of the child")
+	fs.IntVar(&o.nodes, "nodes", 1, "run this many callflow serve processes, each beside a fake Asterisk of its own, on one shared database")
+	fs.StringVar(&o.database, "database", "", "with --nodes: the database every node shares (a postgres:// URL; default a SQLite file they share)")
 	fs.BoolVar(&o.floor, "floor", false, "run the minimal raw ARI client (cmd/ari-floor) in callflow's place: the floor callflow's figures are measured against")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,6 +88,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.nodes > 1 {
+		if o.inProcess || o.floor || o.pprofDir != "" {
+			return fmt.Errorf("%w: --nodes runs child processes without --in-process, --floor or --pprof", errUsage)
+		}
+		return loadNodes(ctx, o, stdout, stderr)
+	}
 	if o.inProcess {
 		return loadInProcess(ctx, o, stdout)
 	}
@@ -119,6 +129,12 @@ func (n *loadCounts) enter() {
 // waits for every call to end. placed is called once no more calls will be
 // placed. It returns the time from the first call to the end of the last.
 func placeCalls(ctx context.Context, ast *aritest.Server, o loadOptions, n *loadCounts, placed func()) time.Duration {
+	return placeCallsWith(ctx, func() (*aritest.Server, string) { return ast, o.number }, o, n, placed)
+}
+
+// placeCallsWith is placeCalls with each call's Asterisk and number chosen
+// by pick, which must be safe for concurrent use.
+func placeCallsWith(ctx context.Context, pick func() (*aritest.Server, string), o loadOptions, n *loadCounts, placed func()) time.Duration {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.conc)
 	interval := time.Duration(float64(time.Second) / o.rate)
@@ -156,7 +172,8 @@ place:
 			}
 			cctx, ccancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer ccancel()
-			c, err := ast.PlaceCall(cctx, aritest.CallSpec{Exten: o.number, From: fmt.Sprintf("+1555%07d", rand.IntN(10000000)), Talk: 3 * time.Second})
+			ast, number := pick()
+			c, err := ast.PlaceCall(cctx, aritest.CallSpec{Exten: number, From: fmt.Sprintf("+1555%07d", rand.IntN(10000000)), Talk: 3 * time.Second})
 			if err != nil {
 				if ctx.Err() != nil {
 					n.interrupted.Add(1)
@@ -165,7 +182,8 @@ place:
 				}
 				return
 			}
-			if err := c.WaitPlayback(cctx, "sound:custom/acme-menu"); err == nil {
+			// Only the support flow has a menu (the nodes' round robin has none).
+			if number == o.number && c.WaitPlayback(cctx, "sound:custom/acme-menu") == nil {
 				c.Press(key)
 			}
 			select {

@@ -93,3 +93,28 @@ func TestLoadtestFloorClientSmoke(t *testing.T) {
 		t.Errorf("report\n%s", out)
 	}
 }
+
+// --nodes runs several serve processes, each beside a fake Asterisk of its
+// own, on one shared database: every call is recorded once, and the
+// round-robin flow's turns are shared, so its agents are rung evenly.
+func TestLoadtestNodesSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the callflow binary")
+	}
+	bin := testprog.Callflow(t)
+	out, errOut, code := runLoad(t, "--binary", bin, "--nodes", "2", "--voicemail", "0", "--concurrency", "8", "--rate", "20", "--duration", "1s", "--talk", "200ms", "--prompt", "50ms", "--progress", "1h")
+	t.Log(out)
+	m := regexp.MustCompile(`calls placed (\d+), completed (\d+), failed 0, stuck 0 \(records (\d+) in the shared database\)`).FindStringSubmatch(out)
+	if code != 0 || m == nil || m[1] != m[2] || m[2] != m[3] || m[1] == "0" {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"node-1: ", "node-2: ", "round robin across nodes: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	rr := regexp.MustCompile(`most minus least: (\d+)\)`).FindStringSubmatch(out)
+	if rr == nil || rr[1] != "0" && rr[1] != "1" {
+		t.Errorf("round robin uneven across nodes: %v\n%s", rr, out)
+	}
+}

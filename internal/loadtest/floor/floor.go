@@ -175,7 +175,7 @@ func (c *client) run(ctx context.Context) error {
 func (c *client) dispatch(ctx context.Context, ev event) {
 	id := ev.Channel.ID
 	if ev.Playback.ID != "" {
-		id, _, _ = strings.Cut(ev.Playback.ID, "-") // playbacks are named <channel>-pN
+		id = ev.Playback.ID[:max(strings.LastIndex(ev.Playback.ID, "-p"), 0)] // playbacks are named <channel>-pN
 	}
 	c.mu.Lock()
 	ch, ok := c.calls[id]
