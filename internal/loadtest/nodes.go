@@ -252,7 +252,7 @@ func copyFlows(src, dst string) error {
 
 // nodeSection names a node in its config.
 func nodeSection(name string) string {
-	return ""  // TEMP
+	return "" // TEMP
 }
 
 // countRecordsIn counts the call records in the shared database.
