@@ -27,16 +27,16 @@ const upsertVoicemailSQL = `INSERT INTO voicemails
 	(recording, call_id, mailbox, workspace, caller, called, flow, step, duration_ms, path, created, recovered)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(recording) DO UPDATE SET
-	call_id     = COALESCE(NULLIF(call_id, ''), excluded.call_id),
-	mailbox     = COALESCE(NULLIF(mailbox, ''), excluded.mailbox),
-	workspace   = COALESCE(NULLIF(workspace, ''), excluded.workspace),
-	caller      = COALESCE(NULLIF(caller, ''), excluded.caller),
-	called      = COALESCE(NULLIF(called, ''), excluded.called),
-	flow        = COALESCE(NULLIF(flow, ''), excluded.flow),
-	step        = COALESCE(NULLIF(step, ''), excluded.step),
-	duration_ms = COALESCE(NULLIF(duration_ms, 0), excluded.duration_ms),
-	path        = COALESCE(NULLIF(path, ''), excluded.path),
-	recovered   = recovered AND excluded.recovered`
+	call_id     = COALESCE(NULLIF(voicemails.call_id, ''), excluded.call_id),
+	mailbox     = COALESCE(NULLIF(voicemails.mailbox, ''), excluded.mailbox),
+	workspace   = COALESCE(NULLIF(voicemails.workspace, ''), excluded.workspace),
+	caller      = COALESCE(NULLIF(voicemails.caller, ''), excluded.caller),
+	called      = COALESCE(NULLIF(voicemails.called, ''), excluded.called),
+	flow        = COALESCE(NULLIF(voicemails.flow, ''), excluded.flow),
+	step        = COALESCE(NULLIF(voicemails.step, ''), excluded.step),
+	duration_ms = COALESCE(NULLIF(voicemails.duration_ms, 0), excluded.duration_ms),
+	path        = COALESCE(NULLIF(voicemails.path, ''), excluded.path),
+	recovered   = CASE WHEN voicemails.recovered = 1 AND excluded.recovered = 1 THEN 1 ELSE 0 END`
 
 func (ws *writerStmts) prepare(db *sql.DB) error {
 	ws.db = db
@@ -64,19 +64,22 @@ ON CONFLICT(id) DO UPDATE SET
 	// A call recorded again with fewer steps must not keep the old tail.
 	ws.stepsAfter = p(`DELETE FROM call_steps WHERE call_id = ? AND seq > ?`)
 	ws.eventsAfter = p(`DELETE FROM call_events WHERE call_id = ? AND seq > ?`)
-	ws.event = p(`INSERT OR REPLACE INTO call_events (call_id, seq, kind, step, at, data) VALUES (?, ?, ?, ?, ?, ?)`)
+	ws.event = p(`INSERT INTO call_events (call_id, seq, kind, step, at, data) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT(call_id, seq) DO UPDATE SET kind = excluded.kind, step = excluded.step, at = excluded.at, data = excluded.data`)
 	ws.callRecording = p(`INSERT INTO recordings (name, call_id, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING`)
 	ws.voicemail = p(upsertVoicemailSQL)
 	ws.recording = p(`INSERT INTO recordings (name, call_id, path, duration_ms, created) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT(name) DO UPDATE SET
-	call_id     = COALESCE(NULLIF(excluded.call_id, ''), call_id),
-	path        = COALESCE(NULLIF(excluded.path, ''), path),
-	duration_ms = COALESCE(NULLIF(excluded.duration_ms, 0), duration_ms)`)
+	call_id     = COALESCE(NULLIF(excluded.call_id, ''), recordings.call_id),
+	path        = COALESCE(NULLIF(excluded.path, ''), recordings.path),
+	duration_ms = COALESCE(NULLIF(excluded.duration_ms, 0), recordings.duration_ms)`)
 	// Prepared up front: the writer holds the only connection inside its
 	// transaction, so it cannot prepare then.
 	for k := 1; k <= maxStepRows; k++ {
-		ws.steps[k] = p(`INSERT OR REPLACE INTO call_steps (call_id, seq, flow, step, applet, outcome, started, ended, details) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", k), ","))
+		ws.steps[k] = p(`INSERT INTO call_steps (call_id, seq, flow, step, applet, outcome, started, ended, details) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", k), ",") + `
+ON CONFLICT(call_id, seq) DO UPDATE SET flow = excluded.flow, step = excluded.step, applet = excluded.applet,
+	outcome = excluded.outcome, started = excluded.started, ended = excluded.ended, details = excluded.details`)
 	}
 	if err != nil {
 		ws.close()
@@ -238,7 +241,7 @@ func scanCall(sc interface{ Scan(...any) error }) (CallRecord, error) {
 	return c, nil
 }
 
-func (f CallFilter) where() (*where, bool) {
+func (f CallFilter) where(pg bool) (*where, bool) {
 	w := &where{}
 	sc, args, ok := scopeClause("workspace", f.Scope)
 	if !ok {
@@ -250,7 +253,7 @@ func (f CallFilter) where() (*where, bool) {
 	if f.Flow != "" {
 		w.add("flow = ?", f.Flow)
 	}
-	if c, args := numberClause(f.Number, "caller", "called"); c != "" {
+	if c, args := numberClause(pg, f.Number, "caller", "called"); c != "" {
 		w.add(c, args...)
 	}
 	if f.Outcome != "" {
@@ -278,7 +281,7 @@ func limit(n int) int {
 // ListCalls returns a page of calls, newest first (without steps), and the
 // number of calls matching the filter.
 func (s *Store) ListCalls(ctx context.Context, f CallFilter) ([]CallRecord, int, error) {
-	w, ok := f.where()
+	w, ok := f.where(s.pg)
 	if !ok {
 		return nil, 0, nil
 	}

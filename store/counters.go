@@ -36,7 +36,7 @@ func (s *Store) nextStmt() (*sql.Stmt, error) {
 	defer s.nextMu.Unlock()
 	if s.next == nil {
 		st, err := s.w.Prepare(`INSERT INTO counters (key, position, updated) VALUES (?, 1, ?)
-ON CONFLICT(key) DO UPDATE SET position = position + 1, updated = excluded.updated
+ON CONFLICT(key) DO UPDATE SET position = counters.position + 1, updated = excluded.updated
 RETURNING position - 1`)
 		if err != nil {
 			return nil, err

@@ -47,6 +47,7 @@ func TestCountersHandOutEveryPositionEvenlyUnderConcurrency(t *testing.T) {
 }
 
 func TestCounterPositionSurvivesReopen(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cf.db")
 	s, err := Open(ctx, path, testOptions())

@@ -84,6 +84,7 @@ func writeChildWAV(path string) {
 }
 
 func TestVoicemailSurvivesACrashBeforeItsDatabaseWrite(t *testing.T) {
+	sqliteOnly(t)
 	cases := []struct {
 		name string
 		mode string

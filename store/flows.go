@@ -22,7 +22,7 @@ type queryer interface {
 
 const flowQuery = `SELECT f.id, f.name, f.workspace, f.revision, f.status, f.created, f.updated, f.updated_by, f.deleted,
 	COALESCE(r.source, ''),
-	COALESCE((SELECT GROUP_CONCAT(number, char(10)) FROM (SELECT number FROM numbers WHERE flow = f.name ORDER BY number)), '')
+	COALESCE((SELECT GROUP_CONCAT(number, char(10)) FROM (SELECT number FROM numbers WHERE flow = f.name ORDER BY number) AS ordered), '')
 FROM flows f LEFT JOIN flow_revisions r ON r.flow = f.name AND r.revision = f.revision`
 
 func scanFlow(sc interface{ Scan(...any) error }) (FlowRow, bool, error) {
@@ -611,7 +611,7 @@ func (s *Store) ImportFlow(ctx context.Context, in FlowImport) (FlowRow, bool, e
 				}
 				return fmt.Errorf("%w: cannot rename %q to %q: the %s %q (id %s) has that name", ErrExists, cur.Name, in.Name, what, in.Name, named.ID)
 			}
-			if err := renameFlow(ctx, tx, cur.Name, in.Name); err != nil {
+			if err := renameFlow(ctx, tx, s.pg, cur.Name, in.Name); err != nil {
 				return err
 			}
 			notes = append(notes, fmt.Sprintf("renamed from %q", cur.Name))
@@ -670,15 +670,19 @@ func (s *Store) ImportFlow(ctx context.Context, in FlowImport) (FlowRow, bool, e
 // renameFlow gives a flow, its history and its numbers a new name. The
 // foreign keys are checked when the transaction commits, once all three
 // agree again.
-func renameFlow(ctx context.Context, tx *sql.Tx, from, to string) error {
+func renameFlow(ctx context.Context, tx *sql.Tx, pg bool, from, to string) error {
+	deferKeys := `PRAGMA defer_foreign_keys = ON`
+	if pg {
+		deferKeys = `SET CONSTRAINTS ALL DEFERRED`
+	}
 	for _, q := range []string{
-		`PRAGMA defer_foreign_keys = ON`,
+		deferKeys,
 		`UPDATE flows SET name = ? WHERE name = ?`,
 		`UPDATE flow_revisions SET flow = ? WHERE flow = ?`,
 		`UPDATE numbers SET flow = ? WHERE flow = ?`,
 	} {
 		args := []any{to, from}
-		if strings.HasPrefix(q, "PRAGMA") {
+		if q == deferKeys {
 			args = nil
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
@@ -736,15 +740,22 @@ func setNumbers(ctx context.Context, tx *sql.Tx, name string, numbers []string, 
 // assignFlowIDs gives an id to the flows made before flows had one. It
 // writes only when there are some: opening must not wait for a lock
 // another process holds.
-func assignFlowIDs(ctx context.Context, db *sql.DB) error {
+func assignFlowIDs(ctx context.Context, db *sql.DB, pg bool) error {
 	var hasIDs, missing bool
-	err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('flows') WHERE name = 'id')`).Scan(&hasIDs)
+	var err error
+	randomID := `lower(hex(randomblob(8)))`
+	if pg {
+		// PostgreSQL databases start at the current schema.
+		hasIDs, randomID = true, `substr(md5(random()::text || name), 1, 16)`
+	} else {
+		err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('flows') WHERE name = 'id')`).Scan(&hasIDs)
+	}
 	// Without the column the schema is an older one (tests of upgrades).
 	if err == nil && hasIDs {
 		err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM flows WHERE id = '')`).Scan(&missing)
 	}
 	if err == nil && missing {
-		_, err = db.ExecContext(ctx, `UPDATE flows SET id = lower(hex(randomblob(8))) WHERE id = ''`)
+		_, err = db.ExecContext(ctx, `UPDATE flows SET id = `+randomID+` WHERE id = ''`)
 	}
 	if err != nil {
 		return fmt.Errorf("store: flow ids: %w", err)
@@ -758,7 +769,11 @@ func assignFlowIDs(ctx context.Context, db *sql.DB) error {
 // revision's row id is such a counter, read from the end of one index.
 func (s *Store) FlowsChanged(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM flow_revisions`).Scan(&n); err != nil {
+	q := `SELECT COALESCE(MAX(rowid), 0) FROM flow_revisions`
+	if s.pg {
+		q = `SELECT COUNT(*) FROM flow_revisions` // no rowid; revisions are never deleted either
+	}
+	if err := s.r.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: flows changed: %w", err)
 	}
 	return n, nil

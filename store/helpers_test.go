@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -12,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the admin connection that makes test databases
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -19,11 +24,92 @@ import (
 // cross-process tests re-execute it).
 const childEnv = "CALLFLOW_STORE_TEST_CHILD"
 
+// backendEnv runs the tests on PostgreSQL (the test binary sets it when it
+// runs itself again), at the server postgresEnv names.
+const (
+	backendEnv  = "CALLFLOW_STORE_TEST_BACKEND"
+	postgresEnv = "CALLFLOW_TEST_POSTGRES"
+)
+
+func onPostgres() bool { return os.Getenv(backendEnv) == "postgres" }
+
+// TestMain runs every test on SQLite, then runs this binary again with
+// the same flags to run every test on PostgreSQL (.ci/postgres.sh starts
+// one). Without PostgreSQL that second run fails under CI and is skipped,
+// with a line saying so, elsewhere.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(runChild(mode))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if onPostgres() {
+		os.Exit(code)
+	}
+	if os.Getenv(postgresEnv) == "" {
+		if os.Getenv("CI") != "" {
+			fmt.Println("store: the PostgreSQL run needs " + postgresEnv + " (.ci/postgres.sh starts a server)")
+			os.Exit(1)
+		}
+		fmt.Println("store: PostgreSQL run skipped: " + postgresEnv + " is not set (eval \"$(.ci/postgres.sh)\" sets it)")
+		os.Exit(code)
+	}
+	fmt.Println("store: the same tests on PostgreSQL")
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), backendEnv+"=postgres")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Println("store: PostgreSQL run:", err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
+}
+
+// testDatabase is the PostgreSQL database standing for the SQLite file
+// path: made on first use, dropped when the test ends.
+func testDatabase(t testing.TB, path string) string {
+	t.Helper()
+	admin := os.Getenv(postgresEnv)
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("%s: %v", postgresEnv, err)
+	}
+	sum := sha256.Sum256([]byte(path))
+	name := "callflow_test_" + hex.EncodeToString(sum[:8])
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		t.Fatalf("PostgreSQL at %s: %v", postgresEnv, err)
+	}
+	if !exists {
+		if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			db, err := sql.Open("pgx", admin)
+			if err != nil {
+				return
+			}
+			defer db.Close()
+			if _, err := db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
+				t.Errorf("dropping %s: %v", name, err)
+			}
+		})
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// sqliteOnly skips a test of SQLite's own behaviour (its file, its locks)
+// on the PostgreSQL run.
+func sqliteOnly(t testing.TB) {
+	t.Helper()
+	if onPostgres() {
+		t.Skip("a test of the SQLite file itself")
+	}
 }
 
 // testOptions are fast: cheap bcrypt, short waits for locks.
@@ -46,7 +132,14 @@ func openTest(t testing.TB, opts Options) *Store {
 
 func openAt(t testing.TB, path string, opts Options) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), path, opts)
+	dsn := path
+	if onPostgres() {
+		dsn = testDatabase(t, path)
+		if opts.SpoolPath == "" {
+			opts.SpoolPath = path + "-spool.jsonl"
+		}
+	}
+	s, err := Open(context.Background(), dsn, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -65,6 +158,7 @@ var leakMarks = []string{
 	"database/sql.(*DB).connectionOpener",
 	"database/sql.(*DB).connectionCleaner",
 	"go-sqlite3.(*SQLiteConn)",
+	"github.com/jackc/pgx/v5",
 }
 
 func storeGoroutines() []string {
@@ -100,6 +194,7 @@ func checkNoGoroutines(t testing.TB) {
 // second process would, until the returned function is called.
 func lockDB(t testing.TB, path string) (release func()) {
 	t.Helper()
+	sqliteOnly(t)
 	ctx := context.Background()
 	db, err := sql.Open("sqlite3", path+"?_busy_timeout=5000")
 	if err != nil {

@@ -226,12 +226,25 @@ func SchemaVersion() int { return len(migrations) }
 // migrate applies the migrations the database lacks, each in its own
 // IMMEDIATE transaction so that two processes opening a new file at once
 // do not both apply one.
-func migrate(ctx context.Context, db *sql.DB, migs []migration, now func() time.Time) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version INTEGER PRIMARY KEY,
+func migrate(ctx context.Context, db *sql.DB, pg bool, migs []migration, now func() time.Time) error {
+	if pg {
+		// Nodes starting together: one migrates, the others wait, then
+		// find the versions applied. db has one connection, so the lock
+		// and the statements below share a session.
+		if _, err := db.ExecContext(ctx, `SELECT pg_advisory_lock(7202611)`); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		defer db.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7202611)`)
+	}
+	ddl := `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version INTEGER NOT NULL PRIMARY KEY,
 	name    TEXT NOT NULL,
 	applied INTEGER NOT NULL
-)`); err != nil {
+)`
+	if pg {
+		ddl = postgresSchema(ddl)
+	}
+	if _, err := db.ExecContext(ctx, ddl); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	cur, err := schemaVersion(ctx, db)
@@ -247,6 +260,9 @@ func migrate(ctx context.Context, db *sql.DB, migs []migration, now func() time.
 		}
 		if m.version <= cur {
 			continue
+		}
+		if pg {
+			m.sql = postgresSchema(m.sql)
 		}
 		if err := applyMigration(ctx, db, m, now); err != nil {
 			return err

@@ -12,8 +12,13 @@ import (
 // leading + anchors them at its start instead; leading zeros (a national
 // trunk prefix, or 00 for international) are dropped first. Text with
 // letters (a SIP name, "anonymous") is found as it is, ignoring case. It
-// returns "" when nothing was typed to search for.
-func numberClause(typed string, cols ...string) (string, []any) {
+// returns "" when nothing was typed to search for. PostgreSQL has strpos
+// for SQLite's instr and LIKE (case-sensitive there) for its GLOB.
+func numberClause(pg bool, typed string, cols ...string) (string, []any) {
+	instr, glob, wild := "instr", " GLOB ?", "*"
+	if pg {
+		instr, glob, wild = "strpos", " LIKE ?", "%"
+	}
 	t := strings.TrimSpace(typed)
 	if t == "" {
 		return "", nil
@@ -34,7 +39,7 @@ func numberClause(typed string, cols ...string) (string, []any) {
 	switch d := digits.String(); {
 	case text:
 		for _, c := range cols {
-			conds = append(conds, "instr(lower("+c+"), lower(?)) > 0")
+			conds = append(conds, instr+"(lower("+c+"), lower(?)) > 0")
 			args = append(args, t)
 		}
 	case d == "":
@@ -42,15 +47,15 @@ func numberClause(typed string, cols ...string) (string, []any) {
 	case strings.HasPrefix(t, "+"):
 		// GLOB on a literal prefix uses the column's index.
 		for _, c := range cols {
-			conds = append(conds, c+" GLOB ?", c+" GLOB ?")
-			args = append(args, "+"+d+"*", d+"*")
+			conds = append(conds, c+glob, c+glob)
+			args = append(args, "+"+d+wild, d+wild)
 		}
 	default:
 		if trimmed := strings.TrimLeft(d, "0"); trimmed != "" {
 			d = trimmed
 		}
 		for _, c := range cols {
-			conds = append(conds, "instr("+c+", ?) > 0")
+			conds = append(conds, instr+"("+c+", ?) > 0")
 			args = append(args, d)
 		}
 	}

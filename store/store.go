@@ -52,8 +52,14 @@ type Options struct {
 	ReadConns int
 	// BcryptCost for passwords (default bcrypt.DefaultCost).
 	BcryptCost int
-	// SpoolPath overrides the overflow file (default PATH + "-spool.jsonl").
+	// SpoolPath overrides the overflow file (default PATH + "-spool.jsonl";
+	// required with PostgreSQL, where it is a local file of each node).
 	SpoolPath string
+	// PoolSize is the most connections to PostgreSQL for reads (default
+	// ReadConns); the writer has one more of its own.
+	PoolSize int
+	// StatementTimeout bounds every statement on PostgreSQL (0: none).
+	StatementTimeout time.Duration
 	// Log receives the writer's warnings (overflow, retries, rejects).
 	Log zerolog.Logger
 	// Now is the clock (tests); default time.Now.
@@ -85,6 +91,9 @@ func (o *Options) defaults() {
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
 	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = o.ReadConns
+	}
 	if o.BcryptCost == 0 {
 		o.BcryptCost = bcrypt.DefaultCost
 	}
@@ -93,9 +102,11 @@ func (o *Options) defaults() {
 	}
 }
 
-// Store is the SQLite database of callflow. It is safe for concurrent use.
+// Store is the database of callflow: a SQLite file, or a PostgreSQL
+// database that several nodes share. It is safe for concurrent use.
 type Store struct {
-	path string
+	path string // the SQLite file, or the PostgreSQL URL
+	pg   bool
 	opts Options
 	log  zerolog.Logger
 
@@ -113,12 +124,16 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the database at path, applies pending
-// migrations and starts the writer.
+// migrations and starts the writer. A postgres:// URL opens PostgreSQL
+// (IsPostgres); anything else is a SQLite file.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return openWith(ctx, path, opts, migrations)
 }
 
 func openWith(ctx context.Context, path string, opts Options, migs []migration) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgresStore(ctx, path, opts, migs)
+	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("%w: database path %q: a plain file path is required", ErrInvalid, path)
 	}
@@ -133,21 +148,49 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 		s.w.Close()
 		return nil, err
 	}
+	return s.start(ctx, path, migs)
+}
+
+// openPostgresStore opens a PostgreSQL database: a pool for reads and one
+// connection for the writer, as with SQLite, so records are written in
+// the same batches.
+func openPostgresStore(ctx context.Context, dsn string, opts Options, migs []migration) (*Store, error) {
+	if opts.SpoolPath == "" {
+		return nil, fmt.Errorf("%w: PostgreSQL needs a local spool file (Options.SpoolPath)", ErrInvalid)
+	}
+	opts.defaults()
+	s := &Store{path: dsn, pg: true, opts: opts, log: opts.Log}
+	var err error
+	if s.w, err = openPostgres(dsn, 1, opts.StatementTimeout); err != nil {
+		return nil, err
+	}
+	if s.r, err = openPostgres(dsn, opts.PoolSize, opts.StatementTimeout); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	return s.start(ctx, "PostgreSQL", migs)
+}
+
+// start checks the connection, migrates and starts the writer.
+func (s *Store) start(ctx context.Context, what string, migs []migration) (*Store, error) {
 	fail := func(err error) (*Store, error) {
 		s.w.Close()
 		s.r.Close()
 		return nil, err
 	}
 	if err := s.w.PingContext(ctx); err != nil {
-		return fail(fmt.Errorf("store: open %s: %w", path, err))
+		if s.pg {
+			err = errors.New(redactDSN(err.Error(), s.path))
+		}
+		return fail(fmt.Errorf("store: open %s: %w", what, err))
 	}
-	if err := migrate(ctx, s.w, migs, s.now); err != nil {
+	if err := migrate(ctx, s.w, s.pg, migs, s.now); err != nil {
 		return fail(err)
 	}
-	if err := assignFlowIDs(ctx, s.w); err != nil {
+	if err := assignFlowIDs(ctx, s.w, s.pg); err != nil {
 		return fail(err)
 	}
-	if _, err = newWriter(s); err != nil {
+	if _, err := newWriter(s); err != nil {
 		return fail(err)
 	}
 	return s, nil

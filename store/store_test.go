@@ -9,6 +9,7 @@ import (
 )
 
 func TestMigrationsCreateSchemaAndReopenIsIdempotent(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cf.db")
 	for i := range 3 {
@@ -41,6 +42,7 @@ func TestMigrationsCreateSchemaAndReopenIsIdempotent(t *testing.T) {
 }
 
 func TestMigrationsUpgradeAnOlderDatabaseKeepingItsData(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cf.db")
 	old, err := openWith(ctx, path, testOptions(), migrations[:2])
@@ -66,6 +68,7 @@ func TestMigrationsUpgradeAnOlderDatabaseKeepingItsData(t *testing.T) {
 }
 
 func TestOpenRefusesADatabaseNewerThanTheProgram(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cf.db")
 	s, err := Open(ctx, path, testOptions())

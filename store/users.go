@@ -22,7 +22,8 @@ import (
 func isUnique(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
-		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey) ||
+		pgCode(err) == "23505" // unique_violation
 }
 
 // CreateWorkspace adds a workspace.
@@ -87,7 +88,7 @@ func (s *Store) setWorkspaces(ctx context.Context, tx *sql.Tx, userID int64, ws 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (name, created) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`, w, s.now().UnixNano()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_workspaces (user_id, workspace) VALUES (?, ?)`, userID, w); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_workspaces (user_id, workspace) VALUES (?, ?) ON CONFLICT DO NOTHING`, userID, w); err != nil {
 			return err
 		}
 	}
@@ -109,12 +110,9 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	}
 	now := s.now().UnixNano()
 	err = s.immediate(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password, role, created, updated, updated_by) VALUES (?, ?, ?, ?, ?, ?)`,
-			nu.Name, h, string(nu.Role), now, now, nu.By)
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (name, password, role, created, updated, updated_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			nu.Name, h, string(nu.Role), now, now, nu.By).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -457,13 +455,8 @@ func (s *Store) CreateToken(ctx context.Context, user, label string) (string, To
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, label, prefix, hash, created) VALUES (?, ?, ?, ?, ?)`,
-			uid, label, t.Prefix, tokenHash(plain), now.UnixNano())
-		if err != nil {
-			return err
-		}
-		t.ID, err = res.LastInsertId()
-		return err
+		return tx.QueryRowContext(ctx, `INSERT INTO api_tokens (user_id, label, prefix, hash, created) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			uid, label, t.Prefix, tokenHash(plain), now.UnixNano()).Scan(&t.ID)
 	})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {

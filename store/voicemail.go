@@ -58,7 +58,7 @@ func (s *Store) ListVoicemails(ctx context.Context, f VoicemailFilter) ([]Voicem
 	if f.Flow != "" {
 		w.add("flow = ?", f.Flow)
 	}
-	if c, args := numberClause(f.Caller, "caller"); c != "" {
+	if c, args := numberClause(s.pg, f.Caller, "caller"); c != "" {
 		w.add(c, args...)
 	}
 	if f.CallID != "" {
@@ -137,7 +137,7 @@ func (s *Store) SummarizeVoicemails(ctx context.Context, scope Scope) (Voicemail
 	}
 	w.add("deleted = 0")
 	var sum VoicemailSummary
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(heard = 0), 0), COALESCE(MAX(id), 0) FROM voicemails`+w.String(), w.args...).
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN heard = 0 THEN 1 ELSE 0 END), 0), COALESCE(MAX(id), 0) FROM voicemails`+w.String(), w.args...).
 		Scan(&sum.Total, &sum.Unheard, &sum.Newest)
 	if err != nil {
 		return VoicemailSummary{}, fmt.Errorf("store: summarize voicemails: %w", err)

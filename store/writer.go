@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -445,7 +446,7 @@ func (w *writer) reject(o op, cause error) {
 
 func (w *writer) rejectRaw(record string, cause error) {
 	w.rejected.Add(1)
-	path := w.s.path + "-rejected.jsonl"
+	path := w.s.rejectedPath()
 	w.s.log.Error().Err(cause).Str("file", path).Msg("store: record refused by the database; kept in the rejected file")
 	line, _ := json.Marshal(struct {
 		At     time.Time       `json:"at"`
@@ -490,7 +491,10 @@ func permanent(err error) bool {
 			return true
 		}
 	}
-	return false
+	// PostgreSQL: data exceptions (22) and integrity violations (23) are
+	// the record's fault; the rest (connections, restarts) may heal.
+	code := pgCode(err)
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23")
 }
 
 // transient reports whether a synchronous write may succeed if tried again.
@@ -499,7 +503,10 @@ func transient(err error) bool {
 	if errors.As(err, &se) {
 		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
 	}
-	return false
+	// PostgreSQL: serialization failures and deadlocks (40), and a lost or
+	// refused connection (08).
+	code := pgCode(err)
+	return strings.HasPrefix(code, "40") || strings.HasPrefix(code, "08")
 }
 
 // RecordCall queues a finished call's record (steps and events included).
@@ -547,3 +554,12 @@ func (s *Store) QueueDepth() int { return s.wr.depth() }
 
 // WriterStats describe the asynchronous writer.
 func (s *Store) WriterStats() WriterStats { return s.wr.stats() }
+
+// rejectedPath is the file of records the database refused: beside the
+// SQLite file, or beside the spool file of a PostgreSQL node.
+func (s *Store) rejectedPath() string {
+	if s.pg {
+		return strings.TrimSuffix(s.opts.SpoolPath, "-spool.jsonl") + "-rejected.jsonl"
+	}
+	return s.path + "-rejected.jsonl"
+}

@@ -71,6 +71,7 @@ func TestRecordCallIsWrittenWithStepsAndEvents(t *testing.T) {
 }
 
 func TestWriterBatchesRecordsAndFlushWaitsForThem(t *testing.T) {
+	sqliteOnly(t)
 	opts := testOptions()
 	opts.MaxBatch = 50
 	s := openTest(t, opts)
@@ -107,6 +108,7 @@ func TestWriterBatchesRecordsAndFlushWaitsForThem(t *testing.T) {
 }
 
 func TestWriterWritesRecordsInQueueOrder(t *testing.T) {
+	sqliteOnly(t)
 	opts := testOptions()
 	opts.MaxBatch = 64
 	s := openTest(t, opts)
@@ -127,6 +129,7 @@ func TestWriterWritesRecordsInQueueOrder(t *testing.T) {
 }
 
 func TestQueueOverflowNeverDropsRecords(t *testing.T) {
+	sqliteOnly(t)
 	cases := []struct {
 		name      string
 		spoolPath func(dir string) string
@@ -196,6 +199,7 @@ func TestQueueOverflowNeverDropsRecords(t *testing.T) {
 }
 
 func TestWriterRetriesWhileTheDatabaseIsBusy(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	s := openTest(t, testOptions())
 	release := lockDB(t, s.Path())
@@ -221,6 +225,7 @@ func TestWriterRetriesWhileTheDatabaseIsBusy(t *testing.T) {
 }
 
 func TestCloseOnALockedDatabaseLeavesWritesInTheSpoolForTheNextOpen(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cf.db")
 	opts := testOptions()
@@ -292,12 +297,13 @@ func TestRecordsTheDatabaseRefusesAreSetAsideNotRetriedForever(t *testing.T) {
 	if st := s.WriterStats(); st.Rejected != 1 || st.Depth != 0 {
 		t.Errorf("stats = %+v", st)
 	}
-	if _, err := os.Stat(s.Path() + "-rejected.jsonl"); err != nil {
+	if _, err := os.Stat(s.rejectedPath()); err != nil {
 		t.Errorf("rejected file: %v", err)
 	}
 }
 
 func TestFlushHonoursItsContext(t *testing.T) {
+	sqliteOnly(t)
 	s := openTest(t, testOptions())
 	release := lockDB(t, s.Path())
 	s.RecordCall(sampleCall("f1", t0, 1))

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL cluster for the tests and prints the URL to
+# export as CALLFLOW_TEST_POSTGRES. Needs Debian's postgresql package.
+#   eval "$(.ci/postgres.sh)"      # then: go test ./...
+# The cluster lives in a temporary directory, listens on loopback only and
+# trusts local connections: for tests, never for data.
+set -euo pipefail
+port="${CALLFLOW_TEST_PG_PORT:-55432}"
+bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+if [ -z "$bin" ]; then
+  echo "postgres.sh: PostgreSQL is not installed (apt-get install postgresql)" >&2
+  exit 1
+fi
+dir="$(mktemp -d /tmp/callflow-pg.XXXXXX)"
+run=()
+if [ "$(id -u)" = 0 ]; then
+  # PostgreSQL refuses to run as root: the package's postgres user runs it.
+  chown postgres "$dir"
+  run=(runuser -u postgres --)
+fi
+"${run[@]}" "$bin/initdb" -D "$dir/data" -U callflow --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
+"${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null
+echo "export CALLFLOW_TEST_POSTGRES='postgres://callflow@127.0.0.1:$port/postgres?sslmode=disable'"
+echo "# stop with: ${run[*]} $bin/pg_ctl -D $dir/data stop" >&2
