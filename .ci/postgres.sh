@@ -6,6 +6,8 @@
 # trusts local connections: for tests, never for data.
 set -euo pipefail
 port="${CALLFLOW_TEST_PG_PORT:-55432}"
+# the first free port from there (another cluster may hold one)
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 if [ -z "$bin" ]; then
   echo "postgres.sh: PostgreSQL is not installed (apt-get install postgresql)" >&2

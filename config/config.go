@@ -22,8 +22,13 @@ type Config struct {
 	// SoundsDir is where Asterisk finds sounds; "" means unknown, and then
 	// flows' sound files cannot be checked.
 	SoundsDir string `toml:"sounds_dir"`
-	// Database is the SQLite file.
-	Database string `toml:"database"`
+	// Database is the SQLite file, or a postgres:// URL of a database
+	// that several nodes share.
+	Database string `toml:"database" redact:"url"`
+	// DataDir holds this node's own files (the store's spool, the mail
+	// spool, the TTS cache); "" is the SQLite file's directory, or
+	// "callflow-data" with PostgreSQL.
+	DataDir string `toml:"data_dir"`
 	// RecordingsDir is where Asterisk writes recordings.
 	RecordingsDir string `toml:"recordings_dir"`
 	// DefaultCountry is the calling code (digits, no "+") that turns national
@@ -42,6 +47,44 @@ type Config struct {
 	TTS      TTS      `toml:"tts"`
 	Webhooks Webhooks `toml:"webhooks"`
 	Debug    Debug    `toml:"debug"`
+	Postgres Postgres `toml:"postgres"`
+}
+
+// Postgres tunes the connection to PostgreSQL (database = "postgres://...").
+type Postgres struct {
+	// PoolSize is the most connections this node opens for reads (the
+	// writer has one more).
+	PoolSize int `toml:"pool_size"`
+	// StatementTimeout ends any statement that runs longer.
+	StatementTimeout tomlpos.Duration `toml:"statement_timeout"`
+}
+
+// IsPostgres reports whether Database is a PostgreSQL URL.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+// DatabaseShown is Database for messages: a URL's password hidden.
+func (c *Config) DatabaseShown() string {
+	if !c.IsPostgres() {
+		return c.Database
+	}
+	u, err := url.Parse(c.Database)
+	if err != nil {
+		return "(a postgres:// URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// LocalDir is where this node keeps its own files (DataDir).
+func (c *Config) LocalDir() string {
+	switch {
+	case c.DataDir != "":
+		return c.DataDir
+	case c.IsPostgres():
+		return "callflow-data"
+	}
+	return filepath.Dir(c.Database)
 }
 
 // ARI is the connection to Asterisk's REST interface.
@@ -164,6 +207,7 @@ func Default() *Config {
 	return &Config{
 		FlowsDir:       "flows",
 		Database:       "callflow.db",
+		Postgres:       Postgres{PoolSize: 8, StatementTimeout: dur(30 * time.Second)},
 		RecordingsDir:  "/var/spool/asterisk/recording",
 		DefaultCountry: "1",
 		Workspace:      "default",

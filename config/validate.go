@@ -32,6 +32,15 @@ func (c *Config) Validate() error {
 
 	v.nonEmpty("flows_dir", c.FlowsDir)
 	v.nonEmpty("database", c.Database)
+	if c.IsPostgres() {
+		if _, err := url.Parse(c.Database); err != nil {
+			v.fail("database", "not a valid postgres:// URL")
+		}
+		if c.Postgres.PoolSize < 1 || c.Postgres.PoolSize > 1000 {
+			v.fail("postgres.pool_size", "must be 1 to 1000, got %d", c.Postgres.PoolSize)
+		}
+		v.positive("postgres.statement_timeout", c.Postgres.StatementTimeout.D())
+	}
 	v.nonEmpty("recordings_dir", c.RecordingsDir)
 	if !countryCode(c.DefaultCountry) {
 		v.fail("default_country", "must be a calling code of 1 to 3 digits without \"+\" (1, 44, 353), got %q", c.DefaultCountry)

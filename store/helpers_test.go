@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the admin connection that makes test databases
+	"github.com/callflow/callflow/internal/pgtest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -28,7 +25,7 @@ const childEnv = "CALLFLOW_STORE_TEST_CHILD"
 // runs itself again), at the server postgresEnv names.
 const (
 	backendEnv  = "CALLFLOW_STORE_TEST_BACKEND"
-	postgresEnv = "CALLFLOW_TEST_POSTGRES"
+	postgresEnv = pgtest.Env
 )
 
 func onPostgres() bool { return os.Getenv(backendEnv) == "postgres" }
@@ -64,45 +61,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testDatabase is the PostgreSQL database standing for the SQLite file
-// path: made on first use, dropped when the test ends.
-func testDatabase(t testing.TB, path string) string {
-	t.Helper()
-	admin := os.Getenv(postgresEnv)
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresEnv, err)
-	}
-	sum := sha256.Sum256([]byte(path))
-	name := "callflow_test_" + hex.EncodeToString(sum[:8])
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var exists bool
-	if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		t.Fatalf("PostgreSQL at %s: %v", postgresEnv, err)
-	}
-	if !exists {
-		if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			db, err := sql.Open("pgx", admin)
-			if err != nil {
-				return
-			}
-			defer db.Close()
-			if _, err := db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-				t.Errorf("dropping %s: %v", name, err)
-			}
-		})
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
 // sqliteOnly skips a test of SQLite's own behaviour (its file, its locks)
 // on the PostgreSQL run.
 func sqliteOnly(t testing.TB) {
@@ -134,7 +92,7 @@ func openAt(t testing.TB, path string, opts Options) *Store {
 	t.Helper()
 	dsn := path
 	if onPostgres() {
-		dsn = testDatabase(t, path)
+		dsn = pgtest.Database(t, path)
 		if opts.SpoolPath == "" {
 			opts.SpoolPath = path + "-spool.jsonl"
 		}

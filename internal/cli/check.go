@@ -45,14 +45,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	popts := flows.ParseOptions{Country: cfg.DefaultCountry, Partial: true}
 	var dbFlows []*flows.Flow
 	var dbProbs flows.Problems
-	if _, err := os.Stat(cfg.Database); err == nil {
+	if haveDatabase(cfg) {
 		// flows kept in the database share the registry, so the linter
 		// sees them too (a name or number in both is a conflict)
-		if st, err := store.Open(context.Background(), cfg.Database, store.Options{}); err == nil {
+		if st, err := store.Open(context.Background(), cfg.Database, server.StoreOptions(cfg)); err == nil {
 			dbFlows, dbProbs = server.DatabaseFlows(st, popts, lopts)()
 			st.Close()
 		} else {
-			fmt.Fprintf(stderr, "callflow: database %s: %v (its flows are not checked)\n", cfg.Database, err)
+			fmt.Fprintf(stderr, "callflow: database %s: %v (its flows are not checked)\n", cfg.DatabaseShown(), err)
 		}
 	}
 	files, siblings := flowFiles(paths)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/internal/server"
 	"github.com/callflow/callflow/store"
 )
 
@@ -49,9 +51,9 @@ func openStore(ctx context.Context, cfgPath string) (*config.Config, *store.Stor
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.Database, store.Options{})
+	st, err := store.Open(ctx, cfg.Database, server.StoreOptions(cfg))
 	if err != nil {
-		return nil, nil, fmt.Errorf("database %s: %w", cfg.Database, err)
+		return nil, nil, fmt.Errorf("database %s: %w", cfg.DatabaseShown(), err)
 	}
 	return cfg, st, nil
 }
@@ -329,4 +331,15 @@ func cmdFlows(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("flows: unknown command %q\n%s", args[0], flowsUsage)
 	}
 	return nil
+}
+
+// haveDatabase reports whether the configured database is there to read:
+// a PostgreSQL server always is (an error says otherwise), a SQLite file
+// once created.
+func haveDatabase(cfg *config.Config) bool {
+	if cfg.IsPostgres() {
+		return true
+	}
+	_, err := os.Stat(cfg.Database)
+	return err == nil
 }

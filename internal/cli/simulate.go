@@ -27,10 +27,10 @@ import (
 func loadSet(dir string, cfg *config.Config, stderr io.Writer) (*flows.Set, error) {
 	popts := flows.ParseOptions{Country: cfg.DefaultCountry}
 	l := &flows.Loader{Dir: dir, Applets: applets.Builtin(), Parse: popts}
-	if _, err := os.Stat(cfg.Database); err == nil {
-		st, err := store.Open(context.Background(), cfg.Database, store.Options{})
+	if haveDatabase(cfg) {
+		st, err := store.Open(context.Background(), cfg.Database, server.StoreOptions(cfg))
 		if err != nil {
-			fmt.Fprintf(stderr, "callflow: database %s: %v (its flows are not loaded)\n", cfg.Database, err)
+			fmt.Fprintf(stderr, "callflow: database %s: %v (its flows are not loaded)\n", cfg.DatabaseShown(), err)
 		} else {
 			defer st.Close()
 			l.Extra = server.DatabaseFlows(st, popts, flows.LintOptions{})

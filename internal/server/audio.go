@@ -29,7 +29,7 @@ type voicemailAudio struct {
 
 // localAudioDir holds the local copies of recordings Asterisk stored.
 func localAudioDir(cfg *config.Config) string {
-	return filepath.Join(filepath.Dir(cfg.Database), "voicemail")
+	return filepath.Join(cfg.LocalDir(), "voicemail")
 }
 
 // audioDirs are where the inbox may read audio from: Asterisk's recordings

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"path/filepath"
-
 	"github.com/rs/zerolog"
 )
 
@@ -52,11 +50,4 @@ func warnLowDisk(log zerolog.Logger, dirs map[string]string) {
 				Msg("disk nearly full: messages may be recorded without audio and records wait in the spool")
 		}
 	}
-}
-
-func databaseDir(path string) string {
-	if path == "" {
-		return ""
-	}
-	return filepath.Dir(path)
 }

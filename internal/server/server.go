@@ -78,13 +78,15 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if _, err := os.Stat(cfg.FlowsDir); err != nil {
 		return nil, fmt.Errorf("flows directory: %w", err)
 	}
-	st, err := store.Open(context.Background(), cfg.Database, store.Options{Log: log.With().Str("component", "store").Logger()})
+	sopts := StoreOptions(cfg)
+	sopts.Log = log.With().Str("component", "store").Logger()
+	st, err := store.Open(context.Background(), cfg.Database, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s := &Server{
 		cfg: cfg, log: log, store: st, registry: flows.NewRegistry(),
-		disks: map[string]string{"recordings": cfg.RecordingsDir, "database": databaseDir(cfg.Database)},
+		disks: map[string]string{"recordings": cfg.RecordingsDir, "database": cfg.LocalDir()},
 		stop:  make(chan struct{}), done: make(chan struct{}),
 	}
 	notInService := notInServiceMedia(cfg)
@@ -193,7 +195,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	if over.Speech == nil {
 		ttsDir := cfg.TTSCacheDir()
 		if ttsDir == "" {
-			ttsDir = filepath.Join(filepath.Dir(cfg.Database), "tts")
+			ttsDir = filepath.Join(cfg.LocalDir(), "tts")
 		}
 		if abs, err := filepath.Abs(ttsDir); err == nil {
 			ttsDir = abs // Asterisk plays sound:/absolute/path
@@ -210,7 +212,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 		s.mail = mailer.New(mailer.Options{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 			From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.D(),
-			Spool: filepath.Join(filepath.Dir(cfg.Database), "mail-spool"),
+			Spool: filepath.Join(cfg.LocalDir(), "mail-spool"),
 			// Voicemails recorded over ARI live in Asterisk.
 			Fetch:  s.fetchRecording,
 			Logger: log.With().Str("component", "mail").Logger(),
@@ -228,6 +230,20 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	svc.SoundsDir = overridden(svc.SoundsDir, over.SoundsDir)
 	svc.SMS = overridden(svc.SMS, over.SMS)
 	return svc
+}
+
+// StoreOptions are the store's options from the config: with PostgreSQL
+// the spool is a file of this node's data_dir, made if missing.
+func StoreOptions(cfg *config.Config) store.Options {
+	var o store.Options
+	if cfg.IsPostgres() {
+		dir := cfg.LocalDir()
+		_ = os.MkdirAll(dir, 0o750) // Open reports the spool it cannot make
+		o.SpoolPath = filepath.Join(dir, "store-spool.jsonl")
+		o.PoolSize = cfg.Postgres.PoolSize
+		o.StatementTimeout = cfg.Postgres.StatementTimeout.D()
+	}
+	return o
 }
 
 // overridden is over where Deps set it, else base.
@@ -253,7 +269,7 @@ func (s *Server) gauges() metrics.Gauges {
 		CallsInProgress:     func() float64 { return float64(s.dispatcher.Active()) },
 		StoreQueueDepth:     func() float64 { return float64(s.store.QueueDepth()) },
 		RecordingsFreeBytes: freeBytes(s.cfg.RecordingsDir),
-		DatabaseFreeBytes:   freeBytes(databaseDir(s.cfg.Database)),
+		DatabaseFreeBytes:   freeBytes(s.cfg.LocalDir()),
 	}
 	if s.ari != nil {
 		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/ari/aritest"
+	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/internal/pgtest"
+	"github.com/callflow/callflow/store"
+)
+
+// The serve path on PostgreSQL: calls through the fake Asterisk are
+// recorded with their steps, a voicemail reaches the inbox, and a second
+// server on the same database (another node) reads them.
+func TestServeOnPostgreSQL(t *testing.T) {
+	dsn := pgtest.Database(t, "serve")
+	h := startWith(t, harnessOptions{
+		// the store's own voicemail sink, not a capture
+		services: func(h *harness) applets.Services { return applets.Services{Mail: h.mail} },
+		tweak: []func(*config.Config){func(c *config.Config) {
+			c.Database = dsn
+			c.DataDir = t.TempDir()
+		}},
+	})
+	for _, ep := range agentEndpoints {
+		h.ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond, HangupAfter: 200 * time.Millisecond})
+	}
+	h.ast.SetAgent("PJSIP/billing1", aritest.AgentBehavior{Mode: aritest.AgentBusy})
+	ctx := ctxT(t)
+	var ids []string
+	for _, key := range []string{"1", "2"} {
+		caller := h.call(aritest.CallSpec{Exten: support, Talk: time.Second})
+		if err := caller.WaitPlayback(ctx, "sound:custom/acme-menu"); err != nil {
+			t.Fatal(err)
+		}
+		caller.Press(key)
+		ended(t, caller)
+		h.record(caller.ID())
+		ids = append(ids, caller.ID())
+	}
+	st := h.srv.Store()
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another node on the same database sees what this one wrote.
+	cfg := *h.cfg
+	cfg.DataDir = t.TempDir()
+	other, err := store.Open(context.Background(), dsn, StoreOptions(&cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for i, id := range ids {
+		c, err := other.GetCall(ctx, id, store.AllWorkspaces())
+		if err != nil {
+			t.Fatalf("call %s on the other node: %v", id, err)
+		}
+		if len(c.Steps) < 3 || c.Outcome == "" {
+			t.Errorf("call %d: outcome %q, %d steps", i, c.Outcome, len(c.Steps))
+		}
+	}
+	waitUntil(t, "the voicemail in the shared inbox", func() bool {
+		vms, _, err := other.ListVoicemails(ctx, store.VoicemailFilter{Scope: store.AllWorkspaces()})
+		return err == nil && len(vms) == 1 && vms[0].Mailbox == "billing" && vms[0].CallID == ids[1]
+	})
+}
