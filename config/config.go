@@ -48,6 +48,25 @@ type Config struct {
 	Webhooks Webhooks `toml:"webhooks"`
 	Debug    Debug    `toml:"debug"`
 	Postgres Postgres `toml:"postgres"`
+	Node     Node     `toml:"node"`
+}
+
+// Node names this callflow process among the nodes sharing a database.
+type Node struct {
+	// Name is shown with each call it handled, in /healthz and /metrics;
+	// "" is the host name.
+	Name string `toml:"name"`
+}
+
+// NodeName is Node.Name, or the host name.
+func (c *Config) NodeName() string {
+	if c.Node.Name != "" {
+		return c.Node.Name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "callflow"
 }
 
 // Postgres tunes the connection to PostgreSQL (database = "postgres://...").

@@ -42,6 +42,11 @@ func (c *Config) Validate() error {
 		v.positive("postgres.statement_timeout", c.Postgres.StatementTimeout.D())
 	}
 	v.nonEmpty("recordings_dir", c.RecordingsDir)
+	if n := c.Node.Name; len(n) > 64 || strings.ContainsFunc(n, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		v.fail("node.name", "use up to 64 letters, digits, '-', '_' and '.', got %q", n)
+	}
 	if !countryCode(c.DefaultCountry) {
 		v.fail("default_country", "must be a calling code of 1 to 3 digits without \"+\" (1, 44, 353), got %q", c.DefaultCountry)
 	}

@@ -15,6 +15,8 @@ import (
 
 // Gauges are read when Prometheus scrapes; any may be nil.
 type Gauges struct {
+	// Node is this node's name, exported as callflow_node_info{node=...} 1.
+	Node            string
 	CallsInProgress func() float64
 	ARIReconnects   func() float64
 	ARIConnected    func() float64
@@ -70,6 +72,11 @@ func (m *Metrics) Observe(g Gauges) {
 	gauge("callflow_store_queue_depth", "Records waiting to be written to the database.", g.StoreQueueDepth)
 	gauge("callflow_recordings_free_bytes", "Free space on the recordings directory's filesystem.", g.RecordingsFreeBytes)
 	gauge("callflow_database_free_bytes", "Free space on the database's filesystem.", g.DatabaseFreeBytes)
+	if g.Node != "" {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callflow_node_info", Help: "This callflow node, by name (always 1).", ConstLabels: prometheus.Labels{"node": g.Node},
+		}, func() float64 { return 1 }))
+	}
 	if g.ARIReconnects != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "callflow_ari_reconnects_total", Help: "Times the ARI event websocket was connected again.",

@@ -52,15 +52,15 @@ func (ws *writerStmts) prepare(db *sql.DB) error {
 	}
 	ws.call = p(`INSERT INTO calls
 	(id, transport, flow, flow_version, workspace, called, caller, started, answered, ended,
-	 outcome, talk_ms, qualified, abandoned, last_step, tags, vars, recording)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 outcome, talk_ms, qualified, abandoned, last_step, tags, vars, recording, node)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET
 	transport = excluded.transport, flow = excluded.flow, flow_version = excluded.flow_version,
 	workspace = excluded.workspace, called = excluded.called, caller = excluded.caller,
 	started = excluded.started, answered = excluded.answered, ended = excluded.ended,
 	outcome = excluded.outcome, talk_ms = excluded.talk_ms, qualified = excluded.qualified,
 	abandoned = excluded.abandoned, last_step = excluded.last_step, tags = excluded.tags,
-	vars = excluded.vars, recording = excluded.recording`)
+	vars = excluded.vars, recording = excluded.recording, node = excluded.node`)
 	// A call recorded again with fewer steps must not keep the old tail.
 	ws.stepsAfter = p(`DELETE FROM call_steps WHERE call_id = ? AND seq > ?`)
 	ws.eventsAfter = p(`DELETE FROM call_events WHERE call_id = ? AND seq > ?`)
@@ -168,7 +168,7 @@ func (s *Store) writeCall(ctx context.Context, ts *txStmts, c *CallRecord) error
 	if _, err := ts.get(ts.ws.call).ExecContext(ctx,
 		c.ID, c.Transport, c.Flow, c.FlowVersion, c.Workspace, c.Called, c.Caller,
 		tn(c.Started), tn(c.Answered), tn(c.Ended), c.Outcome, dms(c.TalkTime),
-		b2i(c.Qualified), b2i(c.Abandoned), c.LastStep, tags, vars, c.Recording); err != nil {
+		b2i(c.Qualified), b2i(c.Abandoned), c.LastStep, tags, vars, c.Recording, c.Node); err != nil {
 		return err
 	}
 	if _, err := ts.get(ts.ws.stepsAfter).ExecContext(ctx, c.ID, len(c.Steps)); err != nil {
@@ -214,7 +214,7 @@ func (s *Store) writeCall(ctx context.Context, ts *txStmts, c *CallRecord) error
 }
 
 const callColumns = `id, transport, flow, flow_version, workspace, called, caller, started, answered, ended,
-	outcome, talk_ms, qualified, abandoned, last_step, tags, vars, recording,
+	outcome, talk_ms, qualified, abandoned, last_step, tags, vars, recording, node,
 	(SELECT COUNT(*) FROM voicemails v WHERE v.call_id = calls.id AND v.deleted = 0)`
 
 func scanCall(sc interface{ Scan(...any) error }) (CallRecord, error) {
@@ -226,7 +226,7 @@ func scanCall(sc interface{ Scan(...any) error }) (CallRecord, error) {
 		tags, vars               string
 	)
 	if err := sc.Scan(&c.ID, &c.Transport, &c.Flow, &c.FlowVersion, &c.Workspace, &c.Called, &c.Caller,
-		&started, &answered, &ended, &c.Outcome, &talk, &qualified, &abandoned, &c.LastStep, &tags, &vars, &c.Recording, &c.Voicemails); err != nil {
+		&started, &answered, &ended, &c.Outcome, &talk, &qualified, &abandoned, &c.LastStep, &tags, &vars, &c.Recording, &c.Node, &c.Voicemails); err != nil {
 		return c, err
 	}
 	c.Started, c.Answered, c.Ended = ft(started), ft(answered), ft(ended)

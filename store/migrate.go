@@ -218,6 +218,10 @@ CREATE INDEX audit_subject ON audit(subject, at);
 -- The calls list says which calls left a voicemail.
 CREATE INDEX voicemails_call ON voicemails(call_id);
 `},
+	{8, "nodes", `
+-- The callflow node that handled the call, when several share a database.
+ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

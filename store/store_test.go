@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 )
 
 func TestMigrationsCreateSchemaAndReopenIsIdempotent(t *testing.T) {
@@ -45,11 +46,16 @@ func TestMigrationsUpgradeAnOlderDatabaseKeepingItsData(t *testing.T) {
 	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cf.db")
-	old, err := openWith(ctx, path, testOptions(), migrations[:2])
+	// A database an older program made: its first two migrations and a
+	// voicemail (that program's statements do not know later columns).
+	old, err := openDB(path, time.Second, "immediate", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.SaveVoicemail(Voicemail{Recording: "vm-a-1-1", Mailbox: "a"}); err != nil {
+	if err := migrate(ctx, old, false, migrations[:2], time.Now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`INSERT INTO voicemails (recording, mailbox, created) VALUES ('vm-a-1-1', 'a', 1)`); err != nil {
 		t.Fatal(err)
 	}
 	if err := old.Close(); err != nil {

@@ -53,6 +53,7 @@ type CallRecord struct {
 	Tags        []string          `json:"tags,omitempty"`
 	Vars        map[string]string `json:"vars,omitempty"`
 	Recording   string            `json:"recording,omitempty"` // whole-call recording name
+	Node        string            `json:"node,omitempty"`      // the callflow node that handled it
 	// Voicemails counts the messages the call left (not deleted); filled
 	// by ListCalls and GetCall, never written.
 	Voicemails int `json:"voicemails,omitempty"`

@@ -241,6 +241,7 @@ func kvs(m map[string]any) []keyValue {
 type callJSON struct {
 	ID              string            `json:"id"`
 	Transport       string            `json:"transport,omitempty"`
+	Node            string            `json:"node,omitempty"`
 	Flow            string            `json:"flow"`
 	FlowVersion     string            `json:"flow_version,omitempty"`
 	Workspace       string            `json:"workspace"`
@@ -295,7 +296,7 @@ type stepJSON struct {
 }
 
 func toCallJSON(c store.CallRecord) callJSON {
-	out := callJSON{ID: c.ID, Transport: c.Transport, Flow: c.Flow, FlowVersion: c.FlowVersion, Workspace: c.Workspace,
+	out := callJSON{ID: c.ID, Transport: c.Transport, Node: c.Node, Flow: c.Flow, FlowVersion: c.FlowVersion, Workspace: c.Workspace,
 		Called: c.Called, Caller: c.Caller, Started: c.Started, Answered: c.Answered, Ended: c.Ended, Outcome: c.Outcome,
 		TalkSeconds: c.TalkTime.Seconds(), Qualified: c.Qualified, Abandoned: c.Abandoned, LastStep: c.LastStep,
 		Tags: c.Tags, Vars: c.Vars, Recording: c.Recording, Recorded: c.Recording != "", Voicemails: c.Voicemails, Events: c.Events}

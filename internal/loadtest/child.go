@@ -662,6 +662,11 @@ func countRecords(path string) (int, []outcomeCount, error) {
 		return 0, nil, err
 	}
 	defer db.Close()
+	return countOutcomes(db)
+}
+
+// countOutcomes counts the calls table's rows by outcome.
+func countOutcomes(db *sql.DB) (int, []outcomeCount, error) {
 	rows, err := db.Query(`SELECT outcome, COUNT(*) FROM calls GROUP BY outcome ORDER BY COUNT(*) DESC, outcome`)
 	if err != nil {
 		return 0, nil, err

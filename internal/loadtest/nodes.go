@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/ari/aritest"
+	"github.com/callflow/callflow/store"
+	_ "github.com/jackc/pgx/v5/stdlib" // counting records on PostgreSQL
 )
 
 // rrNumber is the number of the round-robin flow the nodes mode adds, and
@@ -252,10 +255,18 @@ func copyFlows(src, dst string) error {
 
 // nodeSection names a node in its config.
 func nodeSection(name string) string {
-	return "" // TEMP
+	return fmt.Sprintf("\n[node]\nname = %q\n", name)
 }
 
 // countRecordsIn counts the call records in the shared database.
 func countRecordsIn(db string) (int, []outcomeCount, error) {
-	return countRecords(db)
+	if !store.IsPostgres(db) {
+		return countRecords(db)
+	}
+	st, err := sql.Open("pgx", db)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer st.Close()
+	return countOutcomes(st)
 }

@@ -23,6 +23,7 @@ func TestServeOnPostgreSQL(t *testing.T) {
 		tweak: []func(*config.Config){func(c *config.Config) {
 			c.Database = dsn
 			c.DataDir = t.TempDir()
+			c.Node.Name = "node-a"
 		}},
 	})
 	for _, ep := range agentEndpoints {
@@ -59,9 +60,12 @@ func TestServeOnPostgreSQL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("call %s on the other node: %v", id, err)
 		}
-		if len(c.Steps) < 3 || c.Outcome == "" {
-			t.Errorf("call %d: outcome %q, %d steps", i, c.Outcome, len(c.Steps))
+		if len(c.Steps) < 3 || c.Outcome == "" || c.Node != "node-a" {
+			t.Errorf("call %d: outcome %q, %d steps, node %q", i, c.Outcome, len(c.Steps), c.Node)
 		}
+	}
+	if n := h.srv.Health()["node"]; n != "node-a" {
+		t.Errorf("/healthz node %v", n)
 	}
 	waitUntil(t, "the voicemail in the shared inbox", func() bool {
 		vms, _, err := other.ListVoicemails(ctx, store.VoicemailFilter{Scope: store.AllWorkspaces()})

@@ -31,14 +31,16 @@ func (s sinks) CallStarted(r *flows.CallRecord) {
 
 // callLog hands finished calls to the store's queue (never blocking).
 type callLog struct {
-	st  *store.Store
-	log zerolog.Logger
+	st   *store.Store
+	log  zerolog.Logger
+	node string // this node's name, on every row it writes
 }
 
 // callRow is the call's row, without its steps.
-func callRow(r *flows.CallRecord) store.CallRecord {
+func (c callLog) callRow(r *flows.CallRecord) store.CallRecord {
 	return store.CallRecord{
-		ID: r.ID, Transport: r.Transport, Flow: r.Flow, FlowVersion: r.FlowVersion, Workspace: r.Workspace,
+		Node: c.node,
+		ID:   r.ID, Transport: r.Transport, Flow: r.Flow, FlowVersion: r.FlowVersion, Workspace: r.Workspace,
 		Called: r.Called, Caller: r.Caller, Started: r.Started, Answered: r.Answered, Ended: r.Ended,
 		Outcome: r.Outcome, TalkTime: r.TalkTime, Qualified: r.Qualified, Abandoned: r.Abandoned,
 		LastStep: r.LastStep, Tags: r.Tags, Vars: r.Vars,
@@ -46,7 +48,7 @@ func callRow(r *flows.CallRecord) store.CallRecord {
 }
 
 func (c callLog) RecordCall(r *flows.CallRecord) {
-	rec := callRow(r)
+	rec := c.callRow(r)
 	for _, s := range r.Steps {
 		d := map[string]any{}
 		maps.Copy(d, s.Details)
@@ -88,7 +90,7 @@ func (c callLog) RecordCall(r *flows.CallRecord) {
 // CallStarted stores the call as in progress: if callflow dies before the
 // call ends, the row survives and is marked interrupted at the next start.
 func (c callLog) CallStarted(r *flows.CallRecord) {
-	rec := callRow(r)
+	rec := c.callRow(r)
 	rec.Outcome = store.OutcomeInProgress
 	if err := c.st.RecordCall(rec); err != nil {
 		c.log.Error().Err(err).Str("call", r.ID).Msg("call start not stored")

@@ -109,7 +109,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		Timeout: cfg.Webhooks.Timeout.D(), MaxAttempts: cfg.Webhooks.MaxAttempts, Secret: cfg.Webhooks.HMACSecret,
 		Mail: svc.Mail, Log: log.With().Str("component", "webhooks").Logger(),
 	})
-	sinks := append(sinks{callLog{st: st, log: log}, s.hooks, m}, deps.Sinks...)
+	sinks := append(sinks{callLog{st: st, log: log, node: cfg.NodeName()}, s.hooks, m}, deps.Sinks...)
 	s.dispatcher = &flows.Dispatcher{
 		Registry: s.registry,
 		Runner: &flows.Runner{
@@ -266,6 +266,7 @@ func (s *Server) fetchRecording(ctx context.Context, name string) (io.ReadCloser
 // gauges are what /metrics reads at each scrape.
 func (s *Server) gauges() metrics.Gauges {
 	g := metrics.Gauges{
+		Node:                s.cfg.NodeName(),
 		CallsInProgress:     func() float64 { return float64(s.dispatcher.Active()) },
 		StoreQueueDepth:     func() float64 { return float64(s.store.QueueDepth()) },
 		RecordingsFreeBytes: freeBytes(s.cfg.RecordingsDir),
@@ -446,7 +447,7 @@ func (s *Server) Close() error {
 
 // Health is /healthz: ok while every enabled transport can take calls.
 func (s *Server) Health() map[string]any {
-	out := map[string]any{"calls_in_progress": s.dispatcher.Active()}
+	out := map[string]any{"node": s.cfg.NodeName(), "calls_in_progress": s.dispatcher.Active()}
 	ok := true
 	if s.ari != nil {
 		h := s.ari.Health()
