@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL cluster for the tests and prints the URL to
-# export as CALLFLOW_TEST_POSTGRES. Needs Debian's postgresql package.
+# export as POSTGRES_TEST_URL. Needs Debian's postgresql package.
 #   eval "$(.ci/postgres.sh)"      # then: go test ./...
 # The cluster lives in a temporary directory, listens on loopback only and
 # trusts local connections: for tests, never for data.
@@ -23,5 +23,5 @@ fi
 "${run[@]}" "$bin/initdb" -D "$dir/data" -U callflow --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
 "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null
-echo "export CALLFLOW_TEST_POSTGRES='postgres://callflow@127.0.0.1:$port/postgres?sslmode=disable'"
+echo "export POSTGRES_TEST_URL='postgres://callflow@127.0.0.1:$port/postgres?sslmode=disable'"
 echo "# stop with: ${run[*]} $bin/pg_ctl -D $dir/data stop" >&2

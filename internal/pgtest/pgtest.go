@@ -1,5 +1,5 @@
 // Package pgtest gives tests a database of their own on the PostgreSQL
-// server that CALLFLOW_TEST_POSTGRES names (.ci/postgres.sh starts one).
+// server that POSTGRES_TEST_URL names (.ci/postgres.sh starts one).
 // Tests only: the product never links it.
 package pgtest
 
@@ -16,7 +16,7 @@ import (
 
 // Env names the server: a URL of a database the tests may connect to and
 // create databases from.
-const Env = "CALLFLOW_TEST_POSTGRES"
+const Env = "POSTGRES_TEST_URL"
 
 // Available reports whether a server is named. Without one, Require
 // fails under CI and skips elsewhere.
