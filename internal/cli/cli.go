@@ -21,6 +21,8 @@ Usage:
   callflow user add|passwd|list|rm|token|tokens|revoke ... staff and admin accounts of the web inbox
   callflow flows list|import|export|duplicate|publish|unpublish|history|rollback|assign|delete ...
                                                     flows kept in the database
+  callflow migrate [--dry-run]                      bring the database's schema up to date
+  callflow copy-db --from FILE.db --to postgres://...  move a SQLite database into PostgreSQL
 
 Configuration: --config FILE, or $CALLFLOW_CONFIG, or ./callflow.toml if present;
 every key can be overridden by CALLFLOW_<SECTION>_<KEY> (see callflow.example.toml).
@@ -47,6 +49,10 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdServe(rest, stdout, stderr)
 	case "user":
 		err = cmdUser(rest, stdin, stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(rest, stdout, stderr)
+	case "copy-db":
+		err = cmdCopyDB(rest, stdout, stderr)
 	case "flows":
 		err = cmdFlows(rest, stdout, stderr)
 	case "help", "-h", "--help":
