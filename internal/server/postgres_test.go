@@ -72,3 +72,35 @@ func TestServeOnPostgreSQL(t *testing.T) {
 		return err == nil && len(vms) == 1 && vms[0].Mailbox == "billing" && vms[0].CallID == ids[1]
 	})
 }
+
+// Two nodes on one PostgreSQL database: a flow published through one is
+// taking calls on the other within a second (the other's poll sees the
+// database change and reloads).
+func TestFlowPublishedOnOneNodeIsLiveOnAnother(t *testing.T) {
+	dsn := pgtest.Database(t, "nodes")
+	onDB := func(name string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Database, c.DataDir, c.Node.Name = dsn, t.TempDir(), name
+		}
+	}
+	a := startWith(t, harnessOptions{tweak: []func(*config.Config){onDB("node-a")}})
+	b := startWith(t, harnessOptions{tweak: []func(*config.Config){onDB("node-b")}})
+	ctx := ctxT(t)
+	src := "name = \"Night Line\"\nnumbers = [\"+914430005555\"]\n[[steps]]\nid = \"bye\"\napplet = \"hangup\"\n"
+	start := time.Now()
+	if _, _, err := a.srv.Store().SaveFlow(ctx, store.FlowInput{Name: "Night Line", Source: src, Status: "published", Author: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.srv.Store().AssignNumbers(ctx, "Night Line", []string{"+914430005555"}, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	loaded := func(h *harness) int { return h.srv.Health()["flows"].(map[string]any)["loaded"].(int) }
+	before := loaded(b) // the example flows from files
+	waitUntil(t, "the flow live on node b", func() bool { return loaded(b) > before })
+	t.Logf("published on node-a, live on node-b after %s", time.Since(start).Round(time.Millisecond))
+	caller := b.call(aritest.CallSpec{Exten: "+914430005555"})
+	ended(t, caller)
+	if rec := b.record(caller.ID()); rec.Flow != "Night Line" {
+		t.Errorf("the call on node-b ran %q", rec.Flow)
+	}
+}
