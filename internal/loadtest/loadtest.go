@@ -72,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.binary, "binary", "", "callflow program to start as `callflow serve` (default: built from this module with go build)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level of the child")
 	fs.IntVar(&o.nodes, "nodes", 1, "run this many callflow serve processes, each beside a fake Asterisk of its own, on one shared database")
-	fs.StringVar(&o.database, "database", "", "with --nodes: the database every node shares (a postgres:// URL; default a SQLite file they share)")
+	fs.StringVar(&o.database, "database", "", "the database the nodes share (a postgres:// URL; default a SQLite file they share); with it, even one node runs this way")
 	fs.BoolVar(&o.floor, "floor", false, "run the minimal raw ARI client (cmd/ari-floor) in callflow's place: the floor callflow's figures are measured against")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,9 +88,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.nodes > 1 {
+	if o.nodes > 1 || o.database != "" {
 		if o.inProcess || o.floor || o.pprofDir != "" {
-			return fmt.Errorf("%w: --nodes runs child processes without --in-process, --floor or --pprof", errUsage)
+			return fmt.Errorf("%w: --nodes and --database run child processes without --in-process, --floor or --pprof", errUsage)
 		}
 		return loadNodes(ctx, o, stdout, stderr)
 	}
