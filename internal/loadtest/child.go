@@ -44,15 +44,11 @@ func loadChild(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	if _, err := os.Stat(flowsDir); err != nil {
 		return fmt.Errorf("loadtest: flows directory: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "callflow-loadtest-")
+	dir, cleanup, err := workDir("callflow-loadtest-", o.keep)
 	if err != nil {
-		return fmt.Errorf("loadtest: %w", err)
+		return err
 	}
-	defer func() {
-		if !o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer cleanup()
 	bin, pkg, name := o.binary, "github.com/callflow/callflow", "callflow serve"
 	if o.floor {
 		pkg, name = "github.com/callflow/callflow/cmd/ari-floor", "the raw ARI floor client (figures labelled callflow below are its own)"

@@ -64,15 +64,11 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	if !canMeasureChild() {
 		return errors.New("loadtest: --nodes needs Linux /proc")
 	}
-	dir, err := os.MkdirTemp("", "callflow-loadtest-nodes-")
+	dir, cleanup, err := workDir("callflow-loadtest-nodes-", o.keep)
 	if err != nil {
-		return fmt.Errorf("loadtest: %w", err)
+		return err
 	}
-	defer func() {
-		if !o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer cleanup()
 	flowsDir := filepath.Join(dir, "flows")
 	if err := copyFlows(o.flows, flowsDir); err != nil {
 		return err
@@ -269,4 +265,18 @@ func countRecordsIn(db string) (int, []outcomeCount, error) {
 	}
 	defer st.Close()
 	return countOutcomes(st)
+}
+
+// workDir makes the run's temporary directory; cleanup removes it unless
+// keep.
+func workDir(prefix string, keep bool) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("loadtest: %w", err)
+	}
+	return dir, func() {
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
