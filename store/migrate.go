@@ -222,6 +222,24 @@ CREATE INDEX voicemails_call ON voicemails(call_id);
 -- The callflow node that handled the call, when several share a database.
 ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
 `},
+	{9, "outbox", `
+-- Deliveries waiting for a retry (webhooks): they outlive a restart, and
+-- any node sharing the database may make them; lease says until when the
+-- node that claimed one is making it.
+CREATE TABLE outbox (
+	id         INTEGER PRIMARY KEY,
+	target     TEXT NOT NULL,
+	event      TEXT NOT NULL DEFAULT '',
+	body       TEXT NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	due        INTEGER NOT NULL,
+	lease      INTEGER NOT NULL DEFAULT 0,
+	node       TEXT NOT NULL DEFAULT '',
+	last_error TEXT NOT NULL DEFAULT '',
+	created    INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox(due);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.
