@@ -36,6 +36,35 @@ type Options struct {
 	Mail    applets.Mailer
 	Log     zerolog.Logger
 	Workers int // concurrent deliveries (default 4)
+	// Outbox keeps deliveries that failed, for their retries, in the
+	// database: a restart does not lose them, and any node sharing the
+	// database may make them, one node each. nil: retries in memory.
+	Outbox Outbox
+	// Node names this node in the outbox's leases.
+	Node string
+	// Poll is how often the Outbox is asked for retries that are due
+	// (default 1s).
+	Poll time.Duration
+}
+
+// Retry is a delivery waiting in the Outbox.
+type Retry struct {
+	ID       int64
+	URL      string
+	Event    string
+	Body     []byte
+	Attempts int
+	Due      time.Time
+	Error    string
+}
+
+// Outbox is where deliveries wait for their retries (the store).
+type Outbox interface {
+	Add(ctx context.Context, r Retry) error
+	// Claim leases to node, until now+lease, up to max retries that are due.
+	Claim(ctx context.Context, node string, now time.Time, lease time.Duration, max int) ([]Retry, error)
+	Done(ctx context.Context, id int64) error
+	Again(ctx context.Context, id int64, attempts int, due time.Time, lastErr string) error
 }
 
 // Sender delivers in the background. It is a flows.TraceSink.
@@ -65,6 +94,7 @@ type job struct {
 	body     []byte
 	attempts int
 	notAfter time.Time // not before: retry time
+	outboxID int64     // claimed from the Outbox (0: from this process)
 }
 
 // New starts the workers; Close stops them.
@@ -84,13 +114,65 @@ func New(opts Options) *Sender {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: opts.Timeout}
 	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
 	s := &Sender{opts: opts, wake: make(chan struct{}, 1), stop: make(chan struct{}), idle: make(chan struct{})}
 	close(s.idle)
 	for range opts.Workers {
 		s.wg.Add(1)
 		go s.worker()
 	}
+	if opts.Outbox != nil {
+		s.wg.Add(1)
+		go s.pollOutbox()
+	}
 	return s
+}
+
+// lease is how long a claimed retry is this node's: long enough for an
+// attempt; a node that dies holding one frees it when the lease ends.
+func (s *Sender) lease() time.Duration { return 2*s.opts.Timeout + 10*time.Second }
+
+// pollOutbox moves the retries that are due from the Outbox to the queue.
+func (s *Sender) pollOutbox() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.Poll)
+	defer t.Stop()
+	for {
+		s.claim()
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Sender) claim() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	due, err := s.opts.Outbox.Claim(ctx, s.opts.Node, time.Now(), s.lease(), 2*s.opts.Workers)
+	if err != nil {
+		s.opts.Log.Warn().Err(err).Msg("webhook retries: cannot read the outbox")
+		return
+	}
+	if len(due) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range due {
+		if s.pending == 0 {
+			s.idle = make(chan struct{})
+		}
+		s.pending++
+		s.queue = append(s.queue, &job{url: r.URL, kind: r.Event, body: r.Body, attempts: r.Attempts, outboxID: r.ID})
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Summary is the JSON a post-call webhook receives.
@@ -260,6 +342,16 @@ func (s *Sender) worker() {
 func (s *Sender) deliver(j *job) {
 	j.attempts++
 	err := s.attempt(j)
+	final := err == nil || j.attempts >= s.opts.MaxAttempts
+	delay := s.opts.Backoff << (j.attempts - 1)
+	if delay > 5*time.Minute || delay <= 0 {
+		delay = 5 * time.Minute
+	}
+	// The outbox first, without the lock: it is a database round trip.
+	kept := false
+	if ob := s.opts.Outbox; ob != nil && (j.outboxID != 0 || !final) {
+		kept = s.toOutbox(ob, j, final, time.Now().Add(delay), err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	log := s.opts.Log.With().Str("url", j.url).Str("event", j.kind).Int("attempt", j.attempts).Logger()
@@ -267,15 +359,14 @@ func (s *Sender) deliver(j *job) {
 	case err == nil:
 		s.stats.Delivered++
 		log.Debug().Msg("webhook delivered")
-	case j.attempts >= s.opts.MaxAttempts || s.closed:
+	case final || s.closed && !kept:
 		s.stats.Failed++
 		log.Error().Err(err).Msg("webhook given up")
+	case kept:
+		s.stats.Retries++
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("webhook failed; kept in the outbox for a retry")
 	default:
 		s.stats.Retries++
-		delay := s.opts.Backoff << (j.attempts - 1)
-		if delay > 5*time.Minute || delay <= 0 {
-			delay = 5 * time.Minute
-		}
 		j.notAfter = time.Now().Add(delay)
 		s.queue = append(s.queue, j)
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("webhook failed; will retry")
@@ -289,6 +380,31 @@ func (s *Sender) deliver(j *job) {
 	if s.pending == 0 {
 		close(s.idle)
 	}
+}
+
+// toOutbox records an attempt's result in the outbox: a delivery made or
+// given up leaves it, a failed one waits there for its retry at due. It
+// reports whether the outbox now holds the retry.
+func (s *Sender) toOutbox(ob Outbox, j *job, final bool, due time.Time, failed error) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	var err error
+	switch {
+	case final:
+		err = ob.Done(ctx, j.outboxID)
+	case j.outboxID != 0:
+		err = ob.Again(ctx, j.outboxID, j.attempts, due, failed.Error())
+	default:
+		err = ob.Add(ctx, Retry{URL: j.url, Event: j.kind, Body: j.body, Attempts: j.attempts, Due: due, Error: failed.Error()})
+	}
+	if err != nil {
+		// Kept in memory instead (a claimed one is claimed again when its
+		// lease ends, and may then be made twice).
+		s.opts.Log.Warn().Err(err).Str("url", j.url).Msg("webhook outbox unavailable")
+		j.outboxID = 0
+		return false
+	}
+	return !final
 }
 
 func (s *Sender) attempt(j *job) error {
@@ -339,8 +455,8 @@ func (s *Sender) Flush(ctx context.Context) error {
 	}
 }
 
-// Close stops the workers; what is still queued is logged and dropped
-// (call Flush first to give it a chance).
+// Close stops the workers; what is still queued goes to the Outbox, or
+// without one is logged and dropped (call Flush first to give it a chance).
 func (s *Sender) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -348,12 +464,27 @@ func (s *Sender) Close() {
 		return
 	}
 	s.closed = true
-	left := len(s.queue)
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
 	s.opts.Client.CloseIdleConnections()
-	if left > 0 {
-		s.opts.Log.Warn().Int("undelivered", left).Msg("webhooks still queued at shutdown")
+	s.mu.Lock()
+	left := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	kept := 0
+	if ob := s.opts.Outbox; ob != nil {
+		// Left for the next start or another node. Claimed ones are still
+		// in the outbox, theirs again when the lease ends.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+		defer cancel()
+		for _, j := range left {
+			if j.outboxID != 0 || ob.Add(ctx, Retry{URL: j.url, Event: j.kind, Body: j.body, Attempts: j.attempts, Due: time.Now()}) == nil {
+				kept++
+			}
+		}
+	}
+	if n := len(left) - kept; n > 0 {
+		s.opts.Log.Warn().Int("undelivered", n).Msg("webhooks still queued at shutdown")
 	}
 }

@@ -143,3 +143,119 @@ func waitGoroutines(t *testing.T, base int) {
 	}
 	t.Errorf("%d goroutines left, started with %d", runtime.NumGoroutine(), base)
 }
+
+// memOutbox is an Outbox in memory, with the store's claim rules.
+type memOutbox struct {
+	mu     sync.Mutex
+	next   int64
+	items  map[int64]*Retry
+	leases map[int64]time.Time
+}
+
+func newMemOutbox() *memOutbox {
+	return &memOutbox{items: map[int64]*Retry{}, leases: map[int64]time.Time{}}
+}
+
+func (o *memOutbox) Add(_ context.Context, r Retry) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.next++
+	r.ID = o.next
+	o.items[r.ID] = &r
+	return nil
+}
+
+func (o *memOutbox) Claim(_ context.Context, _ string, now time.Time, lease time.Duration, max int) ([]Retry, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []Retry
+	for id, r := range o.items {
+		if len(out) < max && !r.Due.After(now) && !o.leases[id].After(now) {
+			o.leases[id] = now.Add(lease)
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+func (o *memOutbox) Done(_ context.Context, id int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.items, id)
+	return nil
+}
+
+func (o *memOutbox) Again(_ context.Context, id int64, attempts int, due time.Time, lastErr string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.items[id]; r != nil {
+		r.Attempts, r.Due, r.Error = attempts, due, lastErr
+		delete(o.leases, id)
+	}
+	return nil
+}
+
+func (o *memOutbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.items)
+}
+
+// With an outbox, a failed delivery waits there, not in memory: a sender
+// started later (after a restart, or on another node) makes it, and a
+// sender closed with deliveries not yet tried leaves them there too.
+func TestFailedDeliveriesWaitInTheOutboxAndOutliveTheSender(t *testing.T) {
+	base := runtime.NumGoroutine()
+	hook := newHookServer(t, 1)
+	ob := newMemOutbox()
+	first := New(Options{Backoff: time.Millisecond, Secret: "k", Log: zerolog.Nop(), Outbox: ob, Node: "a", Poll: time.Hour})
+	first.RecordCall(record(false, hook.srv.URL, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := first.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	if ob.len() != 1 || len(hook.received()) != 0 {
+		t.Fatalf("after a failed attempt: %d in the outbox, %d delivered", ob.len(), len(hook.received()))
+	}
+
+	second := New(Options{Backoff: time.Millisecond, Secret: "k", Log: zerolog.Nop(), Outbox: ob, Node: "b", Poll: 5 * time.Millisecond})
+	for ob.len() != 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := second.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second.Close()
+	if got := hook.received(); len(got) != 1 || got[0].CallID != "c1" {
+		t.Errorf("delivered by the second sender: %+v", got)
+	}
+
+	// Closed while a delivery is being tried and another waits: both are
+	// left in the outbox, not lost.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Second):
+		}
+	}))
+	third := New(Options{Timeout: 50 * time.Millisecond, Log: zerolog.Nop(), Outbox: ob, Poll: time.Hour, Workers: 1})
+	third.post(slow.URL, "call.ended", Summary{CallID: "tried"})
+	queued := func() int {
+		third.mu.Lock()
+		defer third.mu.Unlock()
+		return len(third.queue)
+	}
+	for queued() != 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond) // the worker takes the first
+	}
+	third.post(slow.URL, "call.ended", Summary{CallID: "waiting"})
+	third.Close()
+	if ob.len() != 2 {
+		t.Errorf("after Close: %d deliveries in the outbox, want 2", ob.len())
+	}
+	slow.Close()
+	hook.srv.Close()
+	waitGoroutines(t, base)
+}

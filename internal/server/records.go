@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/webhooks"
 )
 
 // sinks hands every finished call to each sink in turn.
@@ -106,4 +108,28 @@ func (v voicemailLog) SaveVoicemail(ctx context.Context, vm applets.Voicemail) e
 		Flow: vm.Flow, Step: vm.Step, Duration: vm.Recording.Duration, Recording: vm.Recording.Name,
 		Path: vm.Recording.Path, Created: vm.Time,
 	})
+}
+
+// webhookOutbox keeps webhook retries in the store's outbox, where they
+// outlive a restart and any node on the database may make them.
+type webhookOutbox struct{ st *store.Store }
+
+func (o webhookOutbox) Add(ctx context.Context, r webhooks.Retry) error {
+	_, err := o.st.OutboxAdd(ctx, store.OutboxItem{Target: r.URL, Event: r.Event, Body: r.Body, Attempts: r.Attempts, Due: r.Due, Error: r.Error})
+	return err
+}
+
+func (o webhookOutbox) Claim(ctx context.Context, node string, now time.Time, lease time.Duration, max int) ([]webhooks.Retry, error) {
+	items, err := o.st.OutboxClaim(ctx, node, now, lease, max)
+	out := make([]webhooks.Retry, len(items))
+	for i, it := range items {
+		out[i] = webhooks.Retry{ID: it.ID, URL: it.Target, Event: it.Event, Body: it.Body, Attempts: it.Attempts, Due: it.Due, Error: it.Error}
+	}
+	return out, err
+}
+
+func (o webhookOutbox) Done(ctx context.Context, id int64) error { return o.st.OutboxDone(ctx, id) }
+
+func (o webhookOutbox) Again(ctx context.Context, id int64, attempts int, due time.Time, lastErr string) error {
+	return o.st.OutboxRetry(ctx, id, attempts, due, lastErr)
 }

@@ -108,6 +108,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	s.hooks = webhooks.New(webhooks.Options{
 		Timeout: cfg.Webhooks.Timeout.D(), MaxAttempts: cfg.Webhooks.MaxAttempts, Secret: cfg.Webhooks.HMACSecret,
 		Mail: svc.Mail, Log: log.With().Str("component", "webhooks").Logger(),
+		Outbox: webhookOutbox{st}, Node: cfg.NodeName(),
 	})
 	sinks := append(sinks{callLog{st: st, log: log, node: cfg.NodeName()}, s.hooks, m}, deps.Sinks...)
 	s.dispatcher = &flows.Dispatcher{
