@@ -240,6 +240,21 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox(due);
 `},
+	{10, "audio", `
+-- Voicemail audio kept in the database (PostgreSQL: every node's inbox
+-- plays every message), in chunks so that it is never whole in memory.
+CREATE TABLE audio (
+	name    TEXT PRIMARY KEY,
+	size    INTEGER NOT NULL,
+	created INTEGER NOT NULL
+);
+CREATE TABLE audio_chunks (
+	name TEXT NOT NULL,
+	seq  INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (name, seq)
+);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.
