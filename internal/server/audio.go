@@ -25,6 +25,11 @@ type voicemailAudio struct {
 	dir    string // local copies
 	recDir string // Asterisk's recordings directory (FastAGI recordings by name)
 	ari    *ari.App
+	st     *store.Store // the database's copies (PostgreSQL: any node's messages)
+}
+
+func (s *Server) voicemailAudio() voicemailAudio {
+	return voicemailAudio{dir: localAudioDir(s.cfg), recDir: s.cfg.RecordingsDir, ari: s.ari, st: s.store}
 }
 
 // localAudioDir holds the local copies of recordings Asterisk stored.
@@ -59,6 +64,12 @@ func (v voicemailAudio) open(ctx context.Context, vm store.Voicemail) (io.ReadSe
 	if v.recDir != "" {
 		if f, mod, err := openFile(filepath.Join(v.recDir, name+".wav")); err == nil {
 			return f, mod, nil
+		}
+	}
+	if v.st != nil && v.st.SharesAudio() {
+		// Recorded on this node or another: the database's copy.
+		if a, err := v.st.OpenAudio(ctx, name); err == nil {
+			return a, a.Created(), nil
 		}
 	}
 	if v.ari == nil {

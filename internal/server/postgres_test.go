@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -67,10 +69,37 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	if n := h.srv.Health()["node"]; n != "node-a" {
 		t.Errorf("/healthz node %v", n)
 	}
+	var vm store.Voicemail
 	waitUntil(t, "the voicemail in the shared inbox", func() bool {
 		vms, _, err := other.ListVoicemails(ctx, store.VoicemailFilter{Scope: store.AllWorkspaces()})
-		return err == nil && len(vms) == 1 && vms[0].Mailbox == "billing" && vms[0].CallID == ids[1]
+		if err == nil && len(vms) == 1 {
+			vm = vms[0]
+		}
+		return err == nil && len(vms) == 1 && vm.Mailbox == "billing" && vm.CallID == ids[1]
 	})
+	// Its audio too, copied as soon as it was saved: the other node,
+	// which has neither the file nor that Asterisk, plays it.
+	waitUntil(t, "the message's audio in the database", func() bool {
+		have, err := other.HasAudio(ctx, vm.Recording)
+		return err == nil && have
+	})
+	recorded := h.srv.voicemailAudio()
+	recorded.st = nil // what Asterisk recorded, not the database's copy
+	want, _, err := recorded.open(ctx, vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBytes, _ := io.ReadAll(want)
+	want.Close()
+	rc, _, err := voicemailAudio{dir: t.TempDir(), st: other}.open(ctx, vm)
+	if err != nil {
+		t.Fatalf("the other node opening the message: %v", err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if len(got) < 1000 || !bytes.Equal(got, wantBytes) {
+		t.Errorf("the other node played %d bytes, want the %d recorded", len(got), len(wantBytes))
+	}
 }
 
 // Two nodes on one PostgreSQL database: a flow published through one is

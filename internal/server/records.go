@@ -100,14 +100,30 @@ func (c callLog) CallStarted(r *flows.CallRecord) {
 }
 
 // voicemailLog hands voicemails to the store.
-type voicemailLog struct{ st *store.Store }
+type voicemailLog struct {
+	st *store.Store
+	// share takes messages whose audio goes into the database (nil: the
+	// audio stays in files); never waited on: the periodic pass copies
+	// what it misses.
+	share chan<- store.Voicemail
+}
 
 func (v voicemailLog) SaveVoicemail(ctx context.Context, vm applets.Voicemail) error {
-	return v.st.SaveVoicemail(store.Voicemail{
+	row := store.Voicemail{
 		CallID: vm.CallID, Mailbox: vm.Mailbox, Workspace: vm.Workspace, Caller: vm.Caller, Called: vm.Called,
 		Flow: vm.Flow, Step: vm.Step, Duration: vm.Recording.Duration, Recording: vm.Recording.Name,
 		Path: vm.Recording.Path, Created: vm.Time,
-	})
+	}
+	if err := v.st.SaveVoicemail(row); err != nil {
+		return err
+	}
+	if v.share != nil {
+		select {
+		case v.share <- row:
+		default:
+		}
+	}
+	return nil
 }
 
 // webhookOutbox keeps webhook retries in the store's outbox, where they

@@ -130,6 +130,7 @@ func (s *Server) recoverAtStart(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, time.Time{}, s.dispatcher.InProgress, s.reconcileLog())
+	s.shareMissingAudio(rctx, time.Time{})
 	warnLowDisk(s.log, s.disks)
 }
 
@@ -145,7 +146,9 @@ func (s *Server) recoverPeriodically(ctx context.Context) {
 		case <-t.C:
 			// Recent ones only: the start-up pass saw the rest.
 			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, time.Now().Add(-2*time.Hour), s.dispatcher.InProgress, s.reconcileLog())
+			since := time.Now().Add(-2 * time.Hour)
+			reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, since, s.dispatcher.InProgress, s.reconcileLog())
+			s.shareMissingAudio(rctx, since)
 			cancel()
 			warnLowDisk(s.log, s.disks)
 		}

@@ -60,6 +60,9 @@ type Server struct {
 	http       *http.Server
 	pprof      *http.Server
 	hooks      *webhooks.Sender
+	// share carries new voicemails whose audio goes into the database
+	// (PostgreSQL); nil on SQLite.
+	share chan store.Voicemail
 	mail       *mailer.Mailer
 	disks      map[string]string // name: directory, watched for free space
 
@@ -103,6 +106,9 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
 		log: log.With().Str("component", "flows").Logger()}
 
+	if st.SharesAudio() {
+		s.share = make(chan store.Voicemail, 256)
+	}
 	m := metrics.New()
 	svc := s.services(deps.Services)
 	s.hooks = webhooks.New(webhooks.Options{
@@ -158,7 +164,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			Store:      st,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
-			Audio:      voicemailAudio{dir: localAudioDir(cfg), recDir: cfg.RecordingsDir, ari: s.ari}.open,
+			Audio:      s.voicemailAudio().open,
 			AudioDirs:  audioDirs(cfg),
 			Health:     s.Health,
 			Metrics:    m.Handler(),
@@ -187,7 +193,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 func (s *Server) services(over applets.Services) *applets.Services {
 	cfg, log := s.cfg, s.log
 	svc := &applets.Services{
-		Voicemail: voicemailLog{s.store},
+		Voicemail: voicemailLog{st: s.store, share: s.share},
 		Counters:  s.store,
 		HTTP:      &http.Client{Timeout: 10 * time.Second},
 		SoundsDir: cfg.SoundsDir,
@@ -358,6 +364,13 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.recoverPeriodically(ctx)
 	}()
+	if s.share != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.shareNewAudio(ctx)
+		}()
+	}
 	s.log.Info().Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
 
 	var runErr error
