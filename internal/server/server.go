@@ -63,8 +63,8 @@ type Server struct {
 	// share carries new voicemails whose audio goes into the database
 	// (PostgreSQL); nil on SQLite.
 	share chan store.Voicemail
-	mail       *mailer.Mailer
-	disks      map[string]string // name: directory, watched for free space
+	mail  *mailer.Mailer
+	disks map[string]string // name: directory, watched for free space
 
 	stop      chan struct{} // closed by Shutdown
 	stopOnce  sync.Once
