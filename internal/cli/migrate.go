@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/internal/server"
@@ -63,6 +64,7 @@ func cmdCopyDB(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "the SQLite database file to copy (stop callflow on it first)")
 	to := fs.String("to", "", "the database to copy into: postgres://... (or another SQLite file)")
 	dataDir := fs.String("data-dir", "", "directory for the destination's spool (default: the --from file's directory)")
+	recordings := fs.String("recordings", "", "Asterisk's recordings directory on this box, where voicemail audio may be (default: none)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -103,6 +105,65 @@ func cmdCopyDB(args []string, stdout, stderr io.Writer) error {
 	if short {
 		return errors.New("copy-db: the copy has fewer rows than the original")
 	}
-	fmt.Fprintf(stdout, "copied %s into %s; voicemail audio stays in its files (recordings_dir and %s)\n", *from, dst.DatabaseShown(), filepath.Join(filepath.Dir(*from), "voicemail"))
+	if !out.SharesAudio() {
+		fmt.Fprintf(stdout, "copied %s into %s; voicemail audio stays in its files\n", *from, dst.DatabaseShown())
+		return nil
+	}
+	dirs := []string{filepath.Join(filepath.Dir(*from), "voicemail")}
+	if *recordings != "" {
+		dirs = append(dirs, *recordings)
+	}
+	copied, missing, err := copyAudio(ctx, src, out, dirs)
+	fmt.Fprintf(stdout, "voicemail audio: %d copied into the database, %d not found here (%s)\n", copied, len(missing), strings.Join(dirs, ", "))
+	for _, m := range missing {
+		fmt.Fprintf(stdout, "  no audio for %s\n", m)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "copied %s into %s\n", *from, dst.DatabaseShown())
 	return nil
+}
+
+// copyAudio puts each voicemail's audio file (its recorded path, or a
+// file of that name in dirs) into dst; it lists the messages whose audio
+// is in none of them.
+func copyAudio(ctx context.Context, src, dst *store.Store, dirs []string) (copied int, missing []string, err error) {
+	vms, _, err := src.ListVoicemails(ctx, store.VoicemailFilter{Scope: store.AllWorkspaces(), IncludeDeleted: true, Limit: 1 << 30})
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, vm := range vms {
+		if have, err := dst.HasAudio(ctx, vm.Recording); err != nil || have {
+			if err != nil {
+				return copied, missing, err
+			}
+			continue
+		}
+		candidates := []string{}
+		if filepath.IsAbs(vm.Path) {
+			candidates = append(candidates, vm.Path)
+		}
+		for _, d := range dirs {
+			candidates = append(candidates, filepath.Join(d, filepath.Base(vm.Recording)+".wav"))
+		}
+		found := false
+		for _, c := range candidates {
+			f, err := os.Open(c)
+			if err != nil {
+				continue
+			}
+			err = dst.PutAudio(ctx, vm.Recording, f)
+			f.Close()
+			if err != nil {
+				return copied, missing, err
+			}
+			copied, found = copied+1, true
+			break
+		}
+		if !found {
+			missing = append(missing, vm.Recording)
+		}
+	}
+	return copied, missing, nil
 }
