@@ -64,6 +64,7 @@ type App struct {
 	ended    recentlyEnded
 
 	draining   atomic.Bool
+	systemName atomic.Pointer[string] // Asterisk's systemname, read at each connection
 	connected  atomic.Bool
 	replaced   atomic.Bool
 	reconnects atomic.Int64
@@ -123,7 +124,15 @@ func (a *App) Health() Health {
 		Reconnects:  int(a.reconnects.Load()),
 		LastError:   le,
 		Draining:    a.draining.Load(),
+		SystemName:  a.systemNameNow(),
 	}
+}
+
+func (a *App) systemNameNow() string {
+	if p := a.systemName.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func (a *App) setErr(err error) {
@@ -310,7 +319,26 @@ func (a *App) afterConnect(ctx context.Context, reconnect bool) {
 			a.log.Warn().Err(err).Msg("event filter not set")
 		}
 	}
+	a.checkSystemName(ctx)
 	a.reconcile(ctx, reconnect)
+}
+
+// checkSystemName reads Asterisk's systemname, for Health and, with
+// SharedCallIDs, a warning when it has none.
+func (a *App) checkSystemName(ctx context.Context) {
+	var info struct {
+		Config struct {
+			Name string `json:"name"`
+		} `json:"config"`
+	}
+	if err := a.rest.do(ctx, http.MethodGet, "/asterisk/info", nil, nil, &info); err != nil {
+		a.log.Debug().Err(err).Msg("asterisk info not read")
+		return
+	}
+	a.systemName.Store(&info.Config.Name)
+	if info.Config.Name == "" && a.opts.SharedCallIDs {
+		a.log.Warn().Msg("Asterisk has no systemname (asterisk.conf): its call ids are epoch.sequence, the same as another box's, so calls of two boxes sharing this database can overwrite each other's records; set a systemname on every box")
+	}
 }
 
 func (a *App) setEventFilter(ctx context.Context) error {

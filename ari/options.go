@@ -27,6 +27,11 @@ type Options struct {
 	// EventFilter asks Asterisk to send only the event types used here,
 	// which saves Asterisk CPU.
 	EventFilter bool
+	// SharedCallIDs warns, at each connection, when Asterisk has no
+	// systemname: its channel ids (epoch.sequence) are then the same as
+	// another box's, and callflow nodes sharing a database would record
+	// two calls under one id.
+	SharedCallIDs bool
 	// DrainTimeout is how long Shutdown lets calls in progress finish
 	// before hanging them up (default 30s).
 	DrainTimeout time.Duration
@@ -122,6 +127,9 @@ type Health struct {
 	LastError   string
 	// Draining: shutting down, new calls go back to the dialplan.
 	Draining bool
+	// SystemName is Asterisk's systemname (asterisk.conf), as its
+	// /asterisk/info said at the last connection.
+	SystemName string
 }
 
 // dialedMarker is the first Stasis argument of the agent legs this process

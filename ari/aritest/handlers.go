@@ -199,7 +199,7 @@ func hAsteriskInfo(q *request) *reply {
 		"build": obj{{"os", "Linux"}, {"kernel", "6.1.0-aritest"}, {"machine", runtime.GOARCH},
 			{"options", "OPTIONAL_API"}, {"date", astTime(s.startup)}, {"user", "root"}},
 		"system": obj{{"version", "20.20.1"}, {"entity_id", s.eid}},
-		"config": obj{{"name", ""}, {"default_language", "en"}, {"setid", obj{{"user", ""}, {"group", ""}}}},
+		"config": obj{{"name", s.opts.SystemName}, {"default_language", "en"}, {"setid", obj{{"user", ""}, {"group", ""}}}},
 		"status": obj{{"startup_time", astTime(s.startup)}, {"last_reload_time", astTime(s.startup)}},
 	}
 	only := map[string]bool{}

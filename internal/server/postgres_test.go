@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 func TestServeOnPostgreSQL(t *testing.T) {
 	dsn := pgtest.Database(t, "serve")
 	h := startWith(t, harnessOptions{
+		ast: aritest.Options{SystemName: "box1"},
 		// the store's own voicemail sink, not a capture
 		services: func(h *harness) applets.Services { return applets.Services{Mail: h.mail} },
 		tweak: []func(*config.Config){func(c *config.Config) {
@@ -68,6 +70,12 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	}
 	if n := h.srv.Health()["node"]; n != "node-a" {
 		t.Errorf("/healthz node %v", n)
+	}
+	if n := h.srv.Health()["ari"].(map[string]any)["asterisk_system_name"]; n != "box1" {
+		t.Errorf("/healthz Asterisk's systemname %v", n)
+	}
+	if !strings.HasPrefix(ids[0], "box1-") {
+		t.Errorf("call id %s: Asterisk's systemname first", ids[0])
 	}
 	var vm store.Voicemail
 	waitUntil(t, "the voicemail in the shared inbox", func() bool {

@@ -142,6 +142,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			ReconnectMin:    cfg.ARI.ReconnectMin.D(),
 			ReconnectMax:    cfg.ARI.ReconnectMax.D(),
 			EventFilter:     cfg.ARI.EventFilter,
+			SharedCallIDs:   cfg.IsPostgres(),
 			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
 			MaxCallDuration: cfg.Calls.MaxDuration.D(),
 			NotInService:    notInService,
@@ -466,7 +467,7 @@ func (s *Server) Health() map[string]any {
 	if s.ari != nil {
 		h := s.ari.Health()
 		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
-			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
+			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError, "asterisk_system_name": h.SystemName}
 		ok = ok && h.Connected && !h.Replaced && !h.Draining
 	}
 	if s.agi != nil {
