@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strconv"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the admin connection
@@ -45,7 +46,9 @@ func Database(t testing.TB, key string) string {
 	if err != nil {
 		t.Fatalf("%s: %v", Env, err)
 	}
-	sum := sha256.Sum256([]byte(t.Name() + "\x00" + key))
+	// Named for the test, the key and this process: two test runs at once
+	// never share (or drop) each other's database.
+	sum := sha256.Sum256([]byte(t.Name() + "\x00" + key + "\x00" + strconv.Itoa(os.Getpid())))
 	name := "callflow_test_" + hex.EncodeToString(sum[:8])
 	db, err := sql.Open("pgx", admin)
 	if err != nil {

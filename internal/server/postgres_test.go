@@ -47,6 +47,7 @@ func TestServeOnPostgreSQL(t *testing.T) {
 		ids = append(ids, caller.ID())
 	}
 	st := h.srv.Store()
+	ctx = ctxT(t) // what is left of the test, after the calls
 	if err := st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
