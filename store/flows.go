@@ -71,8 +71,14 @@ func (s *Store) addRevision(ctx context.Context, tx *sql.Tx, name, source, statu
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, name, rev, source, status, workspace, string(numsJSON), author, now, comment); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE flows SET revision = ?, status = ?, workspace = ?, updated = ?, updated_by = ? WHERE name = ?`,
-		rev, status, workspace, now, author, name)
+	if _, err = tx.ExecContext(ctx, `UPDATE flows SET revision = ?, status = ?, workspace = ?, updated = ?, updated_by = ? WHERE name = ?`,
+		rev, status, workspace, now, author, name); err != nil {
+		return err
+	}
+	if s.pg {
+		// Every node listening hears of it when the change commits.
+		_, err = tx.ExecContext(ctx, `SELECT pg_notify('`+FlowsChannel+`', '')`)
+	}
 	return err
 }
 

@@ -22,6 +22,9 @@ type databaseFlowsWatch struct {
 	load     func()
 	interval time.Duration
 	log      zerolog.Logger
+	// wake asks for a poll now (PostgreSQL's notification of a change);
+	// nil: the interval alone.
+	wake chan struct{}
 
 	mu      sync.Mutex // one reload at a time; seen moves with it
 	seen    int64
@@ -41,7 +44,15 @@ func (w *databaseFlowsWatch) reload() {
 	}
 }
 
-// Run polls until ctx ends.
+// poke asks Run to poll now; it never blocks.
+func (w *databaseFlowsWatch) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run polls until ctx ends, every interval and whenever poked.
 func (w *databaseFlowsWatch) Run(ctx context.Context) error {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
@@ -50,6 +61,7 @@ func (w *databaseFlowsWatch) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-w.wake:
 		}
 		n, err := w.changed(ctx)
 		w.mu.Lock()

@@ -125,6 +125,10 @@ func TestFlowPublishedOnOneNodeIsLiveOnAnother(t *testing.T) {
 	b := startWith(t, harnessOptions{tweak: []func(*config.Config){onDB("node-b")}})
 	ctx := ctxT(t)
 	src := "name = \"Night Line\"\nnumbers = [\"+914430005555\"]\n[[steps]]\nid = \"bye\"\napplet = \"hangup\"\n"
+	routed := func(h *harness) bool {
+		f, ok := h.srv.registry.Current().ByNumber("+914430005555")
+		return ok && f.Name == "Night Line"
+	}
 	start := time.Now()
 	if _, _, err := a.srv.Store().SaveFlow(ctx, store.FlowInput{Name: "Night Line", Source: src, Status: "published", Author: "ann"}); err != nil {
 		t.Fatal(err)
@@ -132,10 +136,8 @@ func TestFlowPublishedOnOneNodeIsLiveOnAnother(t *testing.T) {
 	if _, err := a.srv.Store().AssignNumbers(ctx, "Night Line", []string{"+914430005555"}, "ann"); err != nil {
 		t.Fatal(err)
 	}
-	loaded := func(h *harness) int { return h.srv.Health()["flows"].(map[string]any)["loaded"].(int) }
-	before := loaded(b) // the example flows from files
-	waitUntil(t, "the flow live on node b", func() bool { return loaded(b) > before })
-	t.Logf("published on node-a, live on node-b after %s", time.Since(start).Round(time.Millisecond))
+	waitUntil(t, "the flow live on node b", func() bool { return routed(b) })
+	t.Logf("published on node-a, live on node-b after %s (notified; the poll is every %s)", time.Since(start).Round(time.Millisecond), flowsPoll)
 	caller := b.call(aritest.CallSpec{Exten: "+914430005555"})
 	ended(t, caller)
 	if rec := b.record(caller.ID()); rec.Flow != "Night Line" {

@@ -104,7 +104,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		Log:      log.With().Str("component", "flows").Logger(),
 	}
 	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
-		log: log.With().Str("component", "flows").Logger()}
+		log: log.With().Str("component", "flows").Logger(), wake: make(chan struct{}, 1)}
 
 	if st.SharesAudio() {
 		s.share = make(chan store.Voicemail, 256)
@@ -342,6 +342,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	goRun("flows", s.watcher.Run)
 	goRun("database flows", s.dbFlows.Run)
+	// PostgreSQL announces changes: a poll at once rather than at the next
+	// tick (the poll stays the backup).
+	goRun("flow changes", func(ctx context.Context) error { s.store.ListenFlows(ctx, s.dbFlows.poke); return nil })
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
 	}
