@@ -255,6 +255,18 @@ CREATE TABLE audio_chunks (
 	PRIMARY KEY (name, seq)
 );
 `},
+	{11, "node flows", `
+-- Which version of each file flow every node runs: flow files are each
+-- node's own (deployed by git, say), so nodes may differ.
+CREATE TABLE node_flows (
+	node    TEXT NOT NULL,
+	flow    TEXT NOT NULL,
+	version TEXT NOT NULL,
+	file    TEXT NOT NULL DEFAULT '',
+	loaded  INTEGER NOT NULL,
+	PRIMARY KEY (node, flow)
+);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

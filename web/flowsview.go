@@ -270,6 +270,9 @@ type flowData struct {
 	Message string
 	Error   string
 	Numbers string // the bulk form's text after an error
+	// Nodes are the versions of this file flow the callflow nodes sharing
+	// the database run (one node: its own).
+	Nodes []store.NodeFlow
 }
 
 func (s *Server) flowPage(w http.ResponseWriter, r *http.Request) {
@@ -294,6 +297,14 @@ func (s *Server) renderFlow(w http.ResponseWriter, r *http.Request, code int, ms
 	}
 	if v.Row != nil {
 		d.Source = v.Row.Source
+	}
+	if v.Source == "file" {
+		nodes, err := s.st.NodeFlows(r.Context(), v.Name)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		d.Nodes = nodes
 	}
 	to := s.now()
 	stats, err := s.st.Stats(r.Context(), store.StatsFilter{Scope: a.scope(), Flow: v.Name, From: to.AddDate(0, 0, -statsDays), To: to, Location: s.loc})

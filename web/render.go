@@ -84,8 +84,13 @@ func (s *Server) funcs() template.FuncMap {
 		"queryesc": url.QueryEscape,
 		"join":     strings.Join,
 		"base":     filepath.Base,
-		"plural":   plural,
-		"add":      func(a, b int) int { return a + b },
+		// short is a version hash cut to what people compare by eye
+		"short": func(v string) string {
+			v = strings.TrimPrefix(v, "sha256:")
+			return v[:min(len(v), 12)]
+		},
+		"plural": plural,
+		"add":    func(a, b int) int { return a + b },
 		"tokenview": func(toks []store.Token, zone *time.Location, csrf, action string) tokensView {
 			return tokensView{Tokens: toks, Zone: zone, CSRF: csrf, Action: action}
 		},

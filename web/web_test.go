@@ -864,8 +864,19 @@ func TestFlowsPage(t *testing.T) {
 	resp, _ = alice.get("/flows/Other%20Line")
 	wantStatus(t, "other workspace's flow", resp, http.StatusNotFound)
 
+	// Two nodes run the file flow: one the version loaded here, one another.
+	lonely, _ := f.set.Load().ByName("Lonely Flow")
+	if err := f.st.ReportNodeFlows(context.Background(), "node-a", []store.NodeFlow{{Flow: "Lonely Flow", Version: lonely.Version}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.ReportNodeFlows(context.Background(), "node-b", []store.NodeFlow{{Flow: "Lonely Flow", Version: "sha256:0123456789abcdef"}}); err != nil {
+		t.Fatal(err)
+	}
 	resp, body = alice.get("/flows/Lonely%20Flow")
 	wantStatus(t, "lonely flow", resp, http.StatusOK)
+	if !strings.Contains(body, "node-b: <code>0123456789ab</code> differs") || strings.Contains(body, "node-a: <code>"+strings.TrimPrefix(lonely.Version, "sha256:")[:12]+"</code> differs") || !strings.Contains(body, "node-a: ") {
+		t.Error("the flow page does not say which node runs another version")
+	}
 	for _, want := range []string{"dead end", "unreachable", "published but has no numbers", "lonely.toml:", `stroke="#dc2626"`, `stroke-dasharray="5 4"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("Lonely Flow page lacks %q", want)

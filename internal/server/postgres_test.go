@@ -138,6 +138,11 @@ func TestFlowPublishedOnOneNodeIsLiveOnAnother(t *testing.T) {
 	}
 	waitUntil(t, "the flow live on node b", func() bool { return routed(b) })
 	t.Logf("published on node-a, live on node-b after %s (notified; the poll is every %s)", time.Since(start).Round(time.Millisecond), flowsPoll)
+	// Each node says which version of the file flows it runs.
+	nodes, err := a.srv.Store().NodeFlows(ctx, "Basic Support Flow")
+	if err != nil || len(nodes) != 2 || nodes[0].Node != "node-a" || nodes[1].Node != "node-b" || nodes[0].Version == "" || nodes[0].Version != nodes[1].Version {
+		t.Errorf("the file flow on the nodes: %+v, %v", nodes, err)
+	}
 	caller := b.call(aritest.CallSpec{Exten: "+914430005555"})
 	ended(t, caller)
 	if rec := b.record(caller.ID()); rec.Flow != "Night Line" {

@@ -102,6 +102,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		},
 		Registry: s.registry,
 		Log:      log.With().Str("component", "flows").Logger(),
+		OnReload: s.reportNodeFlows,
 	}
 	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
 		log: log.With().Str("component", "flows").Logger(), wake: make(chan struct{}, 1)}
@@ -252,6 +253,22 @@ func StoreOptions(cfg *config.Config) store.Options {
 		o.StatementTimeout = cfg.Postgres.StatementTimeout.D()
 	}
 	return o
+}
+
+// reportNodeFlows records which version of each file flow this node now
+// runs, for the flow page of every node sharing the database.
+func (s *Server) reportNodeFlows(set *flows.Set, _ flows.Problems) {
+	var out []store.NodeFlow
+	for _, f := range set.Flows() {
+		if f.Source == "file" {
+			out = append(out, store.NodeFlow{Flow: f.Name, Version: f.Version, File: f.File})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.ReportNodeFlows(ctx, s.cfg.NodeName(), out); err != nil {
+		s.log.Warn().Err(err).Msg("cannot record which flow versions this node runs")
+	}
 }
 
 // overridden is over where Deps set it, else base.
