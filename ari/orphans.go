@@ -28,18 +28,18 @@ type adoption struct {
 }
 
 // ourApp reports whether ch is in this Stasis application, and its args.
+// A channel moved here from a dead primary still names the primary's
+// application in its dialplan (the move happens inside the same Stasis()).
 func (a *App) ourApp(ch *channelData) ([]string, bool) {
-	if ch.Dialplan.AppName != "Stasis" {
-		return nil, false
+	if args, ok := stasisArgs(ch, a.opts.App); ok {
+		return args, true
 	}
-	app, rest, _ := strings.Cut(ch.Dialplan.AppData, ",")
-	if app != a.opts.App {
-		return nil, false
+	if a.opts.StandbyFor != "" {
+		if _, arrived := a.wasMoved(ch.ID); arrived {
+			return stasisArgs(ch, a.opts.StandbyFor)
+		}
 	}
-	if rest == "" {
-		return nil, true
-	}
-	return strings.Split(rest, ","), true
+	return nil, false
 }
 
 // ourBridgeID matches the ids Dial gives bridges: <channel>-b<n>.
@@ -61,6 +61,11 @@ func (a *App) takeOrphans(ctx context.Context, chans []channelData) int {
 	for i := range chans {
 		ch := &chans[i]
 		if _, ok := a.ourApp(ch); !ok {
+			if moved, _ := a.wasMoved(ch.ID); moved {
+				// On its way here from a dead primary: one side of a
+				// conversation still, not an orphan yet.
+				ours[ch.ID] = ch
+			}
 			continue
 		}
 		ours[ch.ID] = ch

@@ -22,6 +22,13 @@ type Gauges struct {
 	// Free space where recordings and the database live (nil: unknown).
 	RecordingsFreeBytes func() float64
 	DatabaseFreeBytes   func() float64
+	// Node names this node, its ARI application and its role ("primary"
+	// or "standby") as the labels of callflow_node_info; nil: not shown.
+	Node map[string]string
+	// PrimaryAlive is 1 while a standby's primary serves its calls;
+	// AdoptedCalls counts the calls a standby took from a dead primary.
+	PrimaryAlive func() float64
+	AdoptedCalls func() float64
 }
 
 // Metrics holds the collectors.
@@ -70,6 +77,18 @@ func (m *Metrics) Observe(g Gauges) {
 	gauge("callflow_store_queue_depth", "Records waiting to be written to the database.", g.StoreQueueDepth)
 	gauge("callflow_recordings_free_bytes", "Free space on the recordings directory's filesystem.", g.RecordingsFreeBytes)
 	gauge("callflow_database_free_bytes", "Free space on the database's filesystem.", g.DatabaseFreeBytes)
+	gauge("callflow_standby_primary_alive", "1 while the primary this standby stands by for serves its calls.", g.PrimaryAlive)
+	if g.Node != nil {
+		info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "callflow_node_info",
+			Help: "This node: its name, ARI application and role (primary, or standby for an application).", ConstLabels: g.Node})
+		info.Set(1)
+		m.reg.MustRegister(info)
+	}
+	if g.AdoptedCalls != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callflow_standby_adopted_calls_total", Help: "Calls this standby took from its dead primary.",
+		}, g.AdoptedCalls))
+	}
 	if g.ARIReconnects != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "callflow_ari_reconnects_total", Help: "Times the ARI event websocket was connected again.",

@@ -42,6 +42,9 @@ type Deps struct {
 	Sinks []flows.TraceSink
 	// OnLatency receives each ARI event-to-command latency (load tool).
 	OnLatency func(time.Duration)
+	// StandbyPoll, when set, is how often a standby reads its primary's
+	// heartbeat (tests watch a takeover at a finer grain than 1s).
+	StandbyPoll time.Duration
 }
 
 // Server is everything `callflow serve` runs, wired together: the flows
@@ -133,6 +136,9 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			ReconnectMin:    cfg.ARI.ReconnectMin.D(),
 			ReconnectMax:    cfg.ARI.ReconnectMax.D(),
 			EventFilter:     cfg.ARI.EventFilter,
+			StandbyFor:      cfg.ARI.StandbyFor,
+			TakeoverAfter:   cfg.ARI.TakeoverAfter.D(),
+			StandbyPoll:     deps.StandbyPoll,
 			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
 			MaxCallDuration: cfg.Calls.MaxDuration.D(),
 			NotInService:    notInService,
@@ -255,16 +261,33 @@ func (s *Server) gauges() metrics.Gauges {
 		RecordingsFreeBytes: freeBytes(s.cfg.RecordingsDir),
 		DatabaseFreeBytes:   freeBytes(databaseDir(s.cfg.Database)),
 	}
+	g.Node = map[string]string{"node": s.cfg.NodeName(), "app": "", "role": s.role(), "standby_for": ""}
 	if s.ari != nil {
-		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
-		g.ARIConnected = func() float64 {
-			if s.ari.Health().Connected {
-				return 1
-			}
-			return 0
+		g.Node["app"], g.Node["standby_for"] = s.cfg.ARI.App, s.cfg.ARI.StandbyFor
+		if s.cfg.ARI.StandbyFor != "" {
+			g.PrimaryAlive = func() float64 { return boolFloat(s.ari.Health().PrimaryAlive) }
+			g.AdoptedCalls = func() float64 { return float64(s.ari.Health().AdoptedCalls) }
 		}
+		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
+		g.ARIConnected = func() float64 { return boolFloat(s.ari.Health().Connected) }
 	}
 	return g
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// role is "standby" for a node standing by for another's application,
+// else "primary".
+func (s *Server) role() string {
+	if s.ari != nil && s.cfg.ARI.StandbyFor != "" {
+		return "standby"
+	}
+	return "primary"
 }
 
 func notInServiceMedia(cfg *config.Config) []applets.Media {
@@ -340,7 +363,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.recoverPeriodically(ctx)
 	}()
-	s.log.Info().Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
+	s.log.Info().Str("node", s.cfg.NodeName()).Str("role", s.role()).Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
 
 	var runErr error
 	select {
@@ -431,9 +454,16 @@ func (s *Server) Close() error {
 // Health is /healthz: ok while every enabled transport can take calls.
 func (s *Server) Health() map[string]any {
 	out := map[string]any{"calls_in_progress": s.dispatcher.Active()}
+	node := map[string]any{"name": s.cfg.NodeName(), "role": s.role()}
+	out["node"] = node
 	ok := true
 	if s.ari != nil {
 		h := s.ari.Health()
+		node["app"] = h.App
+		if h.StandbyFor != "" {
+			node["standby_for"], node["primary_alive"] = h.StandbyFor, h.PrimaryAlive
+			node["adopted_calls"], node["takeovers"] = h.AdoptedCalls, h.Takeovers
+		}
 		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
 			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
 		ok = ok && h.Connected && !h.Replaced && !h.Draining
