@@ -43,7 +43,8 @@ type Options struct {
 	// for on the same Asterisk ("" for a primary): see standby.go.
 	StandbyFor string
 	// TakeoverAfter is how long the primary's heartbeat must stand still
-	// before the standby takes its calls (default 3s).
+	// before the standby takes its calls (default 3s, at least two
+	// heartbeats: the primary's HeartbeatInterval must be this node's).
 	TakeoverAfter time.Duration
 	// HeartbeatInterval is how often this node says it serves its
 	// application, and StandbyPoll how often a standby reads its
@@ -84,6 +85,8 @@ func (o *Options) setDefaults() {
 	if o.StandbyPoll <= 0 {
 		o.StandbyPoll = standbyPoll
 	}
+	// A heartbeat between two beats is not a dead one.
+	o.TakeoverAfter = max(o.TakeoverAfter, 2*o.HeartbeatInterval)
 	if o.MaxConns <= 0 {
 		o.MaxConns = 64
 	}

@@ -56,7 +56,9 @@ func (c *Config) Validate() error {
 			v.fail("ari.standby_for", "want a Stasis application name (no comma, slash or space), got %q", c.ARI.StandbyFor)
 		}
 	}
-	v.positive("ari.takeover_after", c.ARI.TakeoverAfter.D())
+	if c.ARI.TakeoverAfter.D() < 2*time.Second {
+		v.fail("ari.takeover_after", "must be at least 2s (two of the primary's heartbeats, one a second), got %s", c.ARI.TakeoverAfter.D())
+	}
 	v.positive("ari.request_timeout", c.ARI.RequestTimeout.D())
 	v.positive("ari.reconnect_min", c.ARI.ReconnectMin.D())
 	v.positive("ari.reconnect_max", c.ARI.ReconnectMax.D())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/callflow/callflow/ari/aritest"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/internal/tomlpos"
 )
 
 // node is a server of its own run in this process, with its web API.
@@ -93,7 +94,11 @@ func TestHealthAndMetricsNameTheNodeAndItsRole(t *testing.T) {
 		{"primary", func(c *config.Config) { c.Node.Name = "pbx1-a"; c.ARI.App = "callflow-a" },
 			map[string]any{"name": "pbx1-a", "app": "callflow-a", "role": "primary"},
 			[]string{`callflow_node_info{app="callflow-a",node="pbx1-a",role="primary",standby_for=""} 1`}},
-		{"standby", func(c *config.Config) { c.Node.Name = "pbx1-b"; c.ARI.App = "callflow-b"; c.ARI.StandbyFor = "callflow-a" },
+		{"standby", func(c *config.Config) {
+			c.Node.Name = "pbx1-b"
+			c.ARI.App = "callflow-b"
+			c.ARI.StandbyFor = "callflow-a"
+		},
 			map[string]any{"name": "pbx1-b", "app": "callflow-b", "role": "standby", "standby_for": "callflow-a",
 				"primary_alive": true, "adopted_calls": float64(0), "takeovers": float64(0)},
 			[]string{`callflow_node_info{app="callflow-b",node="pbx1-b",role="standby",standby_for="callflow-a"} 1`,
@@ -260,4 +265,46 @@ func (p *process) setApp(t *testing.T, name, app string) {
 	if err := os.WriteFile(p.conf, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A standby leaves a primary that serves its calls alone, however long
+// the calls last.
+func TestStandbyLeavesALivePrimarysCallsAlone(t *testing.T) {
+	base := runtime.NumGoroutine()
+	const greeting = "sound:custom/acme-hours"
+	ast := aritest.NewServer(aritest.Options{MediaDurations: map[string]time.Duration{greeting: time.Hour}})
+	defer ast.Close()
+	primary := startNode(t, ast, Deps{Heartbeat: 50 * time.Millisecond}, func(c *config.Config) { c.Node.Name, c.ARI.App = "pbx1-a", "callflow-a" })
+	beat := 50 * time.Millisecond
+	standby := startNode(t, ast, Deps{StandbyPoll: beat / 2, Heartbeat: beat}, func(c *config.Config) {
+		c.Node.Name, c.ARI.App, c.ARI.StandbyFor = "pbx1-b", "callflow-b", "callflow-a"
+		c.ARI.TakeoverAfter = tomlpos.Duration(3 * beat)
+	})
+	var callers []*aritest.Caller
+	for range 3 {
+		c, err := ast.PlaceCall(context.Background(), aritest.CallSpec{App: "callflow-a", Exten: "+914430009999", From: "+15557654321"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		callers = append(callers, c)
+	}
+	waitUntil(t, "the primary running the calls", func() bool { return primary.srv.ARI().Health().ActiveCalls == len(callers) })
+	// Several takeover windows pass: the heartbeat moves, nothing is taken.
+	time.Sleep(10 * standby.cfg.ARI.TakeoverAfter.D())
+	if h := standby.srv.ARI().Health(); !h.PrimaryAlive || h.AdoptedCalls != 0 || h.ActiveCalls != 0 {
+		t.Errorf("standby with its primary alive: %+v", h)
+	}
+	for _, ch := range ast.Channels() {
+		if ch.App != "callflow-a" {
+			t.Errorf("channel %s in %q", ch.ID, ch.App)
+		}
+	}
+	for _, c := range callers {
+		c.Hangup()
+		<-c.Done()
+	}
+	standby.close()
+	primary.close()
+	ast.Close()
+	waitGoroutines(t, base)
 }

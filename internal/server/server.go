@@ -42,9 +42,10 @@ type Deps struct {
 	Sinks []flows.TraceSink
 	// OnLatency receives each ARI event-to-command latency (load tool).
 	OnLatency func(time.Duration)
-	// StandbyPoll, when set, is how often a standby reads its primary's
-	// heartbeat (tests watch a takeover at a finer grain than 1s).
-	StandbyPoll time.Duration
+	// StandbyPoll and Heartbeat, when set, are how often a standby reads
+	// its primary's heartbeat and how often a node writes its own (tests
+	// watch a takeover at a finer grain than 1s).
+	StandbyPoll, Heartbeat time.Duration
 }
 
 // Server is everything `callflow serve` runs, wired together: the flows
@@ -127,23 +128,24 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	}
 	if cfg.ARI.Enabled {
 		s.ari = ari.New(ari.Options{
-			URL:             cfg.ARI.URL,
-			WebsocketURL:    cfg.ARI.WebsocketURL,
-			App:             cfg.ARI.App,
-			Username:        cfg.ARI.Username,
-			Password:        cfg.ARI.Password,
-			RequestTimeout:  cfg.ARI.RequestTimeout.D(),
-			ReconnectMin:    cfg.ARI.ReconnectMin.D(),
-			ReconnectMax:    cfg.ARI.ReconnectMax.D(),
-			EventFilter:     cfg.ARI.EventFilter,
-			StandbyFor:      cfg.ARI.StandbyFor,
-			TakeoverAfter:   cfg.ARI.TakeoverAfter.D(),
-			StandbyPoll:     deps.StandbyPoll,
-			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
-			MaxCallDuration: cfg.Calls.MaxDuration.D(),
-			NotInService:    notInService,
-			OnLatency:       deps.OnLatency,
-			Logger:          log.With().Str("component", "ari").Logger(),
+			URL:               cfg.ARI.URL,
+			WebsocketURL:      cfg.ARI.WebsocketURL,
+			App:               cfg.ARI.App,
+			Username:          cfg.ARI.Username,
+			Password:          cfg.ARI.Password,
+			RequestTimeout:    cfg.ARI.RequestTimeout.D(),
+			ReconnectMin:      cfg.ARI.ReconnectMin.D(),
+			ReconnectMax:      cfg.ARI.ReconnectMax.D(),
+			EventFilter:       cfg.ARI.EventFilter,
+			StandbyFor:        cfg.ARI.StandbyFor,
+			TakeoverAfter:     cfg.ARI.TakeoverAfter.D(),
+			StandbyPoll:       deps.StandbyPoll,
+			HeartbeatInterval: deps.Heartbeat,
+			DrainTimeout:      cfg.Calls.DrainTimeout.D(),
+			MaxCallDuration:   cfg.Calls.MaxDuration.D(),
+			NotInService:      notInService,
+			OnLatency:         deps.OnLatency,
+			Logger:            log.With().Str("component", "ari").Logger(),
 		}, s.dispatcher)
 	}
 	if cfg.AGI.Listen != "" {
