@@ -46,6 +46,9 @@ type Deps struct {
 	// its primary's heartbeat and how often a node writes its own (tests
 	// watch a takeover at a finer grain than 1s).
 	StandbyPoll, Heartbeat time.Duration
+	// FlowChanges, when set, announces changes to the database's flows
+	// (else the store's own feed, if it has one); the poll stays as backup.
+	FlowChanges FlowChanges
 }
 
 // Server is everything `callflow serve` runs, wired together: the flows
@@ -103,7 +106,10 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		Log:      log.With().Str("component", "flows").Logger(),
 	}
 	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
-		log: log.With().Str("component", "flows").Logger()}
+		feed: deps.FlowChanges, log: log.With().Str("component", "flows").Logger()}
+	if feed, ok := any(st).(FlowChanges); ok && s.dbFlows.feed == nil {
+		s.dbFlows.feed = feed // a database that announces its changes
+	}
 
 	m := metrics.New()
 	svc := s.services(deps.Services)
