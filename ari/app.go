@@ -122,17 +122,17 @@ func (a *App) Health() Health {
 	le := a.lastErr
 	a.errMu.Unlock()
 	return Health{
-		Connected:    a.connected.Load(),
-		Replaced:     a.replaced.Load(),
-		ActiveCalls:  n,
-		Reconnects:   int(a.reconnects.Load()),
-		LastError:    le,
-		Draining:     a.draining.Load(),
-		App:          a.opts.App,
-		StandbyFor:   a.opts.StandbyFor,
-		PrimaryAlive: a.opts.StandbyFor != "" && a.standby.primaryAlive.Load(),
-		AdoptedCalls: int(a.standby.adoptedCalls.Load()),
-		Takeovers:    int(a.standby.takeovers.Load()),
+		Connected:       a.connected.Load(),
+		Replaced:        a.replaced.Load(),
+		ActiveCalls:     n,
+		Reconnects:      int(a.reconnects.Load()),
+		LastError:       le,
+		Draining:        a.draining.Load(),
+		App:             a.opts.App,
+		StandbyFor:      a.opts.StandbyFor,
+		PrimaryAlive:    a.opts.StandbyFor != "" && a.standby.primaryAlive.Load(),
+		AdoptedChannels: int(a.standby.adoptedChannels.Load()),
+		Takeovers:       int(a.standby.takeovers.Load()),
 	}
 }
 

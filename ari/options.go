@@ -149,9 +149,9 @@ type Health struct {
 	App, StandbyFor string
 	// PrimaryAlive: the primary's heartbeat moves (a standby only).
 	PrimaryAlive bool
-	// AdoptedCalls counts the channels taken from a dead primary, in
+	// AdoptedChannels counts the channels taken from a dead primary, in
 	// Takeovers times.
-	AdoptedCalls, Takeovers int
+	AdoptedChannels, Takeovers int
 }
 
 // dialedMarker is the first Stasis argument of the agent legs this process

@@ -49,10 +49,10 @@ type standbyState struct {
 	// arrived is signalled when a moved channel's StasisStart reached
 	// this application: the move is done (Asterisk runs it after the
 	// command the channel is busy with, a prompt the primary started).
-	arrived      chan struct{}
-	primaryAlive atomic.Bool
-	adoptedCalls atomic.Int64 // channels taken from the primary
-	takeovers    atomic.Int64 // times the primary was found gone with calls left
+	arrived         chan struct{}
+	primaryAlive    atomic.Bool
+	adoptedChannels atomic.Int64 // channels taken from the primary
+	takeovers       atomic.Int64 // times the primary was found gone with calls left
 }
 
 // heartbeat says this node serves its application while the websocket
@@ -171,7 +171,7 @@ func (a *App) takeFromPrimary(ctx context.Context) int {
 		return 0
 	}
 	a.standby.takeovers.Add(1)
-	a.standby.adoptedCalls.Add(int64(moved))
+	a.standby.adoptedChannels.Add(int64(moved))
 	a.log.Warn().Str("primary", a.opts.StandbyFor).Int("channels", moved).
 		Dur("took", time.Since(began)).Msg("standby: moving the calls the primary left here")
 	return moved

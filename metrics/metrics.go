@@ -26,9 +26,10 @@ type Gauges struct {
 	// or "standby") as the labels of callflow_node_info; nil: not shown.
 	Node map[string]string
 	// PrimaryAlive is 1 while a standby's primary serves its calls;
-	// AdoptedCalls counts the calls a standby took from a dead primary.
-	PrimaryAlive func() float64
-	AdoptedCalls func() float64
+	// AdoptedChannels counts the channels (callers, agent legs) a standby
+	// took from a dead primary.
+	PrimaryAlive    func() float64
+	AdoptedChannels func() float64
 }
 
 // Metrics holds the collectors.
@@ -84,10 +85,10 @@ func (m *Metrics) Observe(g Gauges) {
 		info.Set(1)
 		m.reg.MustRegister(info)
 	}
-	if g.AdoptedCalls != nil {
+	if g.AdoptedChannels != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callflow_standby_adopted_calls_total", Help: "Calls this standby took from its dead primary.",
-		}, g.AdoptedCalls))
+			Name: "callflow_standby_adopted_channels_total", Help: "Channels (callers, agent legs) this standby took from its dead primary.",
+		}, g.AdoptedChannels))
 	}
 	if g.ARIReconnects != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,9 +101,9 @@ func TestHealthAndMetricsNameTheNodeAndItsRole(t *testing.T) {
 			c.ARI.StandbyFor = "callflow-a"
 		},
 			map[string]any{"name": "pbx1-b", "app": "callflow-b", "role": "standby", "standby_for": "callflow-a",
-				"primary_alive": true, "adopted_calls": float64(0), "takeovers": float64(0)},
+				"primary_alive": true, "adopted_channels": float64(0), "takeovers": float64(0)},
 			[]string{`callflow_node_info{app="callflow-b",node="pbx1-b",role="standby",standby_for="callflow-a"} 1`,
-				"callflow_standby_primary_alive 1", "callflow_standby_adopted_calls_total 0"}},
+				"callflow_standby_primary_alive 1", "callflow_standby_adopted_channels_total 0"}},
 		{"no name: the host's", func(c *config.Config) { c.Node.Name = "" },
 			map[string]any{"name": config.Default().NodeName(), "app": "callflow", "role": "primary"}, nil},
 	} {
@@ -133,8 +134,10 @@ func TestHealthAndMetricsNameTheNodeAndItsRole(t *testing.T) {
 
 // One Asterisk, a primary node in a process of its own and a standby:
 // callers in the middle of their flows on the primary when it is killed
-// (SIGKILL) are taken by the standby, which starts their flows over; new
-// calls go to the standby through the dialplan's second Stasis().
+// (SIGKILL) are taken by the standby, which starts their flows over;
+// conversations the primary bridged go on, and are ended properly when a
+// side hangs up; new calls go to the standby through the dialplan's
+// second Stasis().
 func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the callflow command")
@@ -145,6 +148,8 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	const greeting = "sound:custom/acme-hours"
 	ast := aritest.NewServer(aritest.Options{MediaDurations: map[string]time.Duration{greeting: 1500 * time.Millisecond}})
 	defer ast.Close()
+	ast.SetAgent("PJSIP/tech1", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond})
+	ast.SetAgent("PJSIP/tech2", aritest.AgentBehavior{Mode: aritest.AgentNoAnswer})
 
 	primary := newProcess(t, ast)
 	primary.setApp(t, "pbx1-a", "callflow-a")
@@ -200,7 +205,28 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	for _, c := range callers {
 		waitUntil(t, "each caller hearing the greeting", hearing(c, 1))
 	}
-	if h := standby.srv.ARI().Health(); !h.PrimaryAlive || h.AdoptedCalls != 0 {
+	// Callers talking to an agent: the support line's menu, key 1.
+	const conversations = 2
+	bridged := func(id string) bool {
+		for _, ch := range ast.Channels() {
+			if ch.ID == id {
+				return ch.Bridge != ""
+			}
+		}
+		return false
+	}
+	var talking []*aritest.Caller
+	for range conversations {
+		c, err := ast.PlaceCall(context.Background(), aritest.CallSpec{App: "callflow-a", Exten: "+914430001234", From: "+15557654321"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the menu", func() bool { return slices.Contains(c.Heard(), "sound:custom/acme-menu") })
+		c.Press("1")
+		waitUntil(t, "the caller talking to an agent", func() bool { return bridged(c.ID()) })
+		talking = append(talking, c)
+	}
+	if h := standby.srv.ARI().Health(); !h.PrimaryAlive || h.AdoptedChannels != 0 {
 		t.Fatalf("standby before the kill: %+v", h)
 	}
 
@@ -222,22 +248,44 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 		waitUntil(t, "each caller taken by the standby", hearing(c, 2))
 	}
 	took := time.Since(killed)
-	h := standby.srv.ARI().Health()
-	if h.AdoptedCalls != calls || h.PrimaryAlive {
-		t.Errorf("standby after the kill: %+v, want %d adopted", h, calls)
-	}
-	for _, ch := range ast.Channels() {
-		if ch.App != "callflow-b" {
-			t.Errorf("channel %s left in %q", ch.ID, ch.App)
+	channels := calls + 2*conversations // a conversation is a caller and an agent
+	waitUntil(t, "every channel in the standby's application", func() bool {
+		for _, ch := range ast.Channels() {
+			if ch.App != "callflow-b" {
+				return false
+			}
 		}
+		return true
+	})
+	h := standby.srv.ARI().Health()
+	if h.AdoptedChannels != channels || h.PrimaryAlive {
+		t.Errorf("standby after the kill: %+v, want %d channels adopted", h, channels)
 	}
 	_, metrics := standby.get("/metrics")
-	if want := fmt.Sprintf("callflow_standby_adopted_calls_total %d\n", calls); !strings.Contains(metrics, want) {
+	if want := fmt.Sprintf("callflow_standby_adopted_channels_total %d\n", channels); !strings.Contains(metrics, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
-	t.Logf("%d calls in progress on the killed primary: %d taken by the standby and their flows started over %s after the kill (takeover_after %s); a new call went to the standby",
-		calls, h.AdoptedCalls, took.Round(10*time.Millisecond), standby.cfg.ARI.TakeoverAfter.D())
+	for _, c := range talking {
+		if !bridged(c.ID()) {
+			t.Errorf("conversation of %s cut by the takeover", c.ID())
+		}
+	}
+	t.Logf("killed primary: %d callers mid-flow and %d conversations (%d channels); the standby moved them all, the callers' flows started over %s after the kill (takeover_after %s), the conversations went on; a new call went to the standby",
+		calls, conversations, h.AdoptedChannels, took.Round(10*time.Millisecond), standby.cfg.ARI.TakeoverAfter.D())
 
+	// A side hanging up ends an adopted conversation: the agent is hung up.
+	for _, c := range talking {
+		c.Hangup()
+		<-c.Done()
+	}
+	waitUntil(t, "the agents hung up and the bridges destroyed", func() bool {
+		for _, ch := range ast.Channels() {
+			if !ch.Inbound {
+				return false
+			}
+		}
+		return len(ast.Bridges()) == 0
+	})
 	for _, c := range callers {
 		c.Hangup()
 		<-c.Done()
@@ -291,7 +339,7 @@ func TestStandbyLeavesALivePrimarysCallsAlone(t *testing.T) {
 	waitUntil(t, "the primary running the calls", func() bool { return primary.srv.ARI().Health().ActiveCalls == len(callers) })
 	// Several takeover windows pass: the heartbeat moves, nothing is taken.
 	time.Sleep(10 * standby.cfg.ARI.TakeoverAfter.D())
-	if h := standby.srv.ARI().Health(); !h.PrimaryAlive || h.AdoptedCalls != 0 || h.ActiveCalls != 0 {
+	if h := standby.srv.ARI().Health(); !h.PrimaryAlive || h.AdoptedChannels != 0 || h.ActiveCalls != 0 {
 		t.Errorf("standby with its primary alive: %+v", h)
 	}
 	for _, ch := range ast.Channels() {

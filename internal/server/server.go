@@ -274,7 +274,7 @@ func (s *Server) gauges() metrics.Gauges {
 		g.Node["app"], g.Node["standby_for"] = s.cfg.ARI.App, s.cfg.ARI.StandbyFor
 		if s.cfg.ARI.StandbyFor != "" {
 			g.PrimaryAlive = func() float64 { return boolFloat(s.ari.Health().PrimaryAlive) }
-			g.AdoptedCalls = func() float64 { return float64(s.ari.Health().AdoptedCalls) }
+			g.AdoptedChannels = func() float64 { return float64(s.ari.Health().AdoptedChannels) }
 		}
 		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
 		g.ARIConnected = func() float64 { return boolFloat(s.ari.Health().Connected) }
@@ -470,7 +470,7 @@ func (s *Server) Health() map[string]any {
 		node["app"] = h.App
 		if h.StandbyFor != "" {
 			node["standby_for"], node["primary_alive"] = h.StandbyFor, h.PrimaryAlive
-			node["adopted_calls"], node["takeovers"] = h.AdoptedCalls, h.Takeovers
+			node["adopted_channels"], node["takeovers"] = h.AdoptedChannels, h.Takeovers
 		}
 		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
 			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError}
