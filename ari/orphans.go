@@ -42,6 +42,25 @@ func (a *App) ourApp(ch *channelData) ([]string, bool) {
 	return nil, false
 }
 
+// appChannels are the channels Asterisk has in this application
+// (GET /applications/{app}); nil when it cannot tell.
+func (a *App) appChannels(ctx context.Context) map[string]bool {
+	var app struct {
+		ChannelIDs *[]string `json:"channel_ids"`
+	}
+	if err := a.rest.do(ctx, http.MethodGet, "/applications/"+esc(a.opts.App), nil, nil, &app); err != nil || app.ChannelIDs == nil {
+		if err != nil && ctx.Err() == nil {
+			a.log.Debug().Err(err).Msg("reconcile: the application's channels unknown")
+		}
+		return nil
+	}
+	out := make(map[string]bool, len(*app.ChannelIDs))
+	for _, id := range *app.ChannelIDs {
+		out[id] = true
+	}
+	return out
+}
+
 // ourBridgeID matches the ids Dial gives bridges: <channel>-b<n>.
 func ourBridgeID(id string) bool {
 	i := strings.LastIndex(id, "-b")
@@ -58,9 +77,16 @@ func (a *App) takeOrphans(ctx context.Context, chans []channelData) int {
 	ours := make(map[string]*channelData)
 	var orphans []*channelData
 	answered := false
+	members := a.appChannels(ctx)
 	for i := range chans {
 		ch := &chans[i]
-		if _, ok := a.ourApp(ch); !ok {
+		_, ok := a.ourApp(ch)
+		if ok && members != nil && !members[ch.ID] {
+			// Its dialplan says our Stasis() but another application has
+			// it: a standby moved it while this process was down.
+			ok = false
+		}
+		if !ok {
 			if moved, _ := a.wasMoved(ch.ID); moved {
 				// On its way here from a dead primary: one side of a
 				// conversation still, not an orphan yet.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -273,6 +274,35 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	t.Logf("killed primary: %d callers mid-flow and %d conversations (%d channels); the standby moved them all, the callers' flows started over %s after the kill (takeover_after %s), the conversations went on; a new call went to the standby",
 		calls, conversations, h.AdoptedChannels, took.Round(10*time.Millisecond), standby.cfg.ARI.TakeoverAfter.D())
 
+	// The primary started again takes new calls and leaves the calls the
+	// standby took alone, though their dialplan still names callflow-a.
+	primary.start()
+	waitUntil(t, "the restarted primary taking calls", func() bool {
+		c, app := place()
+		callers = append(callers, c)
+		return app == "callflow-a"
+	})
+	log := filepath.Join(filepath.Dir(primary.conf), "serve.log")
+	var reconciled []string
+	waitUntil(t, "the restarted primary's reconcile", func() bool {
+		b, _ := os.ReadFile(log)
+		reconciled = nil
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `"message":"reconciled"`) {
+				reconciled = append(reconciled, line)
+			}
+		}
+		return len(reconciled) >= 2
+	})
+	if last := reconciled[len(reconciled)-1]; !strings.Contains(last, `"picked_up":0`) {
+		t.Errorf("the restarted primary took the standby's calls: %s", last)
+	}
+	for _, ch := range ast.Channels() {
+		if ch.App == "callflow-a" && slices.ContainsFunc(callers[:calls], func(c *aritest.Caller) bool { return c.ID() == ch.ID }) {
+			t.Errorf("channel %s back in callflow-a", ch.ID)
+		}
+	}
+
 	// A side hanging up ends an adopted conversation: the agent is hung up.
 	for _, c := range talking {
 		c.Hangup()
@@ -289,6 +319,9 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	for _, c := range callers {
 		c.Hangup()
 		<-c.Done()
+	}
+	if err := primary.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("primary SIGTERM: %v", err)
 	}
 	standby.close()
 	db := readDB(t, standby.cfg.Database)
