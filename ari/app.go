@@ -546,10 +546,7 @@ func (a *App) reconcile(ctx context.Context, reconnect bool) {
 		}
 		return
 	}
-	present := make(map[string]struct{}, len(chans))
-	for i := range chans {
-		present[chans[i].ID] = struct{}{}
-	}
+	present := channelIDs(chans)
 	a.forgetMoved(present)
 	gone := 0
 	for _, x := range cands {

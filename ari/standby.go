@@ -141,11 +141,19 @@ func (a *App) takeFromPrimary(ctx context.Context) int {
 		}
 		return 0
 	}
+	a.forgetMoved(channelIDs(chans))
+	inPrimary := make(map[string]bool, len(app.ChannelIDs))
+	for _, id := range app.ChannelIDs {
+		inPrimary[id] = true
+	}
 	moved := 0
 	for i := range chans {
 		ch := &chans[i]
+		// In the primary's application by both its dialplan and
+		// Asterisk's list: one this node moved already (its dialplan
+		// still names the primary) is in the list no more.
 		args, ok := stasisArgs(ch, a.opts.StandbyFor)
-		if moved, _ := a.wasMoved(ch.ID); !ok || moved {
+		if moved, _ := a.wasMoved(ch.ID); !ok || moved || !inPrimary[ch.ID] {
 			continue
 		}
 		a.mu.Lock()
@@ -198,6 +206,7 @@ func (a *App) takeArrived(ctx context.Context) {
 		}
 		return
 	}
+	a.forgetMoved(channelIDs(chans))
 	if n := a.takeOrphans(ctx, chans); n > 0 {
 		a.log.Warn().Str("primary", a.opts.StandbyFor).Int("flows_started", n).Msg("standby: calls taken from the primary")
 	}
@@ -221,6 +230,15 @@ func (a *App) forgetMoved(present map[string]struct{}) {
 		}
 	}
 	a.mu.Unlock()
+}
+
+// channelIDs is the set of the channels' ids.
+func channelIDs(chans []channelData) map[string]struct{} {
+	out := make(map[string]struct{}, len(chans))
+	for i := range chans {
+		out[chans[i].ID] = struct{}{}
+	}
+	return out
 }
 
 // stasisArgs reports whether ch is in Stasis application app (as Asterisk
