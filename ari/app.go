@@ -62,6 +62,9 @@ type App struct {
 	adopted  map[string]*adoption
 	nAdopted atomic.Int64
 	ended    recentlyEnded
+	// moved are channels a standby moved here from its primary (standby.go).
+	moved   map[string]bool // true once its StasisStart arrived
+	standby standbyState
 
 	draining   atomic.Bool
 	systemName atomic.Pointer[string] // Asterisk's systemname, read at each connection
@@ -100,12 +103,14 @@ func New(opts Options, h call.Handler) *App {
 		routes:   make(map[string]route),
 		calls:    make(map[string]*Call),
 		adopted:  make(map[string]*adoption),
+		moved:    make(map[string]bool),
 		runDone:  make(chan struct{}),
 		stop:     make(chan struct{}),
 		guards:   defaultGuards(),
 	}
 	a.rest = a.client
 	a.callsCtx, a.cancelCalls = context.WithCancelCause(context.Background())
+	a.standby.arrived = make(chan struct{}, 1)
 	return a
 }
 
@@ -118,13 +123,18 @@ func (a *App) Health() Health {
 	le := a.lastErr
 	a.errMu.Unlock()
 	return Health{
-		Connected:   a.connected.Load(),
-		Replaced:    a.replaced.Load(),
-		ActiveCalls: n,
-		Reconnects:  int(a.reconnects.Load()),
-		LastError:   le,
-		Draining:    a.draining.Load(),
-		SystemName:  a.systemNameNow(),
+		Connected:       a.connected.Load(),
+		Replaced:        a.replaced.Load(),
+		ActiveCalls:     n,
+		Reconnects:      int(a.reconnects.Load()),
+		LastError:       le,
+		Draining:        a.draining.Load(),
+		App:             a.opts.App,
+		StandbyFor:      a.opts.StandbyFor,
+		PrimaryAlive:    a.opts.StandbyFor != "" && a.standby.primaryAlive.Load(),
+		AdoptedChannels: int(a.standby.adoptedChannels.Load()),
+		Takeovers:       int(a.standby.takeovers.Load()),
+		SystemName:      a.systemNameNow(),
 	}
 }
 
@@ -167,6 +177,11 @@ func (a *App) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	if a.opts.StandbyFor != "" {
+		a.standby.primaryAlive.Store(true) // until its heartbeat is seen standing still
+		a.helpers.Add(1)
+		go a.watchPrimary(ctx)
+	}
 
 	backoff := a.opts.ReconnectMin
 	first := true
@@ -273,9 +288,10 @@ func (a *App) pump(ctx context.Context, conn *websocket.Conn, reconnect bool) er
 		stop()
 		conn.CloseNow()
 	}()
-	a.helpers.Add(2)
+	a.helpers.Add(3)
 	go a.pinger(cctx, conn)
 	go a.afterConnect(cctx, reconnect)
+	go a.heartbeat(cctx)
 	for {
 		_, r, err := conn.Reader(context.Background())
 		if err != nil {
@@ -415,6 +431,10 @@ func (a *App) stasisStart(r *rawEvent) {
 	}
 	a.mu.Unlock()
 	id := string(r.ch.id)
+	if moved, _ := a.wasMoved(id); moved {
+		a.movedIn(id) // taken from the primary: takeArrived starts or adopts it
+		return
+	}
 	if len(r.args) > 0 && string(r.args[0]) == dialedMarker {
 		// A leg whose dial is over (or an earlier instance's): nobody
 		// will bridge it.
@@ -554,10 +574,8 @@ func (a *App) reconcile(ctx context.Context, reconnect bool) {
 		}
 		return
 	}
-	present := make(map[string]struct{}, len(chans))
-	for i := range chans {
-		present[chans[i].ID] = struct{}{}
-	}
+	present := channelIDs(chans)
+	a.forgetMoved(present)
 	gone := 0
 	for _, x := range cands {
 		if _, ok := present[x.id]; ok {

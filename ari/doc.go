@@ -21,7 +21,10 @@
 // GET /channels: gone channels end their calls, the others re-check what
 // they were waiting for. Every REST request goes through a requester
 // (client.go), so that calls are unit-tested against a scripted Asterisk;
-// ari/aritest is the fake Asterisk for end-to-end tests.
+// ari/aritest is the fake Asterisk for end-to-end tests. A node can stand
+// by for another on the same Asterisk (standby.go): every node heartbeats
+// its application, and a standby moves the calls a dead primary left into
+// its own and takes them as the orphans of a restart (orphans.go).
 //
 // The data model is local too (model.go, events.go): the library's was
 // used for two structs, the channel and bridge listings of the reconcile,

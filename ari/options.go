@@ -44,6 +44,17 @@ type Options struct {
 	// MaxConns caps the REST connections to Asterisk (default 64), which
 	// must stay below http.conf's sessionlimit (100 by default).
 	MaxConns int
+	// StandbyFor is the application of the primary this node stands by
+	// for on the same Asterisk ("" for a primary): see standby.go.
+	StandbyFor string
+	// TakeoverAfter is how long the primary's heartbeat must stand still
+	// before the standby takes its calls (default 3s, at least two
+	// heartbeats: the primary's HeartbeatInterval must be this node's).
+	TakeoverAfter time.Duration
+	// HeartbeatInterval is how often this node says it serves its
+	// application, and StandbyPoll how often a standby reads its
+	// primary's (1s each by default).
+	HeartbeatInterval, StandbyPoll time.Duration
 	// OnLatency, when set, receives for every request a call makes the time
 	// since that call's latest event arrived (benchmarks, the load tool).
 	OnLatency func(time.Duration)
@@ -70,6 +81,17 @@ func (o *Options) setDefaults() {
 	if o.MaxCallDuration <= 0 {
 		o.MaxCallDuration = 4 * time.Hour
 	}
+	if o.TakeoverAfter <= 0 {
+		o.TakeoverAfter = 3 * time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = heartbeatEvery
+	}
+	if o.StandbyPoll <= 0 {
+		o.StandbyPoll = standbyPoll
+	}
+	// A heartbeat between two beats is not a dead one.
+	o.TakeoverAfter = max(o.TakeoverAfter, 2*o.HeartbeatInterval)
 	if o.MaxConns <= 0 {
 		o.MaxConns = 64
 	}
@@ -130,6 +152,14 @@ type Health struct {
 	// SystemName is Asterisk's systemname (asterisk.conf), as its
 	// /asterisk/info said at the last connection.
 	SystemName string
+	// App is this node's application; StandbyFor the primary's when this
+	// node is a standby.
+	App, StandbyFor string
+	// PrimaryAlive: the primary's heartbeat moves (a standby only).
+	PrimaryAlive bool
+	// AdoptedChannels counts the channels taken from a dead primary, in
+	// Takeovers times.
+	AdoptedChannels, Takeovers int
 }
 
 // dialedMarker is the first Stasis argument of the agent legs this process

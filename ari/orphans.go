@@ -28,18 +28,37 @@ type adoption struct {
 }
 
 // ourApp reports whether ch is in this Stasis application, and its args.
+// A channel moved here from a dead primary still names the primary's
+// application in its dialplan (the move happens inside the same Stasis()).
 func (a *App) ourApp(ch *channelData) ([]string, bool) {
-	if ch.Dialplan.AppName != "Stasis" {
-		return nil, false
+	if args, ok := stasisArgs(ch, a.opts.App); ok {
+		return args, true
 	}
-	app, rest, _ := strings.Cut(ch.Dialplan.AppData, ",")
-	if app != a.opts.App {
-		return nil, false
+	if a.opts.StandbyFor != "" {
+		if _, arrived := a.wasMoved(ch.ID); arrived {
+			return stasisArgs(ch, a.opts.StandbyFor)
+		}
 	}
-	if rest == "" {
-		return nil, true
+	return nil, false
+}
+
+// appChannels are the channels Asterisk has in this application
+// (GET /applications/{app}); nil when it cannot tell.
+func (a *App) appChannels(ctx context.Context) map[string]bool {
+	var app struct {
+		ChannelIDs *[]string `json:"channel_ids"`
 	}
-	return strings.Split(rest, ","), true
+	if err := a.rest.do(ctx, http.MethodGet, "/applications/"+esc(a.opts.App), nil, nil, &app); err != nil || app.ChannelIDs == nil {
+		if err != nil && ctx.Err() == nil {
+			a.log.Debug().Err(err).Msg("reconcile: the application's channels unknown")
+		}
+		return nil
+	}
+	out := make(map[string]bool, len(*app.ChannelIDs))
+	for _, id := range *app.ChannelIDs {
+		out[id] = true
+	}
+	return out
 }
 
 // ourBridgeID matches the ids Dial gives bridges: <channel>-b<n>.
@@ -58,9 +77,21 @@ func (a *App) takeOrphans(ctx context.Context, chans []channelData) int {
 	ours := make(map[string]*channelData)
 	var orphans []*channelData
 	answered := false
+	members := a.appChannels(ctx)
 	for i := range chans {
 		ch := &chans[i]
-		if _, ok := a.ourApp(ch); !ok {
+		_, ok := a.ourApp(ch)
+		if ok && members != nil && !members[ch.ID] {
+			// Its dialplan says our Stasis() but another application has
+			// it: a standby moved it while this process was down.
+			ok = false
+		}
+		if !ok {
+			if moved, _ := a.wasMoved(ch.ID); moved {
+				// On its way here from a dead primary: one side of a
+				// conversation still, not an orphan yet.
+				ours[ch.ID] = ch
+			}
 			continue
 		}
 		ours[ch.ID] = ch

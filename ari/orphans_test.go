@@ -93,6 +93,9 @@ func TestOrphans(t *testing.T) {
 		{name: "channels of another application, or in the dialplan, are not ours",
 			chans:   []fakeChan{{id: "other.1", state: "Ring", app: "otherapp", args: []string{"inbound"}, inStasis: true}, {id: "dialplan.1", state: "Up"}},
 			notSent: []string{"DELETE /channels/other.1", "DELETE /channels/dialplan.1"}},
+		{name: "a channel a standby moved to its own application is not ours, though its dialplan names ours",
+			chans:   []fakeChan{{id: a, state: "Up", args: []string{"inbound"}, movedTo: "callflow-b", inStasis: true}},
+			notSent: []string{"DELETE /channels/" + a, "POST /channels/" + a + "/answer"}},
 		{name: "a call this process just ended is no orphan", chans: []fakeChan{caller("Up")}, ended: a},
 		{name: "without the bridge listing an answered caller is left alone",
 			chans: []fakeChan{caller("Up"), {id: "1795237600.2", state: "Ring", args: []string{"inbound"}, inStasis: true}}, bridges: []string{""}},
@@ -107,7 +110,7 @@ func TestOrphans(t *testing.T) {
 					return refused(500, "Internal Server Error")
 				case r.is("GET /bridges"):
 					return answered(200, "["+strings.Join(tc.bridges, ",")+"]")
-				case r.is("GET /channels"):
+				case r.is("GET /channels"), r.is("GET /applications/*"):
 					rep, _ := s.listing(r)
 					return rep
 				}

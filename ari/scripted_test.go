@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -87,6 +88,7 @@ type fakeChan struct {
 	exten           string
 	args            []string // of Stasis(), after the application name
 	app             string   // the Stasis application; "callflow" when empty
+	movedTo         string   // the application it was moved to, if any (its dialplan still says app)
 	created         time.Time
 	inStasis        bool
 	gone            bool // hung up
@@ -393,10 +395,23 @@ func (s *scripted) recording(typ, name, target, state string, seconds int) {
 // channels Asterisk still has answered by the script.
 func (s *scripted) reconnected() { s.app.reconcile(context.Background(), true) }
 
-// listing answers GET /channels with the channels not hung up and GET
-// /bridges with none.
+// listing answers GET /channels with the channels not hung up, GET
+// /applications/{app} with those in Stasis, and GET /bridges with none.
 func (s *scripted) listing(r restReq) (reply, bool) {
 	switch {
+	case r.is("GET /applications/*"):
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ids := []string{}
+		for _, ch := range s.chans {
+			in := cmp.Or(ch.movedTo, ch.app, "callflow")
+			if !ch.gone && ch.inStasis && in == r.seg(1) {
+				ids = append(ids, ch.id)
+			}
+		}
+		b, _ := json.Marshal(map[string]any{"name": r.seg(1), "channel_ids": ids, "bridge_ids": []string{},
+			"endpoint_ids": []string{}, "device_names": []string{}, "events_allowed": []any{}, "events_disallowed": []any{}})
+		return answered(200, string(b)), true
 	case r.is("GET /channels"):
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -37,6 +37,7 @@ type Config struct {
 	// Workspace is the workspace numbers and flows belong to by default.
 	Workspace string `toml:"workspace"`
 
+	Node     Node     `toml:"node"`
 	ARI      ARI      `toml:"ari"`
 	AGI      AGI      `toml:"agi"`
 	HTTP     HTTP     `toml:"http"`
@@ -48,7 +49,6 @@ type Config struct {
 	Webhooks Webhooks `toml:"webhooks"`
 	Debug    Debug    `toml:"debug"`
 	Postgres Postgres `toml:"postgres"`
-	Node     Node     `toml:"node"`
 }
 
 // Node names this callflow process among the nodes sharing a database.
@@ -63,10 +63,7 @@ func (c *Config) NodeName() string {
 	if c.Node.Name != "" {
 		return c.Node.Name
 	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "callflow"
+	return hostName()
 }
 
 // Postgres tunes the connection to PostgreSQL (database = "postgres://...").
@@ -120,6 +117,13 @@ type ARI struct {
 	// EventFilter asks Asterisk to send only the events callflow handles.
 	EventFilter bool `toml:"event_filter"`
 	Enabled     bool `toml:"enabled"`
+	// StandbyFor is the application of the primary node this node stands
+	// by for on the same Asterisk: "" for a primary. A standby takes the
+	// calls the primary leaves in Stasis when it dies.
+	StandbyFor string `toml:"standby_for"`
+	// TakeoverAfter is how long the primary's heartbeat must stand still
+	// before a standby takes its calls.
+	TakeoverAfter tomlpos.Duration `toml:"takeover_after"`
 }
 
 // AGI is the FastAGI server.
@@ -239,6 +243,7 @@ func Default() *Config {
 			ReconnectMax:   dur(10 * time.Second),
 			EventFilter:    true,
 			Enabled:        true,
+			TakeoverAfter:  dur(3 * time.Second),
 		},
 		AGI: AGI{CommandTimeout: dur(10 * time.Second)},
 		HTTP: HTTP{
@@ -387,4 +392,18 @@ func (c *Config) TTSCacheDir() string {
 		return filepath.Join(c.SoundsDir, "tts")
 	}
 	return ""
+}
+
+// hostName is the default node name: the host's short name, or "callflow"
+// when the host has none (or a name no metric label can hold).
+func hostName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "callflow"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	if !nodeName(h) {
+		return "callflow"
+	}
+	return h
 }

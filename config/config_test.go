@@ -53,6 +53,10 @@ func TestDefaults(t *testing.T) {
 		{"ari.reconnect_max", c.ARI.ReconnectMax.D(), 10 * time.Second},
 		{"ari.event_filter", c.ARI.EventFilter, true},
 		{"ari.enabled", c.ARI.Enabled, true},
+		{"ari.standby_for", c.ARI.StandbyFor, ""},
+		{"ari.takeover_after", c.ARI.TakeoverAfter.D(), 3 * time.Second},
+		{"node.name", c.Node.Name, ""},
+		{"node name is the host's", c.NodeName(), hostName()},
 		{"agi.listen", c.AGI.Listen, ""},
 		{"agi.command_timeout", c.AGI.CommandTimeout.D(), 10 * time.Second},
 		{"http.listen", c.HTTP.Listen, "127.0.0.1:8080"},
@@ -270,6 +274,17 @@ func TestValidation(t *testing.T) {
 		change func(*Config)
 		want   string // "" = valid
 	}{
+		{"node name empty is the host's", func(c *Config) { c.Node.Name = "" }, ""},
+		{"node name bad", func(c *Config) { c.Node.Name = "pbx/1" }, `node.name: want 1 to 63 letters`},
+		{"node name with a space", func(c *Config) { c.Node.Name = "pbx 1" }, `node.name:`},
+		{"node name with a quote", func(c *Config) { c.Node.Name = `a"b` }, `node.name:`},
+		{"node name too long", func(c *Config) { c.Node.Name = strings.Repeat("n", 64) }, `node.name:`},
+		{"node name ok", func(c *Config) { c.Node.Name = "pbx1-a.example_1" }, ""},
+		{"standby for its own app", func(c *Config) { c.ARI.StandbyFor = c.ARI.App }, `ari.standby_for: a standby needs an application of its own`},
+		{"standby for a bad name", func(c *Config) { c.ARI.App = "b"; c.ARI.StandbyFor = "a,b" }, `ari.standby_for: want a Stasis application name`},
+		{"standby ok", func(c *Config) { c.ARI.App = "callflow-b"; c.ARI.StandbyFor = "callflow-a" }, ""},
+		{"zero takeover", func(c *Config) { c.ARI.TakeoverAfter = 0 }, `ari.takeover_after: must be at least 2s`},
+		{"takeover within two heartbeats", func(c *Config) { c.ARI.TakeoverAfter = dur(time.Second) }, `ari.takeover_after: must be at least 2s`},
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, `log.level: must be one of debug, info, warn, error, got "trace"`},
 		{"log format", func(c *Config) { c.Log.Format = "text" }, `log.format: must be one of json, console`},
 		{"smtp tls", func(c *Config) { c.SMTP.TLS = "ssl" }, `smtp.tls: must be one of starttls, tls, none`},

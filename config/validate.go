@@ -42,21 +42,31 @@ func (c *Config) Validate() error {
 		v.positive("postgres.statement_timeout", c.Postgres.StatementTimeout.D())
 	}
 	v.nonEmpty("recordings_dir", c.RecordingsDir)
-	if n := c.Node.Name; len(n) > 64 || strings.ContainsFunc(n, func(r rune) bool {
-		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	}) {
-		v.fail("node.name", "use up to 64 letters, digits, '-', '_' and '.', got %q", n)
-	}
 	if !countryCode(c.DefaultCountry) {
 		v.fail("default_country", "must be a calling code of 1 to 3 digits without \"+\" (1, 44, 353), got %q", c.DefaultCountry)
 	}
 	v.nonEmpty("workspace", c.Workspace)
 
+	if c.Node.Name != "" && !nodeName(c.Node.Name) {
+		v.fail("node.name", "want 1 to 63 letters, digits, \".\", \"-\" or \"_\" (it names the node in metrics), got %q", c.Node.Name)
+	}
 	if c.ARI.Enabled {
 		v.url("ari.url", c.ARI.URL, false, "http", "https")
 		v.url("ari.websocket_url", c.ARI.WebsocketURL, true, "ws", "wss")
 		v.nonEmpty("ari.app", c.ARI.App)
 		v.nonEmpty("ari.username", c.ARI.Username)
+	}
+	if c.ARI.StandbyFor != "" {
+		if c.ARI.StandbyFor == c.ARI.App {
+			v.failRelated("ari.standby_for", []string{"ari.app"},
+				"a standby needs an application of its own: ari.app is %q too (Asterisk gives one application to one connection)", c.ARI.App)
+		}
+		if strings.ContainsAny(c.ARI.StandbyFor, ",/ ") {
+			v.fail("ari.standby_for", "want a Stasis application name (no comma, slash or space), got %q", c.ARI.StandbyFor)
+		}
+	}
+	if c.ARI.TakeoverAfter.D() < 2*time.Second {
+		v.fail("ari.takeover_after", "must be at least 2s (two of the primary's heartbeats, one a second), got %s", c.ARI.TakeoverAfter.D())
 	}
 	v.positive("ari.request_timeout", c.ARI.RequestTimeout.D())
 	v.positive("ari.reconnect_min", c.ARI.ReconnectMin.D())
@@ -129,6 +139,20 @@ func (c *Config) Validate() error {
 		v.fail("debug.pprof_listen", "must be a loopback address such as 127.0.0.1:6060, got %q", c.Debug.PprofListen)
 	}
 	return joinErrors(v.errs)
+}
+
+// nodeName reports whether name fits a metric label and a log field as is.
+func nodeName(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
+	}
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // loopback reports whether a host:port names only this machine.

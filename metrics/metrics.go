@@ -15,8 +15,6 @@ import (
 
 // Gauges are read when Prometheus scrapes; any may be nil.
 type Gauges struct {
-	// Node is this node's name, exported as callflow_node_info{node=...} 1.
-	Node            string
 	CallsInProgress func() float64
 	ARIReconnects   func() float64
 	ARIConnected    func() float64
@@ -24,6 +22,14 @@ type Gauges struct {
 	// Free space where recordings and the database live (nil: unknown).
 	RecordingsFreeBytes func() float64
 	DatabaseFreeBytes   func() float64
+	// Node names this node, its ARI application and its role ("primary"
+	// or "standby") as the labels of callflow_node_info; nil: not shown.
+	Node map[string]string
+	// PrimaryAlive is 1 while a standby's primary serves its calls;
+	// AdoptedChannels counts the channels (callers, agent legs) a standby
+	// took from a dead primary.
+	PrimaryAlive    func() float64
+	AdoptedChannels func() float64
 }
 
 // Metrics holds the collectors.
@@ -72,10 +78,17 @@ func (m *Metrics) Observe(g Gauges) {
 	gauge("callflow_store_queue_depth", "Records waiting to be written to the database.", g.StoreQueueDepth)
 	gauge("callflow_recordings_free_bytes", "Free space on the recordings directory's filesystem.", g.RecordingsFreeBytes)
 	gauge("callflow_database_free_bytes", "Free space on the database's filesystem.", g.DatabaseFreeBytes)
-	if g.Node != "" {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "callflow_node_info", Help: "This callflow node, by name (always 1).", ConstLabels: prometheus.Labels{"node": g.Node},
-		}, func() float64 { return 1 }))
+	gauge("callflow_standby_primary_alive", "1 while the primary this standby stands by for serves its calls.", g.PrimaryAlive)
+	if g.Node != nil {
+		info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "callflow_node_info",
+			Help: "This node: its name, ARI application and role (primary, or standby for an application).", ConstLabels: g.Node})
+		info.Set(1)
+		m.reg.MustRegister(info)
+	}
+	if g.AdoptedChannels != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callflow_standby_adopted_channels_total", Help: "Channels (callers, agent legs) this standby took from its dead primary.",
+		}, g.AdoptedChannels))
 	}
 	if g.ARIReconnects != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

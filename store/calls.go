@@ -431,14 +431,17 @@ const (
 	OutcomeInterrupted = "interrupted"
 )
 
-// MarkInterrupted gives every call still in progress the outcome
-// interrupted. It is for start-up, before any call runs: the database is
-// locked to one process, so such calls belong to a process that died. A
-// call that is picked up again afterwards is simply recorded over.
-func (s *Store) MarkInterrupted(ctx context.Context) (int, error) {
+// MarkInterrupted gives every call node left in progress the outcome
+// interrupted (and those of no node: records older than nodes). It is for
+// start-up, before the node takes a call: such calls belong to its earlier
+// process, which died. Other nodes sharing the database are running their
+// own calls, so theirs are left alone. A call picked up again afterwards
+// (a standby, a restart's orphan) is simply recorded over.
+func (s *Store) MarkInterrupted(ctx context.Context, node string) (int, error) {
 	var n int64
 	err := s.immediate(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE calls SET outcome = ? WHERE outcome = ? AND ended IS NULL`, OutcomeInterrupted, OutcomeInProgress)
+		res, err := tx.ExecContext(ctx, `UPDATE calls SET outcome = ? WHERE outcome = ? AND ended IS NULL AND (node = ? OR node IS NULL OR node = '')`,
+			OutcomeInterrupted, OutcomeInProgress, node)
 		if err != nil {
 			return err
 		}

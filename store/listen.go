@@ -52,3 +52,23 @@ func (s *Store) listen(ctx context.Context, changed func()) error {
 		changed()
 	}
 }
+
+// FlowChanges is ListenFlows as a channel: a value whenever another
+// process may have changed the flows, numbers or users; closed when ctx
+// ends. On SQLite it is nil (nothing to listen to: the poll alone).
+func (s *Store) FlowChanges(ctx context.Context) <-chan struct{} {
+	if !s.pg {
+		return nil
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		defer close(ch)
+		s.ListenFlows(ctx, func() {
+			select {
+			case ch <- struct{}{}:
+			default: // one pending value is enough: the poll reads the count
+			}
+		})
+	}()
+	return ch
+}

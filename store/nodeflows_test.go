@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Each node's report replaces its last one; a flow's versions are listed
@@ -29,5 +30,30 @@ func TestNodeFlowsSayWhichVersionEachNodeRuns(t *testing.T) {
 	}
 	if night, _ := b.NodeFlows(ctx, "Night"); len(night) != 0 {
 		t.Errorf("a flow the node no longer runs: %+v", night)
+	}
+}
+
+// A node starting again closes the calls its earlier process left in
+// progress, and those older than nodes, never a call another node is
+// running on the same database.
+func TestMarkInterruptedClosesOnlyThisNodesCalls(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, testOptions())
+	for _, c := range []struct{ id, node string }{{"a-1", "node-a"}, {"a-2", "node-a"}, {"b-1", "node-b"}, {"legacy-1", ""}} {
+		rec := sampleCall(c.id, t0, 1)
+		rec.Ended, rec.Outcome, rec.Node = time.Time{}, OutcomeInProgress, c.node
+		if err := s.RecordCall(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(t, s)
+	n, err := s.MarkInterrupted(ctx, "node-a")
+	if err != nil || n != 3 {
+		t.Fatalf("marked %d, %v; want node-a's two and the one of no node", n, err)
+	}
+	for id, want := range map[string]string{"a-1": OutcomeInterrupted, "a-2": OutcomeInterrupted, "legacy-1": OutcomeInterrupted, "b-1": OutcomeInProgress} {
+		if c, err := s.GetCall(ctx, id, AllWorkspaces()); err != nil || c.Outcome != want {
+			t.Errorf("%s: %q, %v; want %q", id, c.Outcome, err, want)
+		}
 	}
 }

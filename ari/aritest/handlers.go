@@ -50,6 +50,7 @@ func implemented() []route {
 		{"GET", "channels/{channelId}", hGetChannel},
 		{"DELETE", "channels/{channelId}", hHangup},
 		{"POST", "channels/{channelId}/continue", hContinue},
+		{"POST", "channels/{channelId}/move", hMove},
 		{"POST", "channels/{channelId}/answer", hAnswer},
 		{"POST", "channels/{channelId}/ring", hSimpleControl(true, nil)},
 		{"DELETE", "channels/{channelId}/ring", hSimpleControl(true, nil)},
@@ -654,6 +655,62 @@ func hContinue(q *request) *reply {
 		prio = int(c.snap.Dialplan.Priority) + 1
 	}
 	c.q.push(&continueOp{s: s, c: c, context: context, exten: exten, priority: prio}, c.alive)
+	return noContent()
+}
+
+// moveOp is POST /channels/{id}/move as Asterisk 20 does it: within the
+// same Stasis() the channel leaves its application (StasisEnd there) and
+// enters the other (StasisStart with appArgs). Its dialplan still says
+// Stasis with the first application's data, and a bridge it is in keeps
+// it. When no websocket serves the other application, Stasis() gives up
+// and the channel goes on in the dialplan.
+type moveOp struct {
+	s    *Server
+	c    *channel
+	app  string
+	args []string
+}
+
+func (o *moveOp) start() {
+	s, c := o.s, o.c
+	if !c.inStasis {
+		c.q.done(o, c.alive)
+		return
+	}
+	s.leaveStasisLocked(c)
+	if s.appActiveLocked(o.app) {
+		s.enterStasisLocked(c, o.app, o.args)
+		s.logf("channel %s moved to Stasis app %q", c.id(), o.app)
+	} else {
+		if c.bridge != nil {
+			s.leaveBridgeLocked(c, c.bridge)
+		}
+		d := c.snap.Dialplan
+		c.continued = fmt.Sprintf("%s,%s,%d", d.Context, d.Exten, d.Priority+1)
+		c.snap.Dialplan = dialplanCEP{Context: d.Context, Exten: d.Exten, Priority: d.Priority + 1}
+		c.notifyLocked()
+		s.logf("channel %s: Stasis app %q not registered: continues in the dialplan", c.id(), o.app)
+	}
+	c.q.done(o, c.alive)
+}
+
+func (o *moveOp) abort(bool) {}
+
+func hMove(q *request) *reply {
+	s := q.s
+	c, rep := s.findControlLocked(q.pathVar("channelId"))
+	if rep != nil {
+		return rep
+	}
+	app := q.param("app")
+	if app == "" {
+		return errReply(400, "Missing parameter app")
+	}
+	var args []string
+	if v := q.param("appArgs"); v != "" {
+		args = strings.Split(v, ",")
+	}
+	c.q.push(&moveOp{s: s, c: c, app: app, args: args}, c.alive)
 	return noContent()
 }
 

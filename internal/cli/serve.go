@@ -36,6 +36,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Every line names the node, for logs gathered from several.
+	log = log.With().Str("node", cfg.NodeName()).Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(cfg, server.Deps{Log: log})

@@ -10,8 +10,18 @@ import (
 
 // flowsPoll is how often a running server asks the database whether its
 // flows changed: one indexed read, so that a change made elsewhere serves
-// calls within about half a second.
+// calls within about half a second. With a change feed it is the backup.
 const flowsPoll = 500 * time.Millisecond
+
+// FlowChanges is a feed of changes to the database's flows, numbers and
+// users made by any process (PostgreSQL's LISTEN/NOTIFY, say): each value
+// on the channel means "they may have changed", and the server then reads
+// the change count as a poll would. The feed closes the channel when ctx
+// ends or it breaks; the poll goes on either way, so a lost notification
+// is a change seen half a second later, never a change missed.
+type FlowChanges interface {
+	FlowChanges(ctx context.Context) <-chan struct{}
+}
 
 // databaseFlowsWatch reloads the flows when the flows kept in the
 // database change, whoever changed them: `callflow flows …` in another
@@ -21,10 +31,8 @@ type databaseFlowsWatch struct {
 	changed  func(context.Context) (int64, error) // the store's FlowsChanged
 	load     func()
 	interval time.Duration
+	feed     FlowChanges // nil: the poll alone
 	log      zerolog.Logger
-	// wake asks for a poll now (PostgreSQL's notification of a change);
-	// nil: the interval alone.
-	wake chan struct{}
 
 	mu      sync.Mutex // one reload at a time; seen moves with it
 	seen    int64
@@ -44,24 +52,27 @@ func (w *databaseFlowsWatch) reload() {
 	}
 }
 
-// poke asks Run to poll now; it never blocks.
-func (w *databaseFlowsWatch) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run polls until ctx ends, every interval and whenever poked.
+// Run polls, and listens to the feed, until ctx ends.
 func (w *databaseFlowsWatch) Run(ctx context.Context) error {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
+	var notes <-chan struct{}
+	if w.feed != nil {
+		notes = w.feed.FlowChanges(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-w.wake:
+		case _, ok := <-notes:
+			if !ok {
+				notes = nil // broken: the poll carries on alone
+				if ctx.Err() == nil {
+					w.log.Warn().Msg("the database's change feed ended: polling only")
+				}
+				continue
+			}
 		}
 		n, err := w.changed(ctx)
 		w.mu.Lock()

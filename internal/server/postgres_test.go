@@ -69,7 +69,7 @@ func TestServeOnPostgreSQL(t *testing.T) {
 			t.Errorf("call %d: outcome %q, %d steps, node %q", i, c.Outcome, len(c.Steps), c.Node)
 		}
 	}
-	if n := h.srv.Health()["node"]; n != "node-a" {
+	if n := h.srv.Health()["node"].(map[string]any)["name"]; n != "node-a" {
 		t.Errorf("/healthz node %v", n)
 	}
 	if n := h.srv.Health()["ari"].(map[string]any)["asterisk_system_name"]; n != "box1" {

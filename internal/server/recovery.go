@@ -11,16 +11,17 @@ import (
 	"github.com/callflow/callflow/store"
 )
 
-// markInterrupted closes the calls an earlier process left in progress
-// (it was killed mid-call), once the records it spooled are written.
-func markInterrupted(ctx context.Context, st *store.Store, log zerolog.Logger) {
+// markInterrupted closes the calls an earlier process of this node left in
+// progress (it was killed mid-call), once the records it spooled are
+// written.
+func markInterrupted(ctx context.Context, st *store.Store, node string, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := st.Flush(ctx); err != nil {
 		log.Warn().Err(err).Msg("calls left in progress by an earlier run not checked: the database is busy")
 		return
 	}
-	n, err := st.MarkInterrupted(ctx)
+	n, err := st.MarkInterrupted(ctx, node)
 	if err != nil {
 		log.Warn().Err(err).Msg("calls left in progress by an earlier run not checked")
 		return
@@ -126,7 +127,7 @@ func storedDuration(ctx context.Context, a *ari.App, name string) (time.Duration
 // stored (recordings still going when it died end later: see
 // recoverPeriodically).
 func (s *Server) recoverAtStart(ctx context.Context) {
-	markInterrupted(ctx, s.store, s.log)
+	markInterrupted(ctx, s.store, s.cfg.NodeName(), s.log)
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, time.Time{}, s.dispatcher.InProgress, s.reconcileLog())

@@ -42,6 +42,13 @@ type Deps struct {
 	Sinks []flows.TraceSink
 	// OnLatency receives each ARI event-to-command latency (load tool).
 	OnLatency func(time.Duration)
+	// StandbyPoll and Heartbeat, when set, are how often a standby reads
+	// its primary's heartbeat and how often a node writes its own (tests
+	// watch a takeover at a finer grain than 1s).
+	StandbyPoll, Heartbeat time.Duration
+	// FlowChanges, when set, announces changes to the database's flows
+	// (else the store's own feed, if it has one); the poll stays as backup.
+	FlowChanges FlowChanges
 }
 
 // Server is everything `callflow serve` runs, wired together: the flows
@@ -105,7 +112,10 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		OnReload: s.reportNodeFlows,
 	}
 	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
-		log: log.With().Str("component", "flows").Logger(), wake: make(chan struct{}, 1)}
+		feed: deps.FlowChanges, log: log.With().Str("component", "flows").Logger()}
+	if feed, ok := any(st).(FlowChanges); ok && s.dbFlows.feed == nil {
+		s.dbFlows.feed = feed // a database that announces its changes
+	}
 
 	if st.SharesAudio() {
 		s.share = make(chan store.Voicemail, 256)
@@ -134,21 +144,25 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	}
 	if cfg.ARI.Enabled {
 		s.ari = ari.New(ari.Options{
-			URL:             cfg.ARI.URL,
-			WebsocketURL:    cfg.ARI.WebsocketURL,
-			App:             cfg.ARI.App,
-			Username:        cfg.ARI.Username,
-			Password:        cfg.ARI.Password,
-			RequestTimeout:  cfg.ARI.RequestTimeout.D(),
-			ReconnectMin:    cfg.ARI.ReconnectMin.D(),
-			ReconnectMax:    cfg.ARI.ReconnectMax.D(),
-			EventFilter:     cfg.ARI.EventFilter,
-			SharedCallIDs:   cfg.IsPostgres(),
-			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
-			MaxCallDuration: cfg.Calls.MaxDuration.D(),
-			NotInService:    notInService,
-			OnLatency:       deps.OnLatency,
-			Logger:          log.With().Str("component", "ari").Logger(),
+			URL:               cfg.ARI.URL,
+			WebsocketURL:      cfg.ARI.WebsocketURL,
+			App:               cfg.ARI.App,
+			Username:          cfg.ARI.Username,
+			Password:          cfg.ARI.Password,
+			RequestTimeout:    cfg.ARI.RequestTimeout.D(),
+			ReconnectMin:      cfg.ARI.ReconnectMin.D(),
+			ReconnectMax:      cfg.ARI.ReconnectMax.D(),
+			EventFilter:       cfg.ARI.EventFilter,
+			SharedCallIDs:     cfg.IsPostgres(),
+			StandbyFor:        cfg.ARI.StandbyFor,
+			TakeoverAfter:     cfg.ARI.TakeoverAfter.D(),
+			StandbyPoll:       deps.StandbyPoll,
+			HeartbeatInterval: deps.Heartbeat,
+			DrainTimeout:      cfg.Calls.DrainTimeout.D(),
+			MaxCallDuration:   cfg.Calls.MaxDuration.D(),
+			NotInService:      notInService,
+			OnLatency:         deps.OnLatency,
+			Logger:            log.With().Str("component", "ari").Logger(),
 		}, s.dispatcher)
 	}
 	if cfg.AGI.Listen != "" {
@@ -291,22 +305,38 @@ func (s *Server) fetchRecording(ctx context.Context, name string) (io.ReadCloser
 // gauges are what /metrics reads at each scrape.
 func (s *Server) gauges() metrics.Gauges {
 	g := metrics.Gauges{
-		Node:                s.cfg.NodeName(),
 		CallsInProgress:     func() float64 { return float64(s.dispatcher.Active()) },
 		StoreQueueDepth:     func() float64 { return float64(s.store.QueueDepth()) },
 		RecordingsFreeBytes: freeBytes(s.cfg.RecordingsDir),
 		DatabaseFreeBytes:   freeBytes(s.cfg.LocalDir()),
 	}
+	g.Node = map[string]string{"node": s.cfg.NodeName(), "app": "", "role": s.role(), "standby_for": ""}
 	if s.ari != nil {
-		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
-		g.ARIConnected = func() float64 {
-			if s.ari.Health().Connected {
-				return 1
-			}
-			return 0
+		g.Node["app"], g.Node["standby_for"] = s.cfg.ARI.App, s.cfg.ARI.StandbyFor
+		if s.cfg.ARI.StandbyFor != "" {
+			g.PrimaryAlive = func() float64 { return boolFloat(s.ari.Health().PrimaryAlive) }
+			g.AdoptedChannels = func() float64 { return float64(s.ari.Health().AdoptedChannels) }
 		}
+		g.ARIReconnects = func() float64 { return float64(s.ari.Health().Reconnects) }
+		g.ARIConnected = func() float64 { return boolFloat(s.ari.Health().Connected) }
 	}
 	return g
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// role is "standby" for a node standing by for another's application,
+// else "primary".
+func (s *Server) role() string {
+	if s.ari != nil && s.cfg.ARI.StandbyFor != "" {
+		return "standby"
+	}
+	return "primary"
 }
 
 func notInServiceMedia(cfg *config.Config) []applets.Media {
@@ -361,7 +391,6 @@ func (s *Server) Run(ctx context.Context) error {
 	goRun("database flows", s.dbFlows.Run)
 	// PostgreSQL announces changes: a poll at once rather than at the next
 	// tick (the poll stays the backup).
-	goRun("flow changes", func(ctx context.Context) error { s.store.ListenFlows(ctx, s.dbFlows.poke); return nil })
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
 	}
@@ -392,7 +421,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.shareNewAudio(ctx)
 		}()
 	}
-	s.log.Info().Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
+	s.log.Info().Str("role", s.role()).Str("flows", s.cfg.FlowsDir).Bool("ari", s.ari != nil).Str("agi", s.cfg.AGI.Listen).Msg("callflow serving")
 
 	var runErr error
 	select {
@@ -482,10 +511,17 @@ func (s *Server) Close() error {
 
 // Health is /healthz: ok while every enabled transport can take calls.
 func (s *Server) Health() map[string]any {
-	out := map[string]any{"node": s.cfg.NodeName(), "calls_in_progress": s.dispatcher.Active()}
+	out := map[string]any{"calls_in_progress": s.dispatcher.Active()}
+	node := map[string]any{"name": s.cfg.NodeName(), "role": s.role()}
+	out["node"] = node
 	ok := true
 	if s.ari != nil {
 		h := s.ari.Health()
+		node["app"] = h.App
+		if h.StandbyFor != "" {
+			node["standby_for"], node["primary_alive"] = h.StandbyFor, h.PrimaryAlive
+			node["adopted_channels"], node["takeovers"] = h.AdoptedChannels, h.Takeovers
+		}
 		out["ari"] = map[string]any{"connected": h.Connected, "replaced": h.Replaced, "reconnects": h.Reconnects,
 			"active_calls": h.ActiveCalls, "draining": h.Draining, "last_error": h.LastError, "asterisk_system_name": h.SystemName}
 		ok = ok && h.Connected && !h.Replaced && !h.Draining
