@@ -184,6 +184,10 @@ type SMTP struct {
 	From     string           `toml:"from"`
 	TLS      string           `toml:"tls"`
 	Timeout  tomlpos.Duration `toml:"timeout"`
+	// RetryAfter is the wait before the first retry of a message the
+	// server turned away for now, doubled for each further one (up to 10
+	// minutes, six attempts in all).
+	RetryAfter tomlpos.Duration `toml:"retry_after"`
 }
 
 // SMS sends text messages through Asterisk's message API.
@@ -260,10 +264,11 @@ func Default() *Config {
 			QualifiedAfter:    dur(30 * time.Second),
 		},
 		SMTP: SMTP{
-			Port:    587,
-			From:    "callflow@localhost",
-			TLS:     SMTPStartTLS,
-			Timeout: dur(10 * time.Second),
+			Port:       587,
+			From:       "callflow@localhost",
+			TLS:        SMTPStartTLS,
+			Timeout:    dur(10 * time.Second),
+			RetryAfter: dur(30 * time.Second),
 		},
 		SMS: SMS{Technology: "pjsip"},
 		TTS: TTS{

@@ -114,6 +114,7 @@ func (c *Config) Validate() error {
 	}
 	v.oneOf("smtp.tls", c.SMTP.TLS, SMTPStartTLS, SMTPTLS, SMTPNone)
 	v.positive("smtp.timeout", c.SMTP.Timeout.D())
+	v.positive("smtp.retry_after", c.SMTP.RetryAfter.D())
 
 	v.nonEmpty("sms.technology", c.SMS.Technology)
 

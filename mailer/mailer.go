@@ -79,6 +79,13 @@ type Options struct {
 	// files until delivered or given up, so a restart does not lose them.
 	// It also takes messages beyond QueueSize.
 	Spool string
+	// Outbox, if set, keeps the emails whose attempt failed until their
+	// retry, in the database: any node sharing it may send them, one node
+	// each (Node names this one), and Poll is how often it is asked for
+	// the retries that are due (default 1s).
+	Outbox Outbox
+	Node   string
+	Poll   time.Duration
 }
 
 // Validate reports what is wrong with the options (defaults applied).
@@ -134,6 +141,9 @@ func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
 	if o.Hostname == "" {
 		o.Hostname, _ = os.Hostname()
 		if o.Hostname == "" || strings.ContainsAny(o.Hostname, " \t\r\n<>@") {
@@ -168,6 +178,7 @@ type Mailer struct {
 	wake      chan struct{}
 	cancel    context.CancelFunc
 	done      chan struct{}
+	pollers   sync.WaitGroup
 	closeOnce sync.Once
 }
 
@@ -200,6 +211,10 @@ func New(opts Options) *Mailer {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	go m.run(ctx)
+	if opts.Outbox != nil && m.cfgErr == nil {
+		m.pollers.Add(1)
+		go m.pollOutbox(ctx)
+	}
 	return m
 }
 
@@ -295,11 +310,12 @@ func (m *Mailer) Close() error {
 		m.mu.Unlock()
 		m.cancel()
 		<-m.done
+		m.pollers.Wait()
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		var lost int
 		for _, j := range m.pending {
-			if j.file == "" {
+			if j.file == "" && j.outboxID == 0 { // a claimed one is the outbox's again when its lease ends
 				lost++
 			}
 		}
@@ -325,7 +341,8 @@ type job struct {
 	Attempts int           `json:"attempts"`
 	Next     time.Time     `json:"next"`
 
-	file string // spool file, "" if only in memory
+	file     string // spool file, "" if only in memory
+	outboxID int64  // claimed from the Outbox (0: queued here)
 }
 
 func (m *Mailer) newJob(e applets.Email) (*job, error) {
@@ -447,23 +464,33 @@ func (m *Mailer) deliver(ctx context.Context, j *job) {
 		// Shutting down: this attempt does not count.
 		return
 	}
+	var perm *permanentError
+	final := err == nil || errors.As(err, &perm) || last
+	wait := backoff(m.opts.Backoff, attempt)
+	// The outbox first, without the lock: it is a database round trip.
+	kept := false
+	if m.opts.Outbox != nil && (j.outboxID != 0 || !final) {
+		kept = m.toOutbox(j, attempt, rejected, final, time.Now().Add(wait), err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.changedLocked()
 	j.Attempts = attempt
 	j.Rejected = append(j.Rejected, rejected...)
-	var perm *permanentError
 	switch {
 	case err == nil:
 		m.sent++
 		m.dropLocked(j)
 		log.Info().Strs("refused", j.Rejected).Msg("email sent")
-	case errors.As(err, &perm) || last:
+	case final:
 		m.failed++
 		m.dropLocked(j)
 		log.Error().Err(err).Msg("email delivery failed; giving up")
+	case kept:
+		// The database holds it now, for whichever node comes first.
+		m.dropLocked(j)
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("email delivery failed; kept in the outbox for a retry")
 	default:
-		wait := backoff(m.opts.Backoff, attempt)
 		j.Next = time.Now().Add(wait)
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("email delivery failed; will retry")
 		if j.file != "" {

@@ -267,6 +267,11 @@ CREATE TABLE node_flows (
 	PRIMARY KEY (node, flow)
 );
 `},
+	{12, "outbox kinds", `
+-- The outbox holds emails too: each sender claims only its own kind.
+ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook';
+CREATE INDEX outbox_kind_due ON outbox(kind, due);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

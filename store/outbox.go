@@ -6,10 +6,17 @@ import (
 	"time"
 )
 
+// Kinds of delivery in the outbox: each sender claims its own.
+const (
+	OutboxWebhook = "webhook"
+	OutboxEmail   = "email"
+)
+
 // OutboxItem is a delivery waiting for its next attempt.
 type OutboxItem struct {
 	ID       int64
-	Target   string // the URL
+	Kind     string // OutboxWebhook ("" too) or OutboxEmail
+	Target   string // the URL; for an email, its recipients
 	Event    string
 	Body     []byte
 	Attempts int       // made so far
@@ -20,28 +27,32 @@ type OutboxItem struct {
 // OutboxAdd keeps a delivery for a later attempt.
 func (s *Store) OutboxAdd(ctx context.Context, it OutboxItem) (int64, error) {
 	var id int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO outbox (target, event, body, attempts, due, last_error, created)
-VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		it.Target, it.Event, string(it.Body), it.Attempts, it.Due.UnixNano(), it.Error, s.now().UnixNano()).Scan(&id)
+	kind := it.Kind
+	if kind == "" {
+		kind = OutboxWebhook
+	}
+	err := s.w.QueryRowContext(ctx, `INSERT INTO outbox (kind, target, event, body, attempts, due, last_error, created)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		kind, it.Target, it.Event, string(it.Body), it.Attempts, it.Due.UnixNano(), it.Error, s.now().UnixNano()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: outbox add: %w", err)
 	}
 	return id, nil
 }
 
-// OutboxClaim leases up to max deliveries that are due to node until
-// now+lease, oldest first. A delivery is claimed by one node at a time
+// OutboxClaim leases up to max deliveries of kind that are due to node
+// until now+lease, oldest first. A delivery is claimed by one node at a time
 // (PostgreSQL: rows another node is claiming are skipped, not waited
 // for); one whose node died is claimed again once its lease is over.
-func (s *Store) OutboxClaim(ctx context.Context, node string, now time.Time, lease time.Duration, max int) ([]OutboxItem, error) {
+func (s *Store) OutboxClaim(ctx context.Context, kind, node string, now time.Time, lease time.Duration, max int) ([]OutboxItem, error) {
 	lock := ""
 	if s.pg {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	rows, err := s.w.QueryContext(ctx, `UPDATE outbox SET lease = ?, node = ?
-WHERE id IN (SELECT id FROM outbox WHERE due <= ? AND lease <= ? ORDER BY due LIMIT ?`+lock+`)
-RETURNING id, target, event, body, attempts, due, last_error`,
-		now.Add(lease).UnixNano(), node, now.UnixNano(), now.UnixNano(), max)
+WHERE id IN (SELECT id FROM outbox WHERE kind = ? AND due <= ? AND lease <= ? ORDER BY due LIMIT ?`+lock+`)
+RETURNING id, kind, target, event, body, attempts, due, last_error`,
+		now.Add(lease).UnixNano(), node, kind, now.UnixNano(), now.UnixNano(), max)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox claim: %w", err)
 	}
@@ -51,7 +62,7 @@ RETURNING id, target, event, body, attempts, due, last_error`,
 		var it OutboxItem
 		var body string
 		var due int64
-		if err := rows.Scan(&it.ID, &it.Target, &it.Event, &body, &it.Attempts, &due, &it.Error); err != nil {
+		if err := rows.Scan(&it.ID, &it.Kind, &it.Target, &it.Event, &body, &it.Attempts, &due, &it.Error); err != nil {
 			return nil, fmt.Errorf("store: outbox claim: %w", err)
 		}
 		it.Body, it.Due = []byte(body), time.Unix(0, due).UTC()

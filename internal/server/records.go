@@ -9,6 +9,7 @@ import (
 
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/mailer"
 	"github.com/callflow/callflow/store"
 	"github.com/callflow/callflow/webhooks"
 )
@@ -136,7 +137,7 @@ func (o webhookOutbox) Add(ctx context.Context, r webhooks.Retry) error {
 }
 
 func (o webhookOutbox) Claim(ctx context.Context, node string, now time.Time, lease time.Duration, max int) ([]webhooks.Retry, error) {
-	items, err := o.st.OutboxClaim(ctx, node, now, lease, max)
+	items, err := o.st.OutboxClaim(ctx, store.OutboxWebhook, node, now, lease, max)
 	out := make([]webhooks.Retry, len(items))
 	for i, it := range items {
 		out[i] = webhooks.Retry{ID: it.ID, URL: it.Target, Event: it.Event, Body: it.Body, Attempts: it.Attempts, Due: it.Due, Error: it.Error}
@@ -147,5 +148,29 @@ func (o webhookOutbox) Claim(ctx context.Context, node string, now time.Time, le
 func (o webhookOutbox) Done(ctx context.Context, id int64) error { return o.st.OutboxDone(ctx, id) }
 
 func (o webhookOutbox) Again(ctx context.Context, id int64, attempts int, due time.Time, lastErr string) error {
+	return o.st.OutboxRetry(ctx, id, attempts, due, lastErr)
+}
+
+// mailOutbox keeps email retries in the store's outbox, beside the
+// webhooks', where any node on the database may send them.
+type mailOutbox struct{ st *store.Store }
+
+func (o mailOutbox) Add(ctx context.Context, r mailer.Retry) error {
+	_, err := o.st.OutboxAdd(ctx, store.OutboxItem{Kind: store.OutboxEmail, Target: r.To, Body: r.Job, Attempts: r.Attempts, Due: r.Due, Error: r.Error})
+	return err
+}
+
+func (o mailOutbox) Claim(ctx context.Context, node string, now time.Time, lease time.Duration, max int) ([]mailer.Retry, error) {
+	items, err := o.st.OutboxClaim(ctx, store.OutboxEmail, node, now, lease, max)
+	out := make([]mailer.Retry, len(items))
+	for i, it := range items {
+		out[i] = mailer.Retry{ID: it.ID, To: it.Target, Job: it.Body, Attempts: it.Attempts, Due: it.Due, Error: it.Error}
+	}
+	return out, err
+}
+
+func (o mailOutbox) Done(ctx context.Context, id int64) error { return o.st.OutboxDone(ctx, id) }
+
+func (o mailOutbox) Again(ctx context.Context, id int64, attempts int, due time.Time, lastErr string) error {
 	return o.st.OutboxRetry(ctx, id, attempts, due, lastErr)
 }

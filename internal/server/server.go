@@ -234,10 +234,12 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	if over.Mail == nil && cfg.SMTP.Host != "" {
 		s.mail = mailer.New(mailer.Options{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
-			From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.D(),
+			From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.D(), Backoff: cfg.SMTP.RetryAfter.D(),
 			Spool: filepath.Join(cfg.LocalDir(), "mail-spool"),
-			// Voicemails recorded over ARI live in Asterisk.
+			// Voicemails recorded over ARI live in Asterisk (or, sent by
+			// another node, in the database).
 			Fetch:  s.fetchRecording,
+			Outbox: mailOutbox{s.store}, Node: cfg.NodeName(),
 			Logger: log.With().Str("component", "mail").Logger(),
 		})
 		svc.Mail = s.mail
@@ -294,12 +296,23 @@ func overridden[T comparable](base, over T) T {
 	return base
 }
 
-// fetchRecording reads a recording Asterisk stored (ARI voicemails).
+// fetchRecording reads a recording Asterisk stored (ARI voicemails), or,
+// with a database that keeps the messages' audio, the copy there (an
+// email retried by a node on another box).
 func (s *Server) fetchRecording(ctx context.Context, name string) (io.ReadCloser, error) {
-	if s.ari == nil {
-		return nil, fmt.Errorf("recording %s: ARI is disabled: %w", name, os.ErrNotExist)
+	err := fmt.Errorf("recording %s: ARI is disabled: %w", name, os.ErrNotExist)
+	if s.ari != nil {
+		var rc io.ReadCloser
+		if rc, err = s.ari.FetchRecording(ctx, name); err == nil {
+			return rc, nil
+		}
 	}
-	return s.ari.FetchRecording(ctx, name)
+	if s.store.SharesAudio() {
+		if rc, serr := s.store.OpenAudio(ctx, name); serr == nil {
+			return rc, nil
+		}
+	}
+	return nil, err
 }
 
 // gauges are what /metrics reads at each scrape.
