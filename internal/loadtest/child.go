@@ -653,12 +653,17 @@ type outcomeCount struct {
 // countRecords counts the calls in the child's database, opened read-only
 // once the child has exited.
 func countRecords(path string) (int, []outcomeCount, error) {
-	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	db, err := openRecords(path)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer db.Close()
 	return countOutcomes(db)
+}
+
+// openRecords opens a SQLite database file read-only.
+func openRecords(path string) (*sql.DB, error) {
+	return sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
 }
 
 // countOutcomes counts the calls table's rows by outcome.

@@ -29,6 +29,7 @@ type loadOptions struct {
 	nodes                      int
 	database                   string
 	pprofDir, binary, logLevel string
+	fault                      faultOptions
 }
 
 // Main drives `callflow serve` with scripted callers through the fake
@@ -73,6 +74,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level of the child")
 	fs.IntVar(&o.nodes, "nodes", 1, "run this many callflow serve processes, each beside a fake Asterisk of its own, on one shared database")
 	fs.StringVar(&o.database, "database", "", "the database the nodes share (a postgres:// URL; default a SQLite file they share); with it, even one node runs this way")
+	fs.StringVar(&o.fault.kind, "fault", "", "with --nodes: a fault made during the calls: kill-node (node-1 SIGKILLed, started again after --fault-for), kill-primary (node-1 has a standby on its Asterisk; the primary is SIGKILLed), db-restart or db-outage (the database stopped with --db-stop and started with --db-start, at once or after --fault-for)")
+	fs.DurationVar(&o.fault.at, "fault-at", 10*time.Second, "when the fault is made, from the first call")
+	fs.DurationVar(&o.fault.lasts, "fault-for", 0, "how long the fault lasts (kill-node default 2s, db-outage default 30s)")
+	fs.StringVar(&o.fault.dbStop, "db-stop", "", "shell command that stops the database (db-restart, db-outage)")
+	fs.StringVar(&o.fault.dbStart, "db-start", "", "shell command that starts the database again")
 	fs.BoolVar(&o.floor, "floor", false, "run the minimal raw ARI client (cmd/ari-floor) in callflow's place: the floor callflow's figures are measured against")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,7 +94,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.nodes > 1 || o.database != "" {
+	if err := o.fault.check(); err != nil {
+		return err
+	}
+	if o.fault.kind != "" && o.nodes < 1 {
+		return fmt.Errorf("%w: --fault needs --nodes", errUsage)
+	}
+	if o.nodes > 1 || o.database != "" || o.fault.kind != "" {
 		if o.inProcess || o.floor || o.pprofDir != "" {
 			return fmt.Errorf("%w: --nodes and --database run child processes without --in-process, --floor or --pprof", errUsage)
 		}
@@ -116,6 +128,22 @@ func newLoadFake(o loadOptions, opts aritest.Options) *aritest.Server {
 // loadCounts are the callers' tallies.
 type loadCounts struct {
 	placed, completed, failed, stuck, interrupted, active, peak atomic.Int64
+	// refused: no application took the call (every node of its box was
+	// down): the dialplan's fallback answers it. A failure unless a fault
+	// was made on purpose.
+	refused atomic.Int64
+	// entered, when set, is told each call that entered Stasis.
+	entered          func(id string)
+	refusalsExpected bool // a node was stopped on purpose
+}
+
+// dest is where a caller's call goes: an Asterisk box, the number, and
+// the Stasis applications its dialplan tries in turn ("" is callflow's
+// default), as [from-pstn-ha] does.
+type dest struct {
+	ast    *aritest.Server
+	number string
+	apps   []string
 }
 
 func (n *loadCounts) enter() {
@@ -129,12 +157,12 @@ func (n *loadCounts) enter() {
 // waits for every call to end. placed is called once no more calls will be
 // placed. It returns the time from the first call to the end of the last.
 func placeCalls(ctx context.Context, ast *aritest.Server, o loadOptions, n *loadCounts, placed func()) time.Duration {
-	return placeCallsWith(ctx, func() (*aritest.Server, string) { return ast, o.number }, o, n, placed)
+	return placeCallsWith(ctx, func() dest { return dest{ast: ast, number: o.number} }, o, n, placed)
 }
 
-// placeCallsWith is placeCalls with each call's Asterisk and number chosen
-// by pick, which must be safe for concurrent use.
-func placeCallsWith(ctx context.Context, pick func() (*aritest.Server, string), o loadOptions, n *loadCounts, placed func()) time.Duration {
+// placeCallsWith is placeCalls with each call's destination chosen by
+// pick, which must be safe for concurrent use.
+func placeCallsWith(ctx context.Context, pick func() dest, o loadOptions, n *loadCounts, placed func()) time.Duration {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.conc)
 	interval := time.Duration(float64(time.Second) / o.rate)
@@ -172,8 +200,13 @@ place:
 			}
 			cctx, ccancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer ccancel()
-			ast, number := pick()
-			c, err := ast.PlaceCall(cctx, aritest.CallSpec{Exten: number, From: fmt.Sprintf("+1555%07d", rand.IntN(10000000)), Talk: 3 * time.Second})
+			d := pick()
+			number := d.number
+			c, err := placeCall(cctx, d, aritest.CallSpec{Exten: number, From: fmt.Sprintf("+1555%07d", rand.IntN(10000000)), Talk: 3 * time.Second})
+			if errors.Is(err, aritest.ErrNoApplication) {
+				n.refused.Add(1)
+				return
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					n.interrupted.Add(1)
@@ -181,6 +214,9 @@ place:
 					n.failed.Add(1)
 				}
 				return
+			}
+			if n.entered != nil {
+				n.entered(c.ID())
 			}
 			// Only the support flow has a menu (the nodes' round robin has none).
 			if number == o.number && c.WaitPlayback(cctx, "sound:custom/acme-menu") == nil {
@@ -204,6 +240,24 @@ place:
 	}
 	wg.Wait()
 	return time.Since(start)
+}
+
+// placeCall places spec at d, trying d's applications in turn while none
+// is served.
+func placeCall(ctx context.Context, d dest, spec aritest.CallSpec) (*aritest.Caller, error) {
+	apps := d.apps
+	if len(apps) == 0 {
+		apps = []string{""}
+	}
+	var err error
+	for _, app := range apps {
+		spec.App = app
+		var c *aritest.Caller
+		if c, err = d.ast.PlaceCall(ctx, spec); !errors.Is(err, aritest.ErrNoApplication) {
+			return c, err
+		}
+	}
+	return nil, err
 }
 
 // startProgress prints a progress line every o.progress, after calling
@@ -244,6 +298,9 @@ func printCallsLine(stdout io.Writer, n *loadCounts, records string, elapsed tim
 	if k := n.interrupted.Load(); k > 0 {
 		fmt.Fprintf(stdout, "interrupted: %d calls hung up early\n", k)
 	}
+	if k := n.refused.Load(); k > 0 {
+		fmt.Fprintf(stdout, "refused: %d calls no callflow application took (the dialplan's fallback answers them)\n", k)
+	}
 }
 
 // printFakeLatency is the event-to-command latency measured at the fake.
@@ -273,6 +330,9 @@ func loadErr(ctx context.Context, n *loadCounts) error {
 	}
 	if n.stuck.Load() > 0 || n.failed.Load() > 0 {
 		return fmt.Errorf("loadtest: %d failed, %d stuck", n.failed.Load(), n.stuck.Load())
+	}
+	if n.refused.Load() > 0 && !n.refusalsExpected {
+		return fmt.Errorf("loadtest: %d calls refused (no application)", n.refused.Load())
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callflow/callflow/internal/testprog"
 )
@@ -116,5 +117,46 @@ func TestLoadtestNodesSmoke(t *testing.T) {
 	rr := regexp.MustCompile(`most minus least: (\d+)\)`).FindStringSubmatch(out)
 	if rr == nil || rr[1] != "0" && rr[1] != "1" {
 		t.Errorf("round robin uneven across nodes: %v\n%s", rr, out)
+	}
+}
+
+// --fault kill-primary gives node-1 a standby on its Asterisk and kills
+// the primary during the calls: the standby takes over, and every call
+// that reached callflow is recorded and finished.
+func TestLoadtestFaultKillPrimary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the callflow binary")
+	}
+	bin := testprog.Callflow(t)
+	out, errOut, code := runLoad(t, "--binary", bin, "--nodes", "2", "--fault", "kill-primary", "--fault-at", "1s",
+		"--voicemail", "0", "--concurrency", "10", "--rate", "10", "--duration", "4s", "--talk", "1s", "--prompt", "100ms", "--progress", "1h")
+	t.Log(out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	took := regexp.MustCompile(`node-1-standby took over .* and adopted \d+ channels`).FindString(out)
+	lost := regexp.MustCompile(`nothing lost\? (\d+) calls reached callflow: (\d+) recorded, 0 missing, 0 left in progress`).FindStringSubmatch(out)
+	if took == "" || lost == nil || lost[1] == "0" || lost[1] != lost[2] {
+		t.Errorf("no takeover or calls lost:\n%s", out)
+	}
+}
+
+func TestFaultOptionsAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		o       faultOptions
+		wantErr bool
+		lasts   time.Duration
+	}{
+		{faultOptions{}, false, 0},
+		{faultOptions{kind: "kill-node"}, false, 2 * time.Second},
+		{faultOptions{kind: "db-outage", dbStop: "x", dbStart: "y"}, false, 30 * time.Second},
+		{faultOptions{kind: "db-restart"}, true, 0},
+		{faultOptions{kind: "power-cut"}, true, 0},
+		{faultOptions{kind: "kill-node", at: -time.Second}, true, 2 * time.Second},
+	} {
+		err := tc.o.check()
+		if (err != nil) != tc.wantErr || tc.o.lasts != tc.lasts {
+			t.Errorf("%+v: %v, lasts %s", tc.o, err, tc.o.lasts)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,42 @@ type node struct {
 	ch   *child
 	lat  aritest.LatencyRecorder
 	cpu0 time.Duration
+	// app is its Stasis application ("" callflow's default); standbyFor
+	// the primary's, for a standby on the same Asterisk.
+	app, standbyFor string
+	dir, cfgPath    string
+	web             string
+	// cpuBefore is the CPU of its earlier processes (killed and started
+	// again).
+	cpuBefore time.Duration
+}
+
+// start starts the node's `callflow serve` (again, after a kill: the
+// earlier log is kept beside).
+func (nd *node) start(bin string) error {
+	log := filepath.Join(nd.dir, "callflow.log")
+	for i := 1; ; i++ {
+		old := filepath.Join(nd.dir, fmt.Sprintf("callflow.%d.log", i))
+		if _, err := os.Stat(old); os.IsNotExist(err) {
+			_ = os.Rename(log, old)
+			break
+		}
+	}
+	ch, err := startChild(bin, nd.dir, nd.cfgPath, nd.web, "")
+	if err != nil {
+		return err
+	}
+	nd.ch = ch
+	return nil
+}
+
+// cpu is the CPU the node's processes used since it was ready.
+func (nd *node) cpu() time.Duration {
+	u, s, err := procCPU(nd.ch.pid)
+	if err != nil {
+		return nd.cpuBefore
+	}
+	return nd.cpuBefore + u + s - nd.cpu0
 }
 
 // loadNodes runs o.nodes `callflow serve` processes, each beside a fake
@@ -59,7 +96,9 @@ type node struct {
 // the Asterisks in turn; one in four dials a round-robin flow, whose turns
 // every node takes from the shared database. The report: calls recorded
 // once in the shared database, the round-robin spread over its agents
-// across nodes, CPU per call of each node.
+// across nodes, CPU per call of each node. With --fault, the fault is made
+// during the calls and every call that reached callflow is checked to be
+// recorded, finished, once.
 func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error {
 	if !canMeasureChild() {
 		return errors.New("loadtest: --nodes needs Linux /proc")
@@ -88,14 +127,48 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	}
 
 	nodes := make([]*node, o.nodes)
+	var standby *node // kill-primary: node-1's standby on the same Asterisk
+	all := func() []*node {
+		out := append([]*node(nil), nodes...)
+		if standby != nil {
+			out = append(out, standby)
+		}
+		return out
+	}
 	defer func() {
+		for _, nd := range all() {
+			if nd != nil && nd.ch != nil {
+				nd.ch.kill()
+			}
+		}
 		for _, nd := range nodes {
 			if nd != nil {
-				nd.ch.kill()
 				nd.ast.Close()
 			}
 		}
 	}()
+	setUp := func(nd *node) error {
+		nd.dir = filepath.Join(dir, nd.name)
+		if err := os.MkdirAll(nd.dir, 0o755); err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		web, err := freeLoopbackAddr()
+		if err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		nd.web = web
+		cfg := childConfig(flowsDir, db, nd.ast.RecordingsDir(), nd.ast.URL(), web, "", o.logLevel) + nodeSection(nd.name)
+		cfg = withARI(cfg, nd.app, nd.standbyFor)
+		nd.cfgPath = filepath.Join(nd.dir, "callflow.toml")
+		if err := os.WriteFile(nd.cfgPath, []byte(cfg), 0o600); err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		if err := nd.start(bin); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: callflow serve pid %d, log %s, web http://%s\n", nd.name, nd.ch.pid, nd.ch.logPath, web)
+		return nil
+	}
 	for i := range nodes {
 		nd := &node{name: fmt.Sprintf("node-%d", i+1)}
 		// Each box its own systemname, or two boxes make the same channel
@@ -104,33 +177,27 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 		for _, ep := range rrAgents {
 			nd.ast.SetAgent(ep, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: time.Second, HangupAfter: o.talk})
 		}
-		ndDir := filepath.Join(dir, nd.name)
-		if err := os.MkdirAll(ndDir, 0o755); err != nil {
-			return fmt.Errorf("loadtest: %w", err)
+		nodes[i] = nd
+		if i == 0 && o.fault.kind == faultKillPrimary {
+			nd.app = "callflow-a"
+			standby = &node{name: "node-1-standby", ast: nd.ast, app: "callflow-b", standbyFor: "callflow-a"}
 		}
-		web, err := freeLoopbackAddr()
-		if err != nil {
-			return fmt.Errorf("loadtest: %w", err)
-		}
-		cfg := childConfig(flowsDir, db, nd.ast.RecordingsDir(), nd.ast.URL(), web, "", o.logLevel) + nodeSection(nd.name)
-		cfgPath := filepath.Join(ndDir, "callflow.toml")
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-			return fmt.Errorf("loadtest: %w", err)
-		}
-		if nd.ch, err = startChild(bin, ndDir, cfgPath, web, ""); err != nil {
-			nd.ast.Close()
+		if err := setUp(nd); err != nil {
 			return err
 		}
-		nodes[i] = nd
-		fmt.Fprintf(stdout, "%s: callflow serve pid %d, log %s, web http://%s\n", nd.name, nd.ch.pid, nd.ch.logPath, web)
 	}
-	for _, nd := range nodes {
+	if standby != nil {
+		if err := setUp(standby); err != nil {
+			return err
+		}
+	}
+	for _, nd := range all() {
 		if err := nd.ch.waitReady(ctx, 30*time.Second); err != nil {
 			return fmt.Errorf("%s: %w", nd.name, err)
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
-	for _, nd := range nodes {
+	for _, nd := range all() {
 		u, s, err := procCPU(nd.ch.pid)
 		if err != nil {
 			return err
@@ -139,36 +206,47 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	}
 
 	var n loadCounts
+	var entered sync.Map // call id → true: the calls that reached callflow
+	n.entered = func(id string) { entered.Store(id, true) }
+	n.refusalsExpected = o.fault.kind == faultKillNode || o.fault.kind == faultKillPrimary
 	perNode := make([]atomic.Int64, len(nodes))
 	var turn atomic.Int64
-	pick := func() (*aritest.Server, string) {
+	pick := func() dest {
 		i := turn.Add(1) - 1
 		k := int(i % int64(len(nodes)))
 		perNode[k].Add(1)
-		if i%4 == 3 {
-			return nodes[k].ast, rrNumber
+		d := dest{ast: nodes[k].ast, number: o.number, apps: []string{nodes[k].app}}
+		if k == 0 && standby != nil {
+			d.apps = append(d.apps, standby.app)
 		}
-		return nodes[k].ast, o.number
+		if i%4 == 3 {
+			d.number = rrNumber
+		}
+		return d
 	}
+	fault := startFault(ctx, o.fault, faultTargets{bin: bin, nodes: nodes, standby: standby}, stdout)
 	stopProgress := startProgress(stdout, o, &n, nil, nil)
 	elapsed := placeCallsWith(ctx, pick, o, &n, nil)
 	stopProgress()
+	faultErr := fault.wait()
 	if ctx.Err() != nil {
 		printCallsLine(stdout, &n, "not counted", elapsed)
 		return loadErr(ctx, &n)
 	}
-	for _, nd := range nodes {
-		nd.ch.settle(ctx, 15*time.Second)
+	for _, nd := range all() {
+		if nd.ch.running() {
+			nd.ch.settle(ctx, 30*time.Second)
+		}
 	}
 	cpu := make([]time.Duration, len(nodes))
 	for i, nd := range nodes {
-		u, s, err := procCPU(nd.ch.pid)
-		if err == nil {
-			cpu[i] = u + s - nd.cpu0
-		}
+		cpu[i] = nd.cpu()
 	}
 	var stopErrs []error
-	for _, nd := range nodes {
+	for _, nd := range all() {
+		if !nd.ch.running() {
+			continue // killed on purpose and left dead
+		}
 		if _, _, err := nd.ch.stop(90 * time.Second); err != nil {
 			stopErrs = append(stopErrs, fmt.Errorf("%s: %w", nd.name, err))
 		}
@@ -191,8 +269,14 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "round robin across nodes: %s\n", rrSpread(nodes))
 
-	errs := stopErrs
-	if dbErr == nil && records != int(n.completed.Load()) {
+	errs := append(stopErrs, faultErr)
+	if o.fault.kind != "" {
+		// Records are checked call by call: a call a killed node was
+		// running is recorded by whichever process finished it.
+		var ids []string
+		entered.Range(func(k, _ any) bool { ids = append(ids, k.(string)); return true })
+		errs = append(errs, checkNothingLost(db, ids, stdout))
+	} else if dbErr == nil && records != int(n.completed.Load()) {
 		errs = append(errs, fmt.Errorf("loadtest: %d calls completed but %d records in the shared database", n.completed.Load(), records))
 	}
 	if err := loadErr(ctx, &n); err != nil {
@@ -256,15 +340,20 @@ func nodeSection(name string) string {
 
 // countRecordsIn counts the call records in the shared database.
 func countRecordsIn(db string) (int, []outcomeCount, error) {
-	if !store.IsPostgres(db) {
-		return countRecords(db)
-	}
-	st, err := sql.Open("pgx", db)
+	st, err := openShared(db)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer st.Close()
 	return countOutcomes(st)
+}
+
+// openShared opens the database the nodes share, to read.
+func openShared(db string) (*sql.DB, error) {
+	if !store.IsPostgres(db) {
+		return openRecords(db)
+	}
+	return sql.Open("pgx", db)
 }
 
 // workDir makes the run's temporary directory; cleanup removes it unless
