@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -55,6 +56,18 @@ type Options struct {
 	// application, and StandbyPoll how often a standby reads its
 	// primary's (1s each by default).
 	HeartbeatInterval, StandbyPoll time.Duration
+	// Node is this node's name, written beside its heartbeat so that its
+	// standby knows whose call records a death leaves open.
+	Node string
+	// PrimaryDead, for a standby, is called once the calls a dead primary
+	// left are moved here, with the primary's node name ("" if unknown):
+	// the records of the calls it was running and nobody resumed can be
+	// closed. It runs in the standby's watch; keep it short.
+	PrimaryDead func(ctx context.Context, node string)
+	// ConversationOver is called when a conversation an earlier process
+	// (or a dead primary) bridged, and this one watched, is over: its
+	// channels (the caller's is the call's id) and when it ended.
+	ConversationOver func(channels []string, ended time.Time)
 	// OnLatency, when set, receives for every request a call makes the time
 	// since that call's latest event arrived (benchmarks, the load tool).
 	OnLatency func(time.Duration)

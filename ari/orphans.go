@@ -239,6 +239,9 @@ func (a *App) endAdoption(ad *adoption, left string) {
 	a.mu.Unlock()
 	ad.limit.Stop()
 	a.log.Info().Str("bridge", ad.bridge).Str("left", left).Msg("adopted conversation over")
+	if a.opts.ConversationOver != nil {
+		a.opts.ConversationOver(ad.members, time.Now())
+	}
 	for _, m := range ad.members {
 		if m != left {
 			a.hangupOrphan(m)

@@ -53,6 +53,25 @@ type standbyState struct {
 	primaryAlive    atomic.Bool
 	adoptedChannels atomic.Int64 // channels taken from the primary
 	takeovers       atomic.Int64 // times the primary was found gone with calls left
+	// deathHandled: PrimaryDead was called for this death (watchPrimary's
+	// own).
+	deathHandled bool
+}
+
+// heartbeatValue is the heartbeat variable's value: the time in
+// milliseconds, then the node's name.
+func heartbeatValue(t time.Time, node string) string {
+	v := strconv.FormatInt(t.UnixMilli(), 10)
+	if node != "" {
+		v += " " + node
+	}
+	return v
+}
+
+// heartbeatNode is the node name a heartbeat value carries ("" for none).
+func heartbeatNode(v string) string {
+	_, node, _ := strings.Cut(v, " ")
+	return node
 }
 
 // heartbeat says this node serves its application while the websocket
@@ -63,7 +82,7 @@ func (a *App) heartbeat(ctx context.Context) {
 	defer t.Stop()
 	for {
 		p := params{}
-		p.add("variable", heartbeatVar(a.opts.App)).add("value", strconv.FormatInt(time.Now().UnixMilli(), 10))
+		p.add("variable", heartbeatVar(a.opts.App)).add("value", heartbeatValue(time.Now(), a.opts.Node))
 		if err := a.rest.do(ctx, http.MethodPost, "/asterisk/variable", &p, nil, nil); err != nil && ctx.Err() == nil {
 			a.log.Debug().Err(err).Msg("heartbeat not written")
 		}
@@ -113,6 +132,13 @@ func (a *App) watchPrimary(ctx context.Context) {
 		}
 		if !alive && a.connected.Load() && !a.draining.Load() {
 			a.takeFromPrimary(ctx)
+			if !a.standby.deathHandled && a.opts.PrimaryDead != nil {
+				a.standby.deathHandled = true
+				a.opts.PrimaryDead(ctx, heartbeatNode(last))
+			}
+		}
+		if alive {
+			a.standby.deathHandled = false // a primary back may die again
 		}
 	}
 }

@@ -134,6 +134,8 @@ func (s *Store) applyBatch(ctx context.Context, ops []op) error {
 		case opRecording:
 			r := o.Recording
 			_, err = ts.get(ts.ws.recording).ExecContext(ctx, r.Name, r.CallID, r.Path, dms(r.Duration), tn(r.Created))
+		case opOver:
+			err = s.closeOver(ctx, tx, o.Over)
 		default:
 			err = permanentError{fmt.Errorf("unknown record kind %q", o.Kind)}
 		}
@@ -429,7 +431,27 @@ const (
 	// OutcomeInterrupted marks a call that was still in progress when the
 	// process that ran it stopped without finishing it (a crash or a kill).
 	OutcomeInterrupted = "interrupted"
+	// OutcomeCompleted is the outcome of a call whose flow ran to its end
+	// (the runner's word), given by the store to a conversation that went
+	// on after its process stopped and ended normally.
+	OutcomeCompleted = "completed"
 )
+
+// closeOver ends the records of an adopted conversation's calls.
+func (s *Store) closeOver(ctx context.Context, tx *sql.Tx, o *callsOver) error {
+	if o == nil {
+		return permanentError{errors.New("conversation over without calls")}
+	}
+	args := []any{o.Ended.UnixNano(), OutcomeCompleted}
+	marks := make([]string, len(o.IDs))
+	for i, id := range o.IDs {
+		marks[i] = "?"
+		args = append(args, id)
+	}
+	args = append(args, OutcomeInProgress, OutcomeInterrupted)
+	_, err := tx.ExecContext(ctx, `UPDATE calls SET ended = ?, outcome = ? WHERE id IN (`+strings.Join(marks, ", ")+`) AND outcome IN (?, ?)`, args...)
+	return err
+}
 
 // MarkInterrupted gives every call node left in progress the outcome
 // interrupted (and those of no node: records older than nodes). It is for

@@ -57,3 +57,32 @@ func TestMarkInterruptedClosesOnlyThisNodesCalls(t *testing.T) {
 		}
 	}
 }
+
+// A conversation another process watched to its end closes its call's
+// record, whether it was left in progress or marked interrupted; a call
+// that ended otherwise keeps its outcome.
+func TestConversationOverCompletesTheCallsItWasLeftIn(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, testOptions())
+	for id, outcome := range map[string]string{"open": OutcomeInProgress, "cut": OutcomeInterrupted, "done": "no_answer"} {
+		rec := sampleCall(id, t0, 1)
+		rec.Ended, rec.Outcome = time.Time{}, outcome
+		if err := s.RecordCall(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := t0.Add(10 * time.Minute)
+	if err := s.ConversationOver([]string{"open", "open-l2", "cut", "done"}, ended); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	for id, want := range map[string]string{"open": OutcomeCompleted, "cut": OutcomeCompleted, "done": "no_answer"} {
+		c, err := s.GetCall(ctx, id, AllWorkspaces())
+		if err != nil || c.Outcome != want {
+			t.Errorf("%s: %q, %v; want %q", id, c.Outcome, err, want)
+		}
+		if want == OutcomeCompleted && !c.Ended.Equal(ended) {
+			t.Errorf("%s ended %s, want %s", id, c.Ended, ended)
+		}
+	}
+}

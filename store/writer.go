@@ -21,13 +21,22 @@ type op struct {
 	Call      *CallRecord `json:"call,omitempty"`
 	Voicemail *Voicemail  `json:"voicemail,omitempty"`
 	Recording *Recording  `json:"recording,omitempty"`
+	Over      *callsOver  `json:"over,omitempty"`
 }
 
 const (
 	opCall      = "call"
 	opVoicemail = "voicemail"
 	opRecording = "recording"
+	opOver      = "over"
 )
+
+// callsOver closes the records of calls whose conversation went on after
+// the process that ran them stopped (see ConversationOver).
+type callsOver struct {
+	IDs   []string  `json:"ids"`
+	Ended time.Time `json:"ended"`
+}
 
 // writer owns every asynchronous write. Records are accepted in order and
 // written in that order: into the bounded channel while it has room, else
@@ -521,6 +530,18 @@ func (s *Store) RecordCall(rec CallRecord) error {
 		rec.Started = s.now()
 	}
 	return s.wr.enqueue(op{Kind: opCall, Call: &rec})
+}
+
+// ConversationOver queues closing the records of the calls among ids
+// whose process stopped while they were in a conversation that another
+// process (a restart, a standby) then watched to its end: they are left
+// in progress or interrupted, and become completed, ended at ended. It
+// never blocks.
+func (s *Store) ConversationOver(ids []string, ended time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.wr.enqueue(op{Kind: opOver, Over: &callsOver{IDs: ids, Ended: ended}})
 }
 
 // SaveVoicemail queues a voicemail. It never blocks. Saving the same

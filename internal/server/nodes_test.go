@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,6 +160,7 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	standby := startNode(t, ast, Deps{StandbyPoll: 100 * time.Millisecond}, func(c *config.Config) {
 		c.Node.Name, c.ARI.App, c.ARI.StandbyFor = "pbx1-b", "callflow-b", "callflow-a"
 		c.ARI.TakeoverAfter = config.Default().ARI.TakeoverAfter
+		c.Database = primary.db() // one database for the pair, as in production
 	})
 
 	// place is the dialplan: Stasis(callflow-a), and when that fails,
@@ -271,6 +273,17 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 			t.Errorf("conversation of %s cut by the takeover", c.ID())
 		}
 	}
+	// The dead primary's records are closed by the standby: none of its
+	// calls is left in progress (the callers it resumed are its own now).
+	waitUntil(t, "no call of the dead primary left in progress", func() bool {
+		db := readDB(t, standby.cfg.Database)
+		defer db.Close()
+		var open int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM calls WHERE node = 'pbx1-a' AND outcome = 'in_progress'`).Scan(&open); err != nil {
+			return false
+		}
+		return open == 0
+	})
 	t.Logf("killed primary: %d callers mid-flow and %d conversations (%d channels); the standby moved them all, the callers' flows started over %s after the kill (takeover_after %s), the conversations went on; a new call went to the standby",
 		calls, conversations, h.AdoptedChannels, took.Round(10*time.Millisecond), standby.cfg.ARI.TakeoverAfter.D())
 
@@ -327,10 +340,19 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	db := readDB(t, standby.cfg.Database)
 	var resumed int
 	db.QueryRow(`SELECT COUNT(*) FROM call_events WHERE kind = 'resumed'`).Scan(&resumed)
-	db.Close()
 	if resumed != calls {
 		t.Errorf("%d calls recorded as resumed by the standby, want %d", resumed, calls)
 	}
+	// The conversations the standby watched to their end are completed.
+	for _, c := range talking {
+		var outcome string
+		var ended sql.NullInt64
+		db.QueryRow(`SELECT outcome, ended FROM calls WHERE id = ?`, c.ID()).Scan(&outcome, &ended)
+		if outcome != "completed" || !ended.Valid {
+			t.Errorf("conversation %s: outcome %q, ended %v; want completed when it ended", c.ID(), outcome, ended)
+		}
+	}
+	db.Close()
 	ast.Close()
 	waitGoroutines(t, base)
 }

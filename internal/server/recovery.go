@@ -159,3 +159,22 @@ func (s *Server) recoverPeriodically(ctx context.Context) {
 func (s *Server) reconcileLog() zerolog.Logger {
 	return s.log.With().Str("component", "reconcile").Logger()
 }
+
+// primaryDead closes the records of the calls a dead primary was running
+// that nobody resumed (a standby's moved callers are recorded again under
+// this node; its conversations are closed when they end).
+func (s *Server) primaryDead(ctx context.Context, node string) {
+	if node == "" || node == s.cfg.NodeName() {
+		s.log.Warn().Msg("standby: the dead primary's node is unknown: its calls left in progress stay so until it starts again")
+		return
+	}
+	markInterrupted(ctx, s.store, node, s.log.With().Str("primary_node", node).Logger())
+}
+
+// conversationOver closes the records of a conversation this process
+// watched for an earlier one (or a dead primary).
+func (s *Server) conversationOver(channels []string, ended time.Time) {
+	if err := s.store.ConversationOver(channels, ended); err != nil {
+		s.log.Warn().Err(err).Strs("channels", channels).Msg("the record of an adopted conversation not closed")
+	}
+}
