@@ -213,7 +213,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	cfg, log := s.cfg, s.log
 	svc := &applets.Services{
 		Voicemail: voicemailLog{st: s.store, share: s.share},
-		Counters:  s.store,
+		Counters:  &sharedCounters{db: s.store, log: log.With().Str("component", "counters").Logger()},
 		HTTP:      &http.Client{Timeout: 10 * time.Second},
 		SoundsDir: cfg.SoundsDir,
 		SMS:       applets.SMSDefaults{Technology: cfg.SMS.Technology, Endpoint: cfg.SMS.Endpoint, From: cfg.SMS.From},
