@@ -242,6 +242,10 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	for i, nd := range nodes {
 		cpu[i] = nd.cpu()
 	}
+	var standbyCPU time.Duration
+	if standby != nil {
+		standbyCPU = standby.cpu()
+	}
 	var stopErrs []error
 	for _, nd := range all() {
 		if !nd.ch.running() {
@@ -266,6 +270,9 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 		p := nd.lat.Percentiles(0.5, 0.99)
 		fmt.Fprintf(stdout, "%s: %d calls, CPU %s (%s per call), key-to-agent p50 %s p99 %s\n",
 			nd.name, perNode[i].Load(), cpu[i].Round(time.Millisecond), (cpu[i] / time.Duration(calls)).Round(time.Microsecond), fmtDur(p[0]), fmtDur(p[1]))
+	}
+	if standby != nil {
+		fmt.Fprintf(stdout, "%s: CPU %s (node-1's calls after the takeover)\n", standby.name, standbyCPU.Round(time.Millisecond))
 	}
 	fmt.Fprintf(stdout, "round robin across nodes: %s\n", rrSpread(nodes))
 
