@@ -277,6 +277,9 @@ func loadNodes(ctx context.Context, o loadOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "round robin across nodes: %s\n", rrSpread(nodes))
 
 	errs := append(stopErrs, faultErr)
+	if store.IsPostgres(db) {
+		errs = append(errs, checkVoicemailAudio(db, stdout))
+	}
 	if o.fault.kind != "" {
 		// Records are checked call by call: a call a killed node was
 		// running is recorded by whichever process finished it.
@@ -375,4 +378,23 @@ func workDir(prefix string, keep bool) (dir string, cleanup func(), err error) {
 			os.RemoveAll(dir)
 		}
 	}, nil
+}
+
+// checkVoicemailAudio checks that the database holds the audio of every
+// voicemail, which is what lets every node's inbox play every message.
+func checkVoicemailAudio(db string, stdout io.Writer) error {
+	st, err := openShared(db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var messages, withAudio int
+	if err := st.QueryRow(`SELECT COUNT(*), COUNT(a.name) FROM voicemails v LEFT JOIN audio a ON a.name = v.recording`).Scan(&messages, &withAudio); err != nil {
+		return fmt.Errorf("loadtest: counting voicemails: %w", err)
+	}
+	fmt.Fprintf(stdout, "voicemails: %d, %d with their audio in the database (playable from every node)\n", messages, withAudio)
+	if withAudio != messages {
+		return fmt.Errorf("loadtest: %d voicemails without their audio in the database", messages-withAudio)
+	}
+	return nil
 }
