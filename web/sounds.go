@@ -118,7 +118,7 @@ type soundsData struct {
 	Sounds     []soundView
 	Workspaces []string // where the user may upload
 	MaxLength  time.Duration
-	MaxMB      int64
+	MaxSize    string
 	Speech     bool
 	Preview    *soundPreview
 	Text       string
@@ -175,7 +175,7 @@ func (s *Server) refuseUpload(w http.ResponseWriter, r *http.Request, a *authInf
 		return false
 	}
 	if r.ContentLength > s.bodyLimit(r) {
-		msg := fmt.Sprintf("the file is too large: the largest accepted is %d MB", s.opts.Sounds.MaxBytes>>20)
+		msg := "the file is too large: the largest accepted is "+fmtSize(s.opts.Sounds.MaxBytes)
 		if isAPI(r.URL.Path) {
 			writeError(w, http.StatusRequestEntityTooLarge, msg)
 			return true
@@ -310,7 +310,7 @@ func (s *Server) soundsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSounds(w http.ResponseWriter, r *http.Request, code int, d soundsData) {
 	a := auth(r)
 	o := s.opts.Sounds
-	d.Enabled, d.Dir, d.Media, d.MaxLength, d.MaxMB = o.Dir != "", o.Dir, o.Media, o.MaxLength, o.MaxBytes>>20
+	d.Enabled, d.Dir, d.Media, d.MaxLength, d.MaxSize = o.Dir != "", o.Dir, o.Media, o.MaxLength, fmtSize(o.MaxBytes)
 	d.Speech, d.Shared = o.Speech != nil && a.isAdmin(), s.st.SharesAudio()
 	list, err := s.listSounds(r.Context(), a)
 	if err != nil {
@@ -452,7 +452,7 @@ func (s *Server) saveSound(ctx context.Context, a *authInfo, in soundUpload) (so
 		return soundView{}, uploadReadError(err)
 	}
 	if fi, err := os.Stat(raw.Name()); err == nil && fi.Size() > o.MaxBytes {
-		return soundView{}, &soundError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is too large: the largest accepted is %d MB", o.MaxBytes>>20)}
+		return soundView{}, &soundError{http.StatusRequestEntityTooLarge, "the file is too large: the largest accepted is "+fmtSize(o.MaxBytes)}
 	}
 	conv := filepath.Join(o.Dir, "."+filepath.Base(raw.Name())+".wav")
 	defer os.Remove(conv)
@@ -514,6 +514,14 @@ func (s *Server) saveSound(ctx context.Context, a *authInfo, in soundUpload) (so
 		v.Size = fi.Size()
 	}
 	return v, nil
+}
+
+// fmtSize shows a size limit as people read it: 300 KB, 50 MB.
+func fmtSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 || n >= 10<<20 {
+		return fmt.Sprintf("%d MB", n>>20)
+	}
+	return fmt.Sprintf("%d KB", (n+1023)>>10)
 }
 
 func uploadReadError(err error) error {
