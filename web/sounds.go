@@ -175,7 +175,7 @@ func (s *Server) refuseUpload(w http.ResponseWriter, r *http.Request, a *authInf
 		return false
 	}
 	if r.ContentLength > s.bodyLimit(r) {
-		msg := "the file is too large: the largest accepted is "+fmtSize(s.opts.Sounds.MaxBytes)
+		msg := "the file is too large: the largest accepted is " + fmtSize(s.opts.Sounds.MaxBytes)
 		if isAPI(r.URL.Path) {
 			writeError(w, http.StatusRequestEntityTooLarge, msg)
 			return true
@@ -452,7 +452,7 @@ func (s *Server) saveSound(ctx context.Context, a *authInfo, in soundUpload) (so
 		return soundView{}, uploadReadError(err)
 	}
 	if fi, err := os.Stat(raw.Name()); err == nil && fi.Size() > o.MaxBytes {
-		return soundView{}, &soundError{http.StatusRequestEntityTooLarge, "the file is too large: the largest accepted is "+fmtSize(o.MaxBytes)}
+		return soundView{}, &soundError{http.StatusRequestEntityTooLarge, "the file is too large: the largest accepted is " + fmtSize(o.MaxBytes)}
 	}
 	conv := filepath.Join(o.Dir, "."+filepath.Base(raw.Name())+".wav")
 	defer os.Remove(conv)
