@@ -16,7 +16,7 @@ import (
 
 // sharedNode is a web server of a node whose database is PostgreSQL,
 // with its own sounds directory.
-func sharedNode(t *testing.T, dsn, name string) *fixture {
+func sharedNode(t *testing.T, dsn string) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clk: &clock{t: base}, dir: t.TempDir()}
 	st, err := store.Open(context.Background(), dsn, store.Options{BcryptCost: 4, Now: f.clk.Now, Log: zerolog.Nop(),
@@ -43,8 +43,8 @@ func sharedNode(t *testing.T, dsn, name string) *fixture {
 func TestSharedSoundsReachEveryNode(t *testing.T) {
 	pgtest.Require(t)
 	dsn := pgtest.Database(t, "shared")
-	a := sharedNode(t, dsn, "a")
-	b := sharedNode(t, dsn, "b")
+	a := sharedNode(t, dsn)
+	b := sharedNode(t, dsn)
 	if _, err := a.st.CreateUser(context.Background(), store.NewUser{Name: "admin", Password: "pw-admin", Role: store.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestSharedSoundsReachEveryNode(t *testing.T) {
 		{"copied", func() {}, 1, 0, wantA},
 		{"nothing more to do", func() {}, 0, 0, wantA},
 		{"a new version", func() {
-			if resp, body := onA.upload("/api/sounds", "hello.mp3", readTestdata(t, "hello.mp3"), map[string]string{"workspace": "acme", "name": "hello", "replace": "1"}); resp.StatusCode != 201 {
+			if resp, body := onA.upload("/api/sounds", "hello.ogg", readTestdata(t, "hello.ogg"), map[string]string{"workspace": "acme", "name": "hello", "replace": "1"}); resp.StatusCode != 201 {
 				t.Fatalf("replace on a: %d %s", resp.StatusCode, body)
 			}
 			wantA, _ = os.ReadFile(fileA)
