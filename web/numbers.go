@@ -258,7 +258,7 @@ func (s *Server) changeNumbers(ctx context.Context, a *authInfo, req numbersRequ
 		}
 		n, err := flows.NormalizeNumber(in, s.opts.Country)
 		if err != nil {
-			lines = append(lines, numberLine{Input: in, NumberResult: store.NumberResult{Outcome: store.NumberRefused, Detail: "not a number: " + err.Error()}})
+			lines = append(lines, numberLine{Input: in, NumberResult: store.NumberResult{Outcome: store.NumberRefused, Detail: "not a number: " + strings.TrimPrefix(err.Error(), "number ")}})
 			continue
 		}
 		lines = append(lines, numberLine{Input: in, NumberResult: store.NumberResult{Number: n}})
