@@ -363,7 +363,7 @@ func (s *Store) AssignNumbers(ctx context.Context, name string, numbers []string
 				n, name, s.now().UnixNano(), author); err != nil {
 				return err
 			}
-			if err := rememberNumber(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
+			if err := noteAssigned(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
 				return err
 			}
 			added = append(added, n)
@@ -388,7 +388,7 @@ func (s *Store) ReleaseNumbers(ctx context.Context, name string, numbers []strin
 			}
 			if k, _ := res.RowsAffected(); k > 0 {
 				released = append(released, n)
-				if err := markReleased(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
+				if err := noteReleased(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
 					return err
 				}
 			}
@@ -427,7 +427,7 @@ func (s *Store) DeleteFlow(ctx context.Context, name, author string, force bool)
 				return fmt.Errorf("%w: %q has %s", ErrFlowHasNumbers, name, strings.Join(cur.Numbers, ", "))
 			}
 			for _, n := range cur.Numbers {
-				if err := markReleased(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
+				if err := noteReleased(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
 					return err
 				}
 			}
@@ -733,7 +733,7 @@ func setNumbers(ctx context.Context, tx *sql.Tx, name string, numbers []string, 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO numbers (number, flow, assigned, assigned_by) VALUES (?, ?, ?, ?)`, n, name, now, author); err != nil {
 			return nil, err
 		}
-		if err := rememberNumber(ctx, tx, n, name, author, now); err != nil {
+		if err := noteAssigned(ctx, tx, n, name, author, now); err != nil {
 			return nil, err
 		}
 		added = append(added, n)
@@ -742,7 +742,7 @@ func setNumbers(ctx context.Context, tx *sql.Tx, name string, numbers []string, 
 		if keep[n] {
 			continue
 		}
-		if err := markReleased(ctx, tx, n, name, author, now); err != nil {
+		if err := noteReleased(ctx, tx, n, name, author, now); err != nil {
 			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM numbers WHERE number = ? AND flow = ?`, n, name); err != nil {

@@ -405,6 +405,29 @@ ON CONFLICT (number) DO UPDATE SET workspace = excluded.workspace, released = ex
 	return err
 }
 
+// noteAssigned and noteReleased keep the inventory and each number's
+// audit up to date when a flow's numbers change elsewhere (a flow's page,
+// an import, a deletion).
+func noteAssigned(ctx context.Context, tx *sql.Tx, number, flow, author string, now int64) error {
+	if err := rememberNumber(ctx, tx, number, flow, author, now); err != nil {
+		return err
+	}
+	return auditAt(ctx, tx, now, author, "assign number", "number "+number, "to flow "+flow)
+}
+
+func noteReleased(ctx context.Context, tx *sql.Tx, number, flow, author string, now int64) error {
+	if err := markReleased(ctx, tx, number, flow, author, now); err != nil {
+		return err
+	}
+	return auditAt(ctx, tx, now, author, "release number", "number "+number, "from flow "+flow)
+}
+
+func auditAt(ctx context.Context, tx *sql.Tx, at int64, actor, action, subject, detail string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)`,
+		at, actor, action, subject, detail)
+	return err
+}
+
 // AddAudit records a change made outside a store transaction (a sound
 // file written, say): who did what to which subject.
 func (s *Store) AddAudit(ctx context.Context, actor, action, subject, detail string) error {

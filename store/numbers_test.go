@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callflow/callflow/internal/pgtest"
 )
 
 // numbersStore has flows Sales and Support in acme, Front in other, and
@@ -108,7 +111,7 @@ func TestChangeNumbersAnswersEachNumber(t *testing.T) {
 	}
 	// And each number's audit.
 	audit, err := s.Audit(ctx, "number +15550000001", 10)
-	if err != nil || len(audit) != 1 || audit[0].Action != "move number" || audit[0].Actor != "wendy" || audit[0].Detail != "from flow Sales to flow Support" {
+	if err != nil || len(audit) != 2 || audit[1].Action != "assign number" || audit[0].Action != "move number" || audit[0].Actor != "wendy" || audit[0].Detail != "from flow Sales to flow Support" {
 		t.Errorf("audit of +15550000001: %+v %v", audit, err)
 	}
 }
@@ -177,16 +180,24 @@ func TestNumberCallsCountsCallsPerNumberSince(t *testing.T) {
 	}
 }
 
-// Migration 12 puts the numbers flows had into the inventory.
+// Migration 12 puts the numbers flows had into the inventory, on both
+// backends.
 func TestNumberInventoryMigrationTakesExistingNumbers(t *testing.T) {
-	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cf.db")
-	old, err := openDB(path, time.Second, "immediate", 1)
+	var (
+		old *sql.DB
+		err error
+	)
+	if onPostgres() {
+		old, err = openPostgres(pgtest.Database(t, path), 1, 0)
+	} else {
+		old, err = openDB(path, time.Second, "immediate", 1)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, old, false, migrations[:11], time.Now); err != nil {
+	if err := migrate(ctx, old, onPostgres(), migrations[:11], time.Now); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
@@ -210,5 +221,26 @@ func TestNumberInventoryMigrationTakesExistingNumbers(t *testing.T) {
 	}
 	if got, _ := s.ListNumbers(ctx, AllWorkspaces()); len(got) != 1 || got[0].Flow != "" {
 		t.Errorf("released after the migration: %+v", got)
+	}
+}
+
+// Numbers changed on a flow's page or by an import have their history too.
+func TestNumberHistoryFollowsEveryWayNumbersChange(t *testing.T) {
+	ctx := context.Background()
+	s, _ := numbersStore(t)
+	if _, err := s.ReleaseNumbers(ctx, "Sales", []string{"+15550000001"}, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ImportFlow(ctx, FlowImport{Name: "Support", Source: srcV1, Numbers: []string{"+15550000001"}, SetNumbers: true, Replace: true, Author: "cy"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Audit(ctx, "number +15550000001", 10)
+	var lines []string
+	for _, e := range got {
+		lines = append(lines, e.Actor+" "+e.Action+" "+e.Detail)
+	}
+	want := "cy assign number to flow Support|bob release number from flow Sales|ann assign number to flow Sales"
+	if err != nil || strings.Join(lines, "|") != want {
+		t.Errorf("history:\n got %s\nwant %s (%v)", strings.Join(lines, "|"), want, err)
 	}
 }
