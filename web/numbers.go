@@ -445,13 +445,12 @@ func (s *Server) apiNumbersChange(w http.ResponseWriter, r *http.Request) {
 			Workspace: r.FormValue("workspace"), Move: truthy(r.FormValue("move"))}
 	}
 	lines, changed, err := s.changeNumbers(r.Context(), auth(r), req)
-	var ae *actionError
-	switch {
-	case errors.As(err, &ae):
-		writeError(w, ae.code, ae.msg)
-		return
-	case err != nil:
-		s.storeError(w, r, err)
+	if err != nil {
+		if ae := (*actionError)(nil); errors.As(err, &ae) {
+			writeError(w, ae.code, ae.msg)
+		} else {
+			s.storeError(w, r, err)
+		}
 		return
 	}
 	type resultJSON struct {

@@ -564,6 +564,21 @@ func (s *Server) soundUploadForm(w http.ResponseWriter, r *http.Request) {
 	s.renderSounds(w, r, http.StatusOK, d)
 }
 
+// soundFailed answers err if there is one: a refusal with its reason (as
+// JSON under /api/), anything else as an internal error.
+func (s *Server) soundFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	var se *soundError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &se):
+		s.fail(w, r, se.code, se.msg)
+	default:
+		s.internal(w, r, err)
+	}
+	return true
+}
+
 func (s *Server) apiSoundUpload(w http.ResponseWriter, r *http.Request) {
 	in, done, err := formUpload(r)
 	defer done()
@@ -571,16 +586,9 @@ func (s *Server) apiSoundUpload(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		v, err = s.saveSound(r.Context(), auth(r), in)
 	}
-	var se *soundError
-	switch {
-	case errors.As(err, &se):
-		writeError(w, se.code, se.msg)
-		return
-	case err != nil:
-		s.internal(w, r, err)
-		return
+	if !s.soundFailed(w, r, err) {
+		writeJSON(w, http.StatusCreated, v)
 	}
-	writeJSON(w, http.StatusCreated, v)
 }
 
 func (s *Server) apiSounds(w http.ResponseWriter, r *http.Request) {
@@ -620,19 +628,6 @@ func (s *Server) soundAudio(w http.ResponseWriter, r *http.Request) {
 		}
 		return a, a.Created(), nil
 	})
-}
-
-func openRegular(path string) (io.ReadSeekCloser, time.Time, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, time.Time{}, fmt.Errorf("%s: not a regular file: %w", filepath.Base(path), fs.ErrNotExist)
-	}
-	return f, fi.ModTime(), nil
 }
 
 // deleteSound removes a sound for a: its file and its database copy.
@@ -676,27 +671,13 @@ func (s *Server) deleteSound(ctx context.Context, a *authInfo, ws, name string) 
 }
 
 func (s *Server) soundDeleteForm(w http.ResponseWriter, r *http.Request) {
-	err := s.deleteSound(r.Context(), auth(r), r.PathValue("ws"), r.PathValue("name"))
-	var se *soundError
-	switch {
-	case errors.As(err, &se):
-		s.fail(w, r, se.code, se.msg)
-	case err != nil:
-		s.internal(w, r, err)
-	default:
+	if !s.soundFailed(w, r, s.deleteSound(r.Context(), auth(r), r.PathValue("ws"), r.PathValue("name"))) {
 		http.Redirect(w, r, "/sounds?msg=deleted", http.StatusSeeOther)
 	}
 }
 
 func (s *Server) apiSoundDelete(w http.ResponseWriter, r *http.Request) {
-	err := s.deleteSound(r.Context(), auth(r), r.PathValue("ws"), r.PathValue("name"))
-	var se *soundError
-	switch {
-	case errors.As(err, &se):
-		writeError(w, se.code, se.msg)
-	case err != nil:
-		s.internal(w, r, err)
-	default:
+	if !s.soundFailed(w, r, s.deleteSound(r.Context(), auth(r), r.PathValue("ws"), r.PathValue("name"))) {
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -758,13 +739,7 @@ func (s *Server) apiSoundSay(w http.ResponseWriter, r *http.Request) {
 		body.Text = r.FormValue("text")
 	}
 	p, err := s.say(r.Context(), auth(r), body.Text)
-	var se *soundError
-	switch {
-	case errors.As(err, &se):
-		writeError(w, se.code, se.msg)
-	case err != nil:
-		s.internal(w, r, err)
-	default:
+	if !s.soundFailed(w, r, err) {
 		writeJSON(w, http.StatusOK, map[string]string{"text": p.Text, "audio": "/api" + p.Audio})
 	}
 }
