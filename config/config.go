@@ -46,6 +46,7 @@ type Config struct {
 	SMTP     SMTP     `toml:"smtp"`
 	SMS      SMS      `toml:"sms"`
 	TTS      TTS      `toml:"tts"`
+	Sounds   Sounds   `toml:"sounds"`
 	Webhooks Webhooks `toml:"webhooks"`
 	Debug    Debug    `toml:"debug"`
 	Postgres Postgres `toml:"postgres"`
@@ -210,6 +211,24 @@ type TTS struct {
 	CacheDir string `toml:"cache_dir"`
 }
 
+// Sounds are the prompts admins upload on the web, into
+// <sounds_dir>/callflow/<workspace>/<name>.wav.
+type Sounds struct {
+	// MaxLength is the longest prompt accepted.
+	MaxLength tomlpos.Duration `toml:"max_length"`
+	// MaxUploadMB is the largest file accepted, in megabytes.
+	MaxUploadMB int `toml:"max_upload_mb"`
+}
+
+// SoundsUploadDir is where uploaded sounds go: <sounds_dir>/callflow, or
+// "" when sounds_dir is unknown (no uploads).
+func (c *Config) SoundsUploadDir() string {
+	if c.SoundsDir == "" {
+		return ""
+	}
+	return filepath.Join(c.SoundsDir, "callflow")
+}
+
 // Webhooks posts call events to other systems.
 type Webhooks struct {
 	Timeout     tomlpos.Duration `toml:"timeout"`
@@ -275,6 +294,7 @@ func Default() *Config {
 			Command: []string{"espeak-ng", "-w", "{out}", "--", "{text}"},
 			Convert: []string{"sox", "{in}", "-r", "8000", "-c", "1", "-b", "16", "{out}"},
 		},
+		Sounds:   Sounds{MaxLength: dur(5 * time.Minute), MaxUploadMB: 50},
 		Webhooks: Webhooks{Timeout: dur(5 * time.Second), MaxAttempts: 6},
 	}
 }

@@ -131,6 +131,11 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	v.positive("sounds.max_length", c.Sounds.MaxLength.D())
+	if c.Sounds.MaxUploadMB < 1 || c.Sounds.MaxUploadMB > 1024 {
+		v.fail("sounds.max_upload_mb", "must be 1-1024, got %d", c.Sounds.MaxUploadMB)
+	}
+
 	v.positive("webhooks.timeout", c.Webhooks.Timeout.D())
 	if c.Webhooks.MaxAttempts < 1 {
 		v.fail("webhooks.max_attempts", "must be at least 1, got %d", c.Webhooks.MaxAttempts)

@@ -215,6 +215,9 @@ func (e *Engine) Key(text string) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// Dir is the directory the engine writes its files to.
+func (e *Engine) Dir() string { return e.dir }
+
 // File is where the WAV for text is cached.
 func (e *Engine) File(text string) string {
 	return filepath.Join(e.dir, "tts-"+e.Key(text)+".wav")

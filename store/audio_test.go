@@ -52,3 +52,30 @@ func TestAudioIsStoredInChunksAndReadFromAnyOffset(t *testing.T) {
 		t.Error("HasAudio false after PutAudio")
 	}
 }
+
+// Audio is listed by prefix and deleted whole.
+func TestAudioIsListedByPrefixAndDeleted(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, testOptions())
+	for _, n := range []string{"sound/acme/welcome.wav", "sound/acme/menu.wav", "sound/other/hi.wav", "vm-sales-c1-1", "sound_x"} {
+		if err := s.PutAudio(ctx, n, bytes.NewReader([]byte("RIFF"+n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListAudio(ctx, "sound/acme/")
+	if err != nil || len(got) != 2 || got[0].Name != "sound/acme/menu.wav" || got[1].Name != "sound/acme/welcome.wav" || got[0].Size != int64(len("RIFFsound/acme/menu.wav")) {
+		t.Fatalf("listed %+v, %v", got, err)
+	}
+	if err := s.DeleteAudio(ctx, "sound/acme/menu.wav"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListAudio(ctx, "sound/"); len(got) != 2 {
+		t.Errorf("after delete: %+v", got)
+	}
+	if _, err := s.OpenAudio(ctx, "sound/acme/menu.wav"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted audio opens: %v", err)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM audio_chunks WHERE name = 'sound/acme/menu.wav'`); n != 0 {
+		t.Errorf("%d chunks left", n)
+	}
+}

@@ -51,7 +51,7 @@ var copyTables = []struct{ name, identity string }{
 	{"workspaces", ""}, {"users", "id"}, {"user_workspaces", ""}, {"api_tokens", "id"},
 	{"flows", ""}, {"flow_revisions", ""}, {"numbers", ""},
 	{"calls", ""}, {"call_steps", ""}, {"call_events", ""}, {"recordings", ""},
-	{"voicemails", "id"}, {"counters", ""}, {"audit", "id"},
+	{"voicemails", "id"}, {"counters", ""}, {"audit", "id"}, {"number_inventory", ""},
 }
 
 // TableCount is one table's rows after a copy, on each side.

@@ -363,6 +363,9 @@ func (s *Store) AssignNumbers(ctx context.Context, name string, numbers []string
 				n, name, s.now().UnixNano(), author); err != nil {
 				return err
 			}
+			if err := noteAssigned(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
+				return err
+			}
 			added = append(added, n)
 		}
 		if len(added) == 0 {
@@ -385,6 +388,9 @@ func (s *Store) ReleaseNumbers(ctx context.Context, name string, numbers []strin
 			}
 			if k, _ := res.RowsAffected(); k > 0 {
 				released = append(released, n)
+				if err := noteReleased(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
+					return err
+				}
 			}
 		}
 		if len(released) == 0 {
@@ -419,6 +425,11 @@ func (s *Store) DeleteFlow(ctx context.Context, name, author string, force bool)
 		if len(cur.Numbers) > 0 {
 			if !force {
 				return fmt.Errorf("%w: %q has %s", ErrFlowHasNumbers, name, strings.Join(cur.Numbers, ", "))
+			}
+			for _, n := range cur.Numbers {
+				if err := noteReleased(ctx, tx, n, name, author, s.now().UnixNano()); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM numbers WHERE flow = ?`, name); err != nil {
 				return err
@@ -722,11 +733,17 @@ func setNumbers(ctx context.Context, tx *sql.Tx, name string, numbers []string, 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO numbers (number, flow, assigned, assigned_by) VALUES (?, ?, ?, ?)`, n, name, now, author); err != nil {
 			return nil, err
 		}
+		if err := noteAssigned(ctx, tx, n, name, author, now); err != nil {
+			return nil, err
+		}
 		added = append(added, n)
 	}
 	for _, n := range have {
 		if keep[n] {
 			continue
+		}
+		if err := noteReleased(ctx, tx, n, name, author, now); err != nil {
+			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM numbers WHERE number = ? AND flow = ?`, n, name); err != nil {
 			return nil, err

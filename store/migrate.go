@@ -272,6 +272,22 @@ CREATE TABLE node_flows (
 ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook';
 CREATE INDEX outbox_kind_due ON outbox(kind, due);
 `},
+	{13, "number inventory", `
+-- Every number callflow knows, with a flow or without: a number released
+-- from its flow stays here, flagged, until it is removed. numbers says
+-- which flow has a number and since when; workspace here is the one of
+-- its last flow (or the one it was added to).
+CREATE TABLE number_inventory (
+	number      TEXT PRIMARY KEY,
+	workspace   TEXT NOT NULL DEFAULT 'default',
+	added       INTEGER NOT NULL,
+	added_by    TEXT NOT NULL DEFAULT '',
+	released    INTEGER,
+	released_by TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO number_inventory (number, workspace, added, added_by)
+SELECT n.number, f.workspace, n.assigned, n.assigned_by FROM numbers n JOIN flows f ON f.name = n.flow;
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

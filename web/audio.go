@@ -38,14 +38,19 @@ func FileAudio(_ context.Context, vm store.Voicemail) (io.ReadSeekCloser, time.T
 	if vm.Path == "" || !filepath.IsAbs(vm.Path) {
 		return nil, time.Time{}, fmt.Errorf("voicemail %d: %w", vm.ID, os.ErrNotExist)
 	}
-	f, err := os.Open(vm.Path)
+	return openRegular(vm.Path)
+}
+
+// openRegular opens a regular file (never a directory or a device).
+func openRegular(path string) (io.ReadSeekCloser, time.Time, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, time.Time{}, fmt.Errorf("voicemail %d: not a regular file: %w", vm.ID, os.ErrNotExist)
+		return nil, time.Time{}, fmt.Errorf("%s: not a regular file: %w", filepath.Base(path), os.ErrNotExist)
 	}
 	return f, fi.ModTime(), nil
 }

@@ -78,6 +78,8 @@ type Options struct {
 	// PollInterval is how often open pages ask for new voicemail
 	// (default 30s).
 	PollInterval time.Duration
+	// Sounds configure the sounds page (uploads off when Sounds.Dir is "").
+	Sounds SoundOptions
 }
 
 // Server is the web app. It starts no goroutines: dropping it is enough.
@@ -227,6 +229,7 @@ func (s *Server) routes() {
 	s.handle("POST /flows/{name}/{action}", s.flowActionForm)
 
 	s.handle("GET /stats", s.statsPage)
+	s.inventoryRoutes()
 
 	s.handle("GET /account", s.accountPage)
 	s.handle("POST /account/{action}", s.accountForm)
@@ -288,7 +291,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit(r))
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -304,6 +307,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a, status, msg := s.authenticate(w, r)
 		if a == nil {
 			s.unauthenticated(w, r, status, msg)
+			return
+		}
+		if s.refuseUpload(w, r, a) {
 			return
 		}
 		if !a.token && unsafeMethod(r.Method) && !s.csrfOK(r, a) {

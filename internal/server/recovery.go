@@ -132,6 +132,7 @@ func (s *Server) recoverAtStart(ctx context.Context) {
 	defer cancel()
 	reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, time.Time{}, s.dispatcher.InProgress, s.reconcileLog())
 	s.shareMissingAudio(rctx, time.Time{})
+	s.syncSounds(rctx)
 	warnLowDisk(s.log, s.disks)
 }
 
@@ -150,6 +151,7 @@ func (s *Server) recoverPeriodically(ctx context.Context) {
 			since := time.Now().Add(-2 * time.Hour)
 			reconcileVoicemails(rctx, s.store, s.ari, s.cfg.RecordingsDir, since, s.dispatcher.InProgress, s.reconcileLog())
 			s.shareMissingAudio(rctx, since)
+			s.syncSounds(rctx)
 			cancel()
 			warnLowDisk(s.log, s.disks)
 		}

@@ -193,6 +193,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			// Unset keeps the web's default, loopback proxies.
 			TrustedProxies: nonEmpty(cfg.HTTP.TrustedProxies),
 			Country:        cfg.DefaultCountry,
+			Sounds:         soundOptions(cfg, svc.Speech),
 			Log:            log.With().Str("component", "web").Logger(),
 		})
 		if err != nil {
