@@ -218,6 +218,42 @@ CREATE INDEX audit_subject ON audit(subject, at);
 -- The calls list says which calls left a voicemail.
 CREATE INDEX voicemails_call ON voicemails(call_id);
 `},
+	{8, "agents and teams", `
+-- An agent is a user that takes calls at one or more endpoints (dial
+-- strings), tried in position order. Portable SQL: the same text runs
+-- on SQLite and PostgreSQL.
+CREATE TABLE agent_endpoints (
+	user_id  BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	position BIGINT NOT NULL,
+	dial     TEXT NOT NULL,
+	PRIMARY KEY (user_id, position)
+);
+
+-- Teams group agents per workspace; a flow dials "team:NAME".
+CREATE TABLE teams (
+	name      TEXT PRIMARY KEY,
+	workspace TEXT NOT NULL DEFAULT 'default',
+	created   BIGINT NOT NULL
+);
+
+CREATE TABLE team_members (
+	team    TEXT NOT NULL REFERENCES teams(name) ON DELETE CASCADE,
+	user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	added   BIGINT NOT NULL,
+	PRIMARY KEY (team, user_id)
+);
+CREATE INDEX team_members_user ON team_members(user_id);
+
+-- The last presence an agent chose (available, paused, logged_out), so
+-- a restart or another node sees it. Busy and wrap-up are live states
+-- the presence tracker derives from calls and device states.
+CREATE TABLE agent_presence (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	state   TEXT NOT NULL,
+	reason  TEXT NOT NULL DEFAULT '',
+	since   BIGINT NOT NULL
+);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.
