@@ -39,6 +39,7 @@ type Config struct {
 	Calls    Calls    `toml:"calls"`
 	SMTP     SMTP     `toml:"smtp"`
 	SMS      SMS      `toml:"sms"`
+	Agents   Agents   `toml:"agents"`
 	TTS      TTS      `toml:"tts"`
 	Webhooks Webhooks `toml:"webhooks"`
 	Debug    Debug    `toml:"debug"`
@@ -118,6 +119,12 @@ type SMTP struct {
 	From     string           `toml:"from"`
 	TLS      string           `toml:"tls"`
 	Timeout  tomlpos.Duration `toml:"timeout"`
+}
+
+// Agents are the people teams and queues ring.
+type Agents struct {
+	// WrapUp is how long an agent is left alone after a call.
+	WrapUp tomlpos.Duration `toml:"wrap_up"`
 }
 
 // SMS sends text messages through Asterisk's message API.

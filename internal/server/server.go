@@ -22,6 +22,7 @@ import (
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/mailer"
 	"github.com/callflow/callflow/metrics"
+	"github.com/callflow/callflow/presence"
 	"github.com/callflow/callflow/speech"
 	"github.com/callflow/callflow/store"
 	"github.com/callflow/callflow/web"
@@ -61,6 +62,7 @@ type Server struct {
 	pprof      *http.Server
 	hooks      *webhooks.Sender
 	mail       *mailer.Mailer
+	presence   *presence.Tracker
 	disks      map[string]string // name: directory, watched for free space
 
 	stop      chan struct{} // closed by Shutdown
@@ -101,6 +103,10 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	s.dbFlows = &databaseFlowsWatch{changed: st.FlowsChanged, load: func() { s.watcher.Load() }, interval: flowsPoll,
 		log: log.With().Str("component", "flows").Logger()}
 
+	s.presence = presence.New(presence.Options{Directory: st, WrapUp: cfg.Agents.WrapUp.D()})
+	if err := s.presence.Load(context.Background()); err != nil {
+		log.Warn().Err(err).Msg("agents' presence not read: every agent starts available")
+	}
 	m := metrics.New()
 	svc := s.services(deps.Services)
 	s.hooks = webhooks.New(webhooks.Options{
@@ -189,6 +195,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 		HTTP:      &http.Client{Timeout: 10 * time.Second},
 		SoundsDir: cfg.SoundsDir,
 		SMS:       applets.SMSDefaults{Technology: cfg.SMS.Technology, Endpoint: cfg.SMS.Endpoint, From: cfg.SMS.From},
+		Agents:    s.presence,
 	}
 	if over.Speech == nil {
 		ttsDir := cfg.TTSCacheDir()
@@ -227,6 +234,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	}
 	svc.SoundsDir = overridden(svc.SoundsDir, over.SoundsDir)
 	svc.SMS = overridden(svc.SMS, over.SMS)
+	svc.Agents = overridden(svc.Agents, over.Agents)
 	return svc
 }
 
