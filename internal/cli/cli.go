@@ -21,6 +21,8 @@ Usage:
   callflow user add|passwd|list|rm|token|tokens|revoke ... staff and admin accounts of the web inbox
   callflow flows list|import|export|duplicate|publish|unpublish|history|rollback|assign|delete ...
                                                     flows kept in the database
+  callflow agent set|clear|list|login|logout|pause ... users who take calls, and their presence
+  callflow team add|rm|join|leave|list ...          teams of agents that flows dial as "team:NAME"
 
 Configuration: --config FILE, or $CALLFLOW_CONFIG, or ./callflow.toml if present;
 every key can be overridden by CALLFLOW_<SECTION>_<KEY> (see callflow.example.toml).
@@ -49,6 +51,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdUser(rest, stdin, stdout, stderr)
 	case "flows":
 		err = cmdFlows(rest, stdout, stderr)
+	case "agent", "team":
+		err = cmdAgents(cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
