@@ -113,7 +113,15 @@ type Agents interface {
 	// Claim marks agents as being rung so no other call rings them at
 	// once; it returns the claim and the agents it could take.
 	Claim(agents []string) (Claim, []string)
+	// SetByCaller changes the presence of the agent calling from caller
+	// (a number one of their endpoints ends in): action is login, logout,
+	// pause or toggle. It returns the agent and the state now, or
+	// ErrNotAgent.
+	SetByCaller(ctx context.Context, caller, action, reason string) (agent, state string, err error)
 }
+
+// ErrNotAgent is a caller who is no agent.
+var ErrNotAgent = errors.New("the caller is no agent")
 
 // AgentLeg is one endpoint of an agent.
 type AgentLeg struct {

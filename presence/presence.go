@@ -31,6 +31,7 @@ func (s State) Chosen() bool { return s == Available || s == Paused || s == Logg
 type Directory interface {
 	GetAgent(ctx context.Context, name string) (store.Agent, error)
 	TeamAgents(ctx context.Context, team string) ([]store.Agent, error)
+	ListAgents(ctx context.Context) ([]store.Agent, error)
 	SetPresence(ctx context.Context, p store.Presence) error
 	Presences(ctx context.Context) ([]store.Presence, error)
 }
@@ -345,4 +346,53 @@ func (c *claim) Done() {
 	}
 	c.t.mu.Unlock()
 	c.t.changed()
+}
+
+// numberOf is the number a dial string rings: "1001" for "PJSIP/1001",
+// "+15550001" for "PJSIP/+15550001@trunk".
+func numberOf(dial string) string {
+	_, res, _ := strings.Cut(dial, "/")
+	res, _, _ = strings.Cut(res, "/")
+	res, _, _ = strings.Cut(res, "@")
+	return res
+}
+
+// SetByCaller changes the presence of the agent calling from caller, for
+// a login number (*45). It implements applets.Agents.
+func (t *Tracker) SetByCaller(ctx context.Context, caller, action, reason string) (string, string, error) {
+	agents, err := t.opts.Directory.ListAgents(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("presence: %w", err)
+	}
+	name := ""
+	for _, a := range agents {
+		for _, e := range a.Endpoints {
+			if caller != "" && numberOf(e) == caller {
+				name = a.Name
+			}
+		}
+	}
+	if name == "" {
+		return "", "", applets.ErrNotAgent
+	}
+	var s State
+	switch action {
+	case "login":
+		s = Available
+	case "logout":
+		s = LoggedOut
+	case "pause":
+		s = Paused
+	case "toggle":
+		s = Available
+		if cur := t.Status(name).State; cur != LoggedOut && cur != Paused {
+			s = LoggedOut
+		}
+	default:
+		return "", "", fmt.Errorf("presence: unknown action %q", action)
+	}
+	if err := t.Set(ctx, name, s, reason); err != nil {
+		return "", "", err
+	}
+	return name, string(s), nil
 }

@@ -138,3 +138,26 @@ func TestResolveRefusesWhatIsNoTeamOrAgent(t *testing.T) {
 		t.Errorf("agent:bob = %v, %v", legs, err)
 	}
 }
+
+// An agent dialling the login number from a desk phone or from their
+// mobile's number is known by it; toggle takes a paused agent in.
+func TestSetByCallerKnowsTheAgentByNumber(t *testing.T) {
+	ctx := context.Background()
+	tr := New(Options{Directory: openDirectory(t)})
+	steps := []struct{ caller, action, reason, agent, state string }{
+		{"1002", "pause", "coffee", "bob", "paused"},
+		{"1002", "toggle", "", "bob", "available"},
+		{"1002", "toggle", "", "bob", "logged_out"},
+		{"+15550001", "logout", "", "alice", "logged_out"},
+		{"+15550001", "login", "", "alice", "available"},
+	}
+	for _, s := range steps {
+		agent, state, err := tr.SetByCaller(ctx, s.caller, s.action, s.reason)
+		if err != nil || agent != s.agent || state != s.state {
+			t.Errorf("%s %s: %s %s %v, want %s %s", s.caller, s.action, agent, state, err, s.agent, s.state)
+		}
+	}
+	if _, _, err := tr.SetByCaller(ctx, "1009", "login", ""); !errors.Is(err, applets.ErrNotAgent) {
+		t.Errorf("unknown phone: %v", err)
+	}
+}
