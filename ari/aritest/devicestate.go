@@ -33,7 +33,9 @@ func (s *Server) deviceLocked(name string) *device {
 // (Asterisk answers 409 for any other).
 func controlled(name string) bool { return strings.HasPrefix(name, "Stasis:") }
 
-func deviceJSON(name, state string) map[string]any { return map[string]any{"name": name, "state": state} }
+func deviceJSON(name, state string) map[string]any {
+	return map[string]any{"name": name, "state": state}
+}
 
 // setDeviceLocked changes a state and tells the subscribed applications.
 func (s *Server) setDeviceLocked(name, state string) {
