@@ -396,3 +396,26 @@ func (t *Tracker) SetByCaller(ctx context.Context, caller, action, reason string
 	}
 	return name, string(s), nil
 }
+
+// Devices returns the Asterisk devices of every agent's endpoints, for
+// the ARI transport to follow. It implements ari.DeviceWatcher.
+func (t *Tracker) Devices(ctx context.Context) []string {
+	agents, err := t.opts.Directory.ListAgents(ctx)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	t.mu.Lock()
+	for _, a := range agents {
+		t.agentLocked(a.Name).endpoints = a.Endpoints
+		for _, e := range a.Endpoints {
+			if d := deviceOf(e); d != "" && !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	t.mu.Unlock()
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/ari/aritest"
+	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/presence"
 	"github.com/callflow/callflow/store"
 )
@@ -40,14 +41,34 @@ func addTeam(t *testing.T, st *store.Store, agents ...string) {
 	}
 }
 
+// waitState waits for Asterisk's word to reach the presence tracker.
+func waitState(t *testing.T, tr *presence.Tracker, agent string, want presence.State) {
+	t.Helper()
+	for i := 0; tr.Status(agent).State != want; i++ {
+		if i == 3000 {
+			t.Fatalf("%s never became %s", agent, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A team rings its available members only: a paused agent and one whose
 // phone Asterisk reports in use are skipped; with nobody left the dial
 // ends busy without ringing anyone.
 func TestTeamRingsAvailableAgentsOnly(t *testing.T) {
 	ctx := context.Background()
-	h := startWith(t, harnessOptions{flowsDir: writeFlowDir(t, map[string]string{"team.toml": teamFlow})})
+	h := startWith(t, harnessOptions{flowsDir: writeFlowDir(t, map[string]string{"team.toml": teamFlow}),
+		tweak: []func(*config.Config){func(cfg *config.Config) {
+			// The agents exist before the server starts: it follows
+			// their phones' device states from its first connect.
+			st, err := store.Open(ctx, cfg.Database, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			addTeam(t, st, "alice", "bob", "carol")
+		}}})
 	defer h.stop()
-	addTeam(t, h.srv.store, "alice", "bob", "carol")
 	for _, a := range []string{"PJSIP/alice", "PJSIP/bob"} {
 		h.ast.SetAgent(a, answerQuick()) // would win if rung: they must not be
 	}
@@ -55,7 +76,8 @@ func TestTeamRingsAvailableAgentsOnly(t *testing.T) {
 	if err := h.srv.presence.Set(ctx, "alice", presence.Paused, "training"); err != nil {
 		t.Fatal(err)
 	}
-	h.srv.presence.DeviceState("PJSIP/bob", "INUSE")
+	h.ast.SetDeviceState("PJSIP/bob", "INUSE") // bob took a call callflow did not place
+	waitState(t, h.srv.presence, "bob", presence.Busy)
 
 	c := h.call(aritest.CallSpec{Exten: "+914430000009"})
 	hangupWhenDone(t, c)

@@ -142,6 +142,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			DrainTimeout:    cfg.Calls.DrainTimeout.D(),
 			MaxCallDuration: cfg.Calls.MaxDuration.D(),
 			NotInService:    notInService,
+			Devices:         s.presence,
 			OnLatency:       deps.OnLatency,
 			Logger:          log.With().Str("component", "ari").Logger(),
 		}, s.dispatcher)
