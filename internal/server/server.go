@@ -160,6 +160,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if cfg.HTTP.Listen != "" {
 		h, err := web.New(web.Options{
 			Store:      st,
+			Presence:   s.presence,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
 			Audio:      voicemailAudio{dir: localAudioDir(cfg), recDir: cfg.RecordingsDir, ari: s.ari}.open,
