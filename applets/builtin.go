@@ -22,5 +22,6 @@ func Builtin() *Registry {
 		PassthruDef,
 		SMSDef,
 		BidDef,
+		AgentLoginDef,
 	)
 }

@@ -40,9 +40,16 @@ func (d DialParams) validate(p Params, targets []string, key string) error {
 	return errs.err()
 }
 
-// validTarget accepts Asterisk dial strings (TECH/resource) only: a bare
+// validTarget accepts Asterisk dial strings (TECH/resource), and
+// "team:NAME" / "agent:NAME" resolved when the call is placed. A bare
 // number would need a trunk, which the admin must name.
 func validTarget(t string) error {
+	if kind, name, ok := strings.Cut(t, ":"); ok && (kind == "team" || kind == "agent") {
+		if name == "" || strings.ContainsAny(name, ":/&,| \n\r") {
+			return errors.New("destination " + quote(t) + " must name one " + kind + ", such as \"" + kind + ":support\"")
+		}
+		return nil
+	}
 	tech, res, ok := strings.Cut(t, "/")
 	if !ok || tech == "" || res == "" {
 		return errors.New("destination " + quote(t) + " is not a dial string such as \"PJSIP/101\" or \"PJSIP/+15551234567@trunk\"")
@@ -93,8 +100,76 @@ func listForm(s string) error {
 	return fmt.Errorf("want a list, one destination per item: to = [%s]", strings.Join(items, ", "))
 }
 
+// isAgentTarget reports a "team:" or "agent:" destination.
+func isAgentTarget(t string) bool {
+	return strings.HasPrefix(t, "team:") || strings.HasPrefix(t, "agent:")
+}
+
+// resolveTargets turns team and agent destinations into the dial strings
+// of the agents available now and claims those agents for this dial; the
+// claim is nil when no destination named one.
+func resolveTargets(ctx context.Context, env *Env, targets []string) ([]string, map[string]string, Claim, error) {
+	var named bool
+	for _, t := range targets {
+		named = named || isAgentTarget(t)
+	}
+	if !named {
+		return targets, nil, nil, nil
+	}
+	if env.Services == nil || env.Services.Agents == nil {
+		return nil, nil, nil, errors.New("team and agent destinations need the agents directory (callflow serve with a database)")
+	}
+	var legs []AgentLeg
+	for _, t := range targets {
+		if !isAgentTarget(t) {
+			legs = append(legs, AgentLeg{Dial: t})
+			continue
+		}
+		ls, err := env.Services.Agents.Resolve(ctx, t)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		legs = append(legs, ls...)
+	}
+	var names []string
+	for _, l := range legs {
+		if l.Agent != "" {
+			names = append(names, l.Agent)
+		}
+	}
+	claim, got := env.Services.Agents.Claim(names)
+	taken := map[string]bool{}
+	for _, n := range got {
+		taken[n] = true
+	}
+	var dials []string
+	agentOf := map[string]string{}
+	for _, l := range legs {
+		if l.Agent != "" && !taken[l.Agent] {
+			continue // busy with another call since it was resolved
+		}
+		if _, dup := agentOf[l.Dial]; dup {
+			continue
+		}
+		agentOf[l.Dial] = l.Agent
+		dials = append(dials, l.Dial)
+	}
+	return dials, agentOf, claim, nil
+}
+
 // dial rings targets at once and turns the result into an outcome.
 func dial(ctx context.Context, env *Env, d DialParams, targets []string) (Result, error) {
+	targets, agentOf, claim, err := resolveTargets(ctx, env, targets)
+	if err != nil {
+		return Result{}, err
+	}
+	if claim != nil {
+		defer claim.Done()
+		if len(targets) == 0 {
+			env.Note("agents", "none available")
+			return Result{Outcome: string(Busy)}, nil
+		}
+	}
 	spec := DialSpec{
 		Targets:     targets,
 		RingTimeout: orDefault(d.RingTimeout, 30*time.Second),
@@ -111,7 +186,13 @@ func dial(ctx context.Context, env *Env, d DialParams, targets []string) (Result
 			env.Log.Warn().Err(err).Msg("whisper not spoken")
 		}
 	}
+	if claim != nil {
+		spec.OnAnswer = func(target string) { claim.Answered(agentOf[target]) }
+	}
 	res, err := env.Call.Dial(ctx, spec)
+	if claim != nil && res.Status == Answered {
+		claim.Answered(agentOf[res.Target]) // a transport that could not tell earlier
+	}
 	if res.Status != "" {
 		env.State.Dials = append(env.State.Dials, res)
 	}

@@ -101,6 +101,40 @@ type Services struct {
 	// SMS are the defaults of sms steps that name no technology,
 	// endpoint or sender (the [sms] section of the configuration).
 	SMS SMSDefaults
+	// Agents resolves "team:NAME" and "agent:NAME" destinations.
+	Agents Agents
+}
+
+// Agents knows the agents, their teams and who can take a call now.
+type Agents interface {
+	// Resolve returns the endpoints of the agents of a "team:NAME" or
+	// "agent:NAME" destination who are available now, in team order.
+	Resolve(ctx context.Context, target string) ([]AgentLeg, error)
+	// Claim marks agents as being rung so no other call rings them at
+	// once; it returns the claim and the agents it could take.
+	Claim(agents []string) (Claim, []string)
+	// SetByCaller changes the presence of the agent calling from caller
+	// (a number one of their endpoints ends in): action is login, logout,
+	// pause or toggle. It returns the agent and the state now, or
+	// ErrNotAgent.
+	SetByCaller(ctx context.Context, caller, action, reason string) (agent, state string, err error)
+}
+
+// ErrNotAgent is a caller who is no agent.
+var ErrNotAgent = errors.New("the caller is no agent")
+
+// AgentLeg is one endpoint of an agent.
+type AgentLeg struct {
+	Agent string
+	Dial  string
+}
+
+// Claim is the agents one dial holds until it ends.
+type Claim interface {
+	// Answered frees the agents who did not answer; the one who did is busy.
+	Answered(agent string)
+	// Done frees them all; the one who talked starts wrap-up.
+	Done()
 }
 
 // SMSDefaults are where texts go out when a step does not say.

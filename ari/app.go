@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -337,6 +338,49 @@ func (a *App) afterConnect(ctx context.Context, reconnect bool) {
 	}
 	a.checkSystemName(ctx)
 	a.reconcile(ctx, reconnect)
+	a.watchDevices(ctx)
+}
+
+// watchDevices subscribes to the agents' device states and reads each
+// one's state now (changes while disconnected produced no event).
+func (a *App) watchDevices(ctx context.Context) {
+	if a.opts.Devices == nil {
+		return
+	}
+	for _, d := range a.opts.Devices.Devices(ctx) {
+		p := params{}
+		p.add("eventSource", "deviceState:"+d)
+		if err := a.rest.do(ctx, http.MethodPost, "/applications/"+esc(a.opts.App)+"/subscription", &p, nil, nil); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn().Err(err).Str("device", d).Msg("device state not followed")
+			}
+			continue
+		}
+		var st struct {
+			State string `json:"state"`
+		}
+		if err := a.rest.do(ctx, http.MethodGet, "/deviceStates/"+esc(d), nil, nil, &st); err == nil {
+			a.opts.Devices.DeviceState(d, st.State)
+		}
+	}
+}
+
+// deviceState hands a DeviceStateChanged to the watcher.
+func (a *App) deviceState(b []byte) {
+	if a.opts.Devices == nil {
+		return
+	}
+	var ev struct {
+		DeviceState struct {
+			Name  string `json:"name"`
+			State string `json:"state"`
+		} `json:"device_state"`
+	}
+	if err := json.Unmarshal(b, &ev); err != nil || ev.DeviceState.Name == "" {
+		a.log.Warn().Err(err).Msg("undecodable DeviceStateChanged")
+		return
+	}
+	a.opts.Devices.DeviceState(ev.DeviceState.Name, ev.DeviceState.State)
 }
 
 // checkSystemName reads Asterisk's systemname, for Health and, with
@@ -375,7 +419,11 @@ func (a *App) setEventFilter(ctx context.Context) error {
 // dispatch handles one event; it reports whether the application was
 // taken over by another connection.
 func (a *App) dispatch(b []byte) bool {
-	if peekKind(b) == evNone {
+	switch peekKind(b) {
+	case evNone:
+		return false
+	case evDeviceState:
+		a.deviceState(b)
 		return false
 	}
 	r := &a.raw

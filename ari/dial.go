@@ -515,6 +515,9 @@ func (d *dialer) talk() (call.DialResult, error) {
 	}
 	res.Answered = time.Now()
 	c.log.Info().Str("target", w.target).Msg("dial answered: bridged")
+	if d.spec.OnAnswer != nil {
+		d.spec.OnAnswer(w.target)
+	}
 	if d.spec.Record {
 		c.seq++
 		name := "call-" + safeName(c.id) + "-" + strconv.Itoa(c.seq)

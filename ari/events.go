@@ -31,6 +31,8 @@ const (
 	// evResync is made by the reconcile for a call whose channel is still
 	// there: events of the gap may be lost, so waits check the state.
 	evResync
+	// evDeviceState is a DeviceStateChanged: no call's, the presence's.
+	evDeviceState
 )
 
 var kindByType = map[string]evKind{
@@ -47,6 +49,7 @@ var kindByType = map[string]evKind{
 	"RecordingFinished":    evRecordingFinished,
 	"RecordingFailed":      evRecordingFailed,
 	"ApplicationReplaced":  evAppReplaced,
+	"DeviceStateChanged":   evDeviceState,
 }
 
 // filterTypes are the event types asked for with the application's event

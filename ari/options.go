@@ -71,6 +71,9 @@ type Options struct {
 	// OnLatency, when set, receives for every request a call makes the time
 	// since that call's latest event arrived (benchmarks, the load tool).
 	OnLatency func(time.Duration)
+	// Devices, when set, are the agents' phones whose Asterisk device
+	// states callflow follows (busy on calls it did not place).
+	Devices DeviceWatcher
 
 	Logger zerolog.Logger
 }
@@ -183,4 +186,12 @@ func parseInbound(args []string, exten, context, callerNum, callerName, chanName
 	in := inbound{Args: args, Exten: exten, Context: context, CallerNumber: callerNum, CallerName: callerName, ChannelName: chanName}
 	in.FlowName, in.Number = call.Route(args, exten)
 	return in
+}
+
+// DeviceWatcher follows device states: Devices names the devices
+// ("PJSIP/1001") to subscribe to on each connect; DeviceState receives
+// their state then and on every DeviceStateChanged.
+type DeviceWatcher interface {
+	Devices(ctx context.Context) []string
+	DeviceState(device, state string)
 }

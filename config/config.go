@@ -45,6 +45,7 @@ type Config struct {
 	Calls    Calls    `toml:"calls"`
 	SMTP     SMTP     `toml:"smtp"`
 	SMS      SMS      `toml:"sms"`
+	Agents   Agents   `toml:"agents"`
 	TTS      TTS      `toml:"tts"`
 	Sounds   Sounds   `toml:"sounds"`
 	Webhooks Webhooks `toml:"webhooks"`
@@ -189,6 +190,12 @@ type SMTP struct {
 	// server turned away for now, doubled for each further one (up to 10
 	// minutes, six attempts in all).
 	RetryAfter tomlpos.Duration `toml:"retry_after"`
+}
+
+// Agents are the people teams and queues ring.
+type Agents struct {
+	// WrapUp is how long an agent is left alone after a call.
+	WrapUp tomlpos.Duration `toml:"wrap_up"`
 }
 
 // SMS sends text messages through Asterisk's message API.

@@ -89,6 +89,7 @@ func Simulate(ctx context.Context, set *Set, target string, opts SimOptions) (*S
 			Speech:    fakeSpeech{},
 			HTTP:      web.client(),
 			SMS:       opts.SMS,
+			Agents:    simAgents{},
 		}
 	}
 	if svc.HTTP == nil {
@@ -116,6 +117,31 @@ type fakeSpeech struct{}
 func (fakeSpeech) Speak(ctx context.Context, text string) (applets.Media, error) {
 	return applets.Media(fmt.Sprintf("tts:%q", text)), nil
 }
+
+// simAgents stand for a team or an agent by its name: the simulator has
+// no directory, and --agents scripts whoever answers.
+type simAgents struct{}
+
+func (simAgents) Resolve(ctx context.Context, target string) ([]applets.AgentLeg, error) {
+	return []applets.AgentLeg{{Agent: target, Dial: target}}, nil
+}
+
+func (simAgents) Claim(agents []string) (applets.Claim, []string) { return simClaim{}, agents }
+
+func (simAgents) SetByCaller(ctx context.Context, caller, action, reason string) (string, string, error) {
+	switch action {
+	case "logout", "toggle":
+		return "caller " + caller, "logged_out", nil
+	case "pause":
+		return "caller " + caller, "paused", nil
+	}
+	return "caller " + caller, "available", nil
+}
+
+type simClaim struct{}
+
+func (simClaim) Answered(string) {}
+func (simClaim) Done()           {}
 
 // MemCounters are round-robin positions kept in memory.
 type MemCounters struct {

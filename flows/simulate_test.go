@@ -331,3 +331,23 @@ on = { open = "hi", closed = "hi" }
 		t.Error("a flow without a schedule has a zone")
 	}
 }
+
+// The simulator has no directory of agents: a team or an agent is dialled
+// by its name and --agents scripts the answer.
+func TestSimulateDialsTeamsByName(t *testing.T) {
+	set := NewSet(1, []*Flow{mustParse(t, "team", `
+name = "Team"
+numbers = ["+15550003000"]
+[[steps]]
+id = "support"
+applet = "multi_ring"
+to = ["team:support", "agent:alice"]
+`)}, nil)
+	sim := simulate(t, set, "Team", SimOptions{Script: scripted.Script{Agents: []applets.DialStatus{applets.Answered}}})
+	if got := path(sim.Record); got != "support:answered" {
+		t.Errorf("path %s", got)
+	}
+	if a := actions(sim.Record); !strings.Contains(a, "dialled team:support, agent:alice") {
+		t.Errorf("actions %s", a)
+	}
+}

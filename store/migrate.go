@@ -288,6 +288,42 @@ CREATE TABLE number_inventory (
 INSERT INTO number_inventory (number, workspace, added, added_by)
 SELECT n.number, f.workspace, n.assigned, n.assigned_by FROM numbers n JOIN flows f ON f.name = n.flow;
 `},
+	{14, "agents and teams", `
+-- An agent is a user that takes calls at one or more endpoints (dial
+-- strings), tried in position order. Portable SQL: the same text runs
+-- on SQLite and PostgreSQL.
+CREATE TABLE agent_endpoints (
+	user_id  BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	position BIGINT NOT NULL,
+	dial     TEXT NOT NULL,
+	PRIMARY KEY (user_id, position)
+);
+
+-- Teams group agents per workspace; a flow dials "team:NAME".
+CREATE TABLE teams (
+	name      TEXT PRIMARY KEY,
+	workspace TEXT NOT NULL DEFAULT 'default',
+	created   BIGINT NOT NULL
+);
+
+CREATE TABLE team_members (
+	team    TEXT NOT NULL REFERENCES teams(name) ON DELETE CASCADE,
+	user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	added   BIGINT NOT NULL,
+	PRIMARY KEY (team, user_id)
+);
+CREATE INDEX team_members_user ON team_members(user_id);
+
+-- The last presence an agent chose (available, paused, logged_out), so
+-- a restart or another node sees it. Busy and wrap-up are live states
+-- the presence tracker derives from calls and device states.
+CREATE TABLE agent_presence (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	state   TEXT NOT NULL,
+	reason  TEXT NOT NULL DEFAULT '',
+	since   BIGINT NOT NULL
+);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

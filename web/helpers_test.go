@@ -29,6 +29,7 @@ import (
 
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/presence"
 	"github.com/callflow/callflow/store"
 )
 
@@ -145,11 +146,12 @@ func newFixture(t testing.TB) *fixture {
 	f.seedCalls()
 
 	srv, err := New(Options{
-		Store:  st,
-		Flows:  func() *flows.Set { return f.set.Load() },
-		Reload: func() { f.reloads.Add(1); f.rebuild() },
-		Audio:  f.openAudio,
-		Health: func() map[string]any { return map[string]any{"ok": true, "ari": "connected"} },
+		Store:    st,
+		Presence: presence.New(presence.Options{Directory: st, Now: f.clk.Now}),
+		Flows:    func() *flows.Set { return f.set.Load() },
+		Reload:   func() { f.reloads.Add(1); f.rebuild() },
+		Audio:    f.openAudio,
+		Health:   func() map[string]any { return map[string]any{"ok": true, "ari": "connected"} },
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "callflow_calls_in_progress 0\n")
 		}),

@@ -21,6 +21,8 @@ import (
 // a default.
 type Options struct {
 	Store *store.Store
+	// Presence is the agents' presence; nil serves no /api/agents.
+	Presence Presence
 	// Flows returns the set serving calls now.
 	Flows func() *flows.Set
 	// Reload asks for a reload after a database flow changed.
@@ -262,6 +264,8 @@ func (s *Server) routes() {
 	s.handle("POST /api/flows/{name}/numbers", s.apiFlowAction)
 	s.handle("DELETE /api/flows/{name}/numbers", s.apiFlowAction)
 	s.handle("GET /api/stats", s.apiStats)
+	s.handle("GET /api/agents", s.apiAgents)
+	s.handle("POST /api/agents/{name}/presence", s.apiAgentPresence)
 }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {

@@ -121,6 +121,10 @@ type DialSpec struct {
 	Accept string
 	Record bool   // record the conversation
 	Music  string // "ringing" (default) or a music-on-hold class
+	// OnAnswer, when set, is told the target that answered as soon as it
+	// is bridged (before the conversation), so presence can free the
+	// agents who did not answer.
+	OnAnswer func(target string)
 }
 
 // DialStatus is how a dial ended.

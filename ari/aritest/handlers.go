@@ -89,6 +89,11 @@ func implemented() []route {
 		{"POST", "bridges/{bridgeId}/play/{playbackId}", func(q *request) *reply { return q.s.playOnBridge(q, q.pathVar("playbackId")) }},
 		{"POST", "bridges/{bridgeId}/record", hRecordBridge},
 
+		{"GET", "deviceStates", hListDeviceStates},
+		{"GET", "deviceStates/{deviceName}", hGetDeviceState},
+		{"PUT", "deviceStates/{deviceName}", hUpdateDeviceState},
+		{"DELETE", "deviceStates/{deviceName}", hDeleteDeviceState},
+
 		{"GET", "playbacks/{playbackId}", hGetPlayback},
 		{"DELETE", "playbacks/{playbackId}", hStopPlayback},
 		{"POST", "playbacks/{playbackId}/control", hControlPlayback},
@@ -347,6 +352,10 @@ func (s *Server) eventSourceLocked(src string) (map[string]int, bool) {
 	case "bridge":
 		if b := s.bridges[id]; b != nil {
 			return b.subs, true
+		}
+	case "deviceState":
+		if id != "" {
+			return s.deviceLocked(id).subs, true
 		}
 	}
 	return nil, false

@@ -156,6 +156,7 @@ type Server struct {
 	playbacks map[string]*playback
 	liveRecs  map[string]*recording
 	agents    map[string]AgentBehavior
+	devices   map[string]*device
 	globals   map[string]string
 	requests  []Request
 	messages  []SentMessage
@@ -191,6 +192,7 @@ func NewServer(opts Options) *Server {
 		playbacks: map[string]*playback{},
 		liveRecs:  map[string]*recording{},
 		agents:    map[string]AgentBehavior{},
+		devices:   map[string]*device{},
 		globals:   map[string]string{},
 	}
 	if s.scale <= 0 {

@@ -23,6 +23,8 @@ Usage:
                                                     flows kept in the database
   callflow migrate [--dry-run]                      bring the database's schema up to date
   callflow copy-db --from FILE.db --to postgres://...  move a SQLite database into PostgreSQL
+  callflow agent set|clear|list|login|logout|pause ... users who take calls, and their presence
+  callflow team add|rm|join|leave|list ...          teams of agents that flows dial as "team:NAME"
 
 Configuration: --config FILE, or $CALLFLOW_CONFIG, or ./callflow.toml if present;
 every key can be overridden by CALLFLOW_<SECTION>_<KEY> (see callflow.example.toml).
@@ -55,6 +57,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdCopyDB(rest, stdout, stderr)
 	case "flows":
 		err = cmdFlows(rest, stdout, stderr)
+	case "agent", "team":
+		err = cmdAgents(cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

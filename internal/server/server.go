@@ -22,6 +22,7 @@ import (
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/mailer"
 	"github.com/callflow/callflow/metrics"
+	"github.com/callflow/callflow/presence"
 	"github.com/callflow/callflow/speech"
 	"github.com/callflow/callflow/store"
 	"github.com/callflow/callflow/web"
@@ -69,9 +70,10 @@ type Server struct {
 	hooks      *webhooks.Sender
 	// share carries new voicemails whose audio goes into the database
 	// (PostgreSQL); nil on SQLite.
-	share chan store.Voicemail
-	mail  *mailer.Mailer
-	disks map[string]string // name: directory, watched for free space
+	share    chan store.Voicemail
+	mail     *mailer.Mailer
+	presence *presence.Tracker
+	disks    map[string]string // name: directory, watched for free space
 
 	stop      chan struct{} // closed by Shutdown
 	stopOnce  sync.Once
@@ -120,6 +122,10 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if st.SharesAudio() {
 		s.share = make(chan store.Voicemail, 256)
 	}
+	s.presence = presence.New(presence.Options{Directory: st, WrapUp: cfg.Agents.WrapUp.D()})
+	if err := s.presence.Load(context.Background()); err != nil {
+		log.Warn().Err(err).Msg("agents' presence not read: every agent starts available")
+	}
 	m := metrics.New()
 	svc := s.services(deps.Services)
 	s.hooks = webhooks.New(webhooks.Options{
@@ -164,6 +170,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			DrainTimeout:      cfg.Calls.DrainTimeout.D(),
 			MaxCallDuration:   cfg.Calls.MaxDuration.D(),
 			NotInService:      notInService,
+			Devices:           s.presence,
 			OnLatency:         deps.OnLatency,
 			Logger:            log.With().Str("component", "ari").Logger(),
 		}, s.dispatcher)
@@ -181,6 +188,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if cfg.HTTP.Listen != "" {
 		h, err := web.New(web.Options{
 			Store:      st,
+			Presence:   s.presence,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
 			Audio:      s.voicemailAudio().open,
@@ -218,6 +226,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 		HTTP:      &http.Client{Timeout: 10 * time.Second},
 		SoundsDir: cfg.SoundsDir,
 		SMS:       applets.SMSDefaults{Technology: cfg.SMS.Technology, Endpoint: cfg.SMS.Endpoint, From: cfg.SMS.From},
+		Agents:    s.presence,
 	}
 	if over.Speech == nil {
 		ttsDir := cfg.TTSCacheDir()
@@ -258,6 +267,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	}
 	svc.SoundsDir = overridden(svc.SoundsDir, over.SoundsDir)
 	svc.SMS = overridden(svc.SMS, over.SMS)
+	svc.Agents = overridden(svc.Agents, over.Agents)
 	return svc
 }
 

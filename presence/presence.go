@@ -1,0 +1,421 @@
+package presence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/store"
+)
+
+// State is an agent's presence.
+type State string
+
+const (
+	Available State = "available"
+	Busy      State = "busy" // ringing or talking, on a call of callflow's or per device state
+	Paused    State = "paused"
+	LoggedOut State = "logged_out"
+	WrapUp    State = "wrap_up" // the seconds after a call before the next one
+)
+
+// Chosen reports whether an agent may choose s (busy and wrap-up follow calls).
+func (s State) Chosen() bool { return s == Available || s == Paused || s == LoggedOut }
+
+// Directory is where agents and teams are kept (the store).
+type Directory interface {
+	GetAgent(ctx context.Context, name string) (store.Agent, error)
+	TeamAgents(ctx context.Context, team string) ([]store.Agent, error)
+	ListAgents(ctx context.Context) ([]store.Agent, error)
+	SetPresence(ctx context.Context, p store.Presence) error
+	Presences(ctx context.Context) ([]store.Presence, error)
+}
+
+// Options configure a Tracker.
+type Options struct {
+	Directory Directory
+	// WrapUp is how long an agent stays unavailable after a call.
+	WrapUp time.Duration
+	Now    func() time.Time
+}
+
+// Tracker holds every agent's presence on this node. Safe for concurrent use.
+type Tracker struct {
+	opts Options
+
+	mu      sync.Mutex
+	agents  map[string]*agent
+	devices map[string]string // Asterisk device ("PJSIP/1001") → its state ("INUSE")
+	subs    map[chan struct{}]struct{}
+}
+
+type agent struct {
+	chosen    State
+	reason    string
+	since     time.Time
+	ringing   int // legs of callflow's ringing this agent now
+	talking   int
+	wrapUntil time.Time
+	endpoints []string // as last resolved, for device states
+}
+
+// New makes a tracker; Load reads the presence agents chose before.
+func New(opts Options) *Tracker {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Tracker{opts: opts, agents: map[string]*agent{}, devices: map[string]string{}, subs: map[chan struct{}]struct{}{}}
+}
+
+// Load reads the recorded presence of every agent.
+func (t *Tracker) Load(ctx context.Context) error {
+	ps, err := t.opts.Directory.Presences(ctx)
+	if err != nil {
+		return fmt.Errorf("presence: load: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range ps {
+		a := t.agentLocked(p.Agent)
+		a.chosen, a.reason, a.since = State(p.State), p.Reason, p.Since
+	}
+	return nil
+}
+
+// agentLocked returns the entry of name, making it: an agent nobody set
+// is available (teams ring their members without a login step first).
+func (t *Tracker) agentLocked(name string) *agent {
+	a := t.agents[name]
+	if a == nil {
+		a = &agent{chosen: Available, since: t.opts.Now()}
+		t.agents[name] = a
+	}
+	return a
+}
+
+// Set records the state an agent chose; reason goes with a pause.
+func (t *Tracker) Set(ctx context.Context, name string, s State, reason string) error {
+	if !s.Chosen() {
+		return fmt.Errorf("presence: %q is not a state an agent can choose (available, paused, logged_out)", s)
+	}
+	if s != Paused {
+		reason = ""
+	}
+	if _, err := t.opts.Directory.GetAgent(ctx, name); err != nil {
+		return fmt.Errorf("presence: agent %q: %w", name, err)
+	}
+	now := t.opts.Now()
+	if err := t.opts.Directory.SetPresence(ctx, store.Presence{Agent: name, State: string(s), Reason: reason, Since: now}); err != nil {
+		return fmt.Errorf("presence: agent %q: %w", name, err)
+	}
+	t.mu.Lock()
+	a := t.agentLocked(name)
+	a.chosen, a.reason, a.since = s, reason, now
+	t.mu.Unlock()
+	t.changed()
+	return nil
+}
+
+// DeviceState records an Asterisk device state (from /deviceStates or a
+// DeviceStateChanged event): an agent whose endpoint is in use is busy
+// even when callflow did not place the call.
+func (t *Tracker) DeviceState(device, state string) {
+	t.mu.Lock()
+	if state == "" || state == "NOT_INUSE" || state == "UNKNOWN" {
+		delete(t.devices, device)
+	} else {
+		t.devices[device] = state
+	}
+	t.mu.Unlock()
+	t.changed()
+}
+
+// deviceOf is the Asterisk device of a dial string: "PJSIP/1001" for
+// "PJSIP/1001" and "PJSIP/1001/sip:..." alike; a trunk dial
+// ("PJSIP/+1555@trunk") has no device state of its own.
+func deviceOf(dial string) string {
+	tech, res, _ := strings.Cut(dial, "/")
+	res, _, _ = strings.Cut(res, "/")
+	if strings.Contains(res, "@") {
+		return ""
+	}
+	return tech + "/" + res
+}
+
+// busyDevice reports whether Asterisk says the device is taken.
+func busyDevice(state string) bool {
+	switch state {
+	case "INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD":
+		return true
+	}
+	return false
+}
+
+// stateLocked derives an agent's state now.
+func (t *Tracker) stateLocked(a *agent, now time.Time) State {
+	if a.chosen != Available {
+		return a.chosen
+	}
+	if a.ringing > 0 || a.talking > 0 {
+		return Busy
+	}
+	for _, e := range a.endpoints {
+		if d := deviceOf(e); d != "" && busyDevice(t.devices[d]) {
+			return Busy
+		}
+	}
+	if now.Before(a.wrapUntil) {
+		return WrapUp
+	}
+	return Available
+}
+
+// Status is one agent's presence as staff see it.
+type Status struct {
+	Agent  string    `json:"agent"`
+	State  State     `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// Status returns an agent's presence now.
+func (t *Tracker) Status(name string) Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.agentLocked(name)
+	return Status{Agent: name, State: t.stateLocked(a, t.opts.Now()), Reason: a.reason, Since: a.since}
+}
+
+// Snapshot returns every agent the tracker knows, by name.
+func (t *Tracker) Snapshot() []Status {
+	t.mu.Lock()
+	now := t.opts.Now()
+	out := make([]Status, 0, len(t.agents))
+	for name, a := range t.agents {
+		out = append(out, Status{Agent: name, State: t.stateLocked(a, now), Reason: a.reason, Since: a.since})
+	}
+	t.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Agent < out[j].Agent })
+	return out
+}
+
+// Subscribe returns a channel that receives (without blocking the
+// tracker) after each change, and a function that ends the subscription.
+func (t *Tracker) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	t.mu.Lock()
+	t.subs[ch] = struct{}{}
+	t.mu.Unlock()
+	return ch, func() {
+		t.mu.Lock()
+		delete(t.subs, ch)
+		t.mu.Unlock()
+	}
+}
+
+func (t *Tracker) changed() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ch := range t.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ErrUnknownTarget is a team or agent that does not exist.
+var ErrUnknownTarget = errors.New("presence: no such team or agent")
+
+// Resolve turns "team:NAME" or "agent:NAME" into the endpoints of the
+// agents available now, in team order. It implements applets.Agents.
+func (t *Tracker) Resolve(ctx context.Context, target string) ([]applets.AgentLeg, error) {
+	kind, name, _ := strings.Cut(target, ":")
+	var agents []store.Agent
+	switch kind {
+	case "team":
+		as, err := t.opts.Directory.TeamAgents(ctx, name)
+		if err != nil {
+			return nil, wrapUnknown(target, err)
+		}
+		agents = as
+	case "agent":
+		a, err := t.opts.Directory.GetAgent(ctx, name)
+		if err != nil {
+			return nil, wrapUnknown(target, err)
+		}
+		agents = []store.Agent{a}
+	default:
+		return nil, fmt.Errorf("presence: %q is neither team:NAME nor agent:NAME", target)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.opts.Now()
+	var legs []applets.AgentLeg
+	for _, ag := range agents {
+		a := t.agentLocked(ag.Name)
+		a.endpoints = ag.Endpoints
+		if t.stateLocked(a, now) != Available {
+			continue
+		}
+		for _, e := range ag.Endpoints {
+			legs = append(legs, applets.AgentLeg{Agent: ag.Name, Dial: e})
+		}
+	}
+	return legs, nil
+}
+
+func wrapUnknown(target string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrUnknownTarget, target)
+	}
+	return fmt.Errorf("presence: %s: %w", target, err)
+}
+
+// Claim marks agents as ringing so that no other call rings them at the
+// same time; it returns the agents it could claim (those still available).
+func (t *Tracker) Claim(names []string) (applets.Claim, []string) {
+	t.mu.Lock()
+	now := t.opts.Now()
+	c := &claim{t: t, ringing: map[string]bool{}}
+	var got []string
+	for _, n := range names {
+		a := t.agentLocked(n)
+		if c.ringing[n] || t.stateLocked(a, now) != Available {
+			continue
+		}
+		a.ringing++
+		c.ringing[n] = true
+		got = append(got, n)
+	}
+	t.mu.Unlock()
+	t.changed()
+	return c, got
+}
+
+// claim is the agents one dial holds.
+type claim struct {
+	t        *Tracker
+	mu       sync.Mutex
+	ringing  map[string]bool
+	answered string
+	done     bool
+}
+
+// Answered moves the answering agent to talking and frees the others.
+func (c *claim) Answered(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || c.answered != "" {
+		return
+	}
+	c.t.mu.Lock()
+	for n := range c.ringing {
+		c.t.agentLocked(n).ringing--
+	}
+	c.ringing = map[string]bool{}
+	if name != "" {
+		c.t.agentLocked(name).talking++
+		c.answered = name
+	}
+	c.t.mu.Unlock()
+	c.t.changed()
+}
+
+// Done frees every agent; the one who talked starts wrap-up.
+func (c *claim) Done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	c.done = true
+	c.t.mu.Lock()
+	for n := range c.ringing {
+		c.t.agentLocked(n).ringing--
+	}
+	if c.answered != "" {
+		a := c.t.agentLocked(c.answered)
+		a.talking--
+		a.wrapUntil = c.t.opts.Now().Add(c.t.opts.WrapUp)
+	}
+	c.t.mu.Unlock()
+	c.t.changed()
+}
+
+// numberOf is the number a dial string rings: "1001" for "PJSIP/1001",
+// "+15550001" for "PJSIP/+15550001@trunk".
+func numberOf(dial string) string {
+	_, res, _ := strings.Cut(dial, "/")
+	res, _, _ = strings.Cut(res, "/")
+	res, _, _ = strings.Cut(res, "@")
+	return res
+}
+
+// SetByCaller changes the presence of the agent calling from caller, for
+// a login number (*45). It implements applets.Agents.
+func (t *Tracker) SetByCaller(ctx context.Context, caller, action, reason string) (string, string, error) {
+	agents, err := t.opts.Directory.ListAgents(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("presence: %w", err)
+	}
+	name := ""
+	for _, a := range agents {
+		for _, e := range a.Endpoints {
+			if caller != "" && numberOf(e) == caller {
+				name = a.Name
+			}
+		}
+	}
+	if name == "" {
+		return "", "", applets.ErrNotAgent
+	}
+	var s State
+	switch action {
+	case "login":
+		s = Available
+	case "logout":
+		s = LoggedOut
+	case "pause":
+		s = Paused
+	case "toggle":
+		s = Available
+		if cur := t.Status(name).State; cur != LoggedOut && cur != Paused {
+			s = LoggedOut
+		}
+	default:
+		return "", "", fmt.Errorf("presence: unknown action %q", action)
+	}
+	if err := t.Set(ctx, name, s, reason); err != nil {
+		return "", "", err
+	}
+	return name, string(s), nil
+}
+
+// Devices returns the Asterisk devices of every agent's endpoints, for
+// the ARI transport to follow. It implements ari.DeviceWatcher.
+func (t *Tracker) Devices(ctx context.Context) []string {
+	agents, err := t.opts.Directory.ListAgents(ctx)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	t.mu.Lock()
+	for _, a := range agents {
+		t.agentLocked(a.Name).endpoints = a.Endpoints
+		for _, e := range a.Endpoints {
+			if d := deviceOf(e); d != "" && !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	t.mu.Unlock()
+	return out
+}
