@@ -580,3 +580,61 @@ func (c *Call) Send(ctx context.Context, msg call.Message) error {
 	}
 	return nil
 }
+
+// holdSlice is how long one WAIT FOR DIGIT of Hold lasts: AGI cannot be
+// interrupted, so ctx is looked at between slices.
+const holdSlice = 500 * time.Millisecond
+
+// Hold starts music on hold (StartMusicOnHold) and waits for one of
+// spec.Keys, spec.Timeout or ctx, in short WAIT FOR DIGIT slices; the
+// music is stopped (StopMusicOnHold) before it returns.
+func (c *Call) Hold(ctx context.Context, spec call.HoldSpec) (string, error) {
+	if err := c.ready(ctx, "EXEC StartMusicOnHold"); err != nil {
+		return "", err
+	}
+	for {
+		k, ok := c.popKey()
+		if !ok {
+			break
+		}
+		if spec.Keys != "" && strings.IndexByte(spec.Keys, k) >= 0 {
+			return string(k), nil
+		}
+	}
+	start := "EXEC StartMusicOnHold"
+	if spec.Music != "" {
+		start += " " + quote(spec.Music)
+	}
+	if _, err := c.s.do(ctx, c.quick(), start); err != nil {
+		return "", err
+	}
+	defer func() {
+		if _, err := c.s.do(context.WithoutCancel(ctx), c.quick(), "EXEC StopMusicOnHold"); err != nil && !errors.Is(err, call.ErrHangup) {
+			c.s.log.Debug().Err(err).Msg("stopping music on hold")
+		}
+	}()
+	var deadline time.Time
+	if spec.Timeout > 0 {
+		deadline = time.Now().Add(spec.Timeout)
+	}
+	for {
+		wait := holdSlice
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return "", cmdErr("WAIT FOR DIGIT", call.ErrTimeout)
+			}
+			wait = min(wait, left)
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		k, err := c.waitForDigit(ctx, max(wait, time.Millisecond))
+		if err != nil {
+			return "", err
+		}
+		if k != 0 && spec.Keys != "" && strings.IndexByte(spec.Keys, k) >= 0 {
+			return string(k), nil
+		}
+	}
+}

@@ -23,5 +23,6 @@ func Builtin() *Registry {
 		SMSDef,
 		BidDef,
 		AgentLoginDef,
+		QueueDef,
 	)
 }

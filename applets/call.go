@@ -10,6 +10,7 @@ type (
 	Media      = call.Media
 	PlaySpec   = call.PlaySpec
 	GatherSpec = call.GatherSpec
+	HoldSpec   = call.HoldSpec
 	RecordSpec = call.RecordSpec
 	Recording  = call.Recording
 	DialSpec   = call.DialSpec

@@ -103,6 +103,51 @@ type Services struct {
 	SMS SMSDefaults
 	// Agents resolves "team:NAME" and "agent:NAME" destinations.
 	Agents Agents
+	// Queues keeps the callers waiting for agents (queue steps).
+	Queues Queues
+}
+
+// Queues keeps the callers waiting in each queue, in order of priority,
+// then arrival.
+type Queues interface {
+	// Join puts a caller in queue; the ticket follows it until Done.
+	Join(queue string, c QueueCaller) QueueTicket
+	// Waiting is how many callers wait in queue now.
+	Waiting(queue string) int
+	// AverageWait is the mean wait of the callers answered today (0: none).
+	AverageWait(queue string) time.Duration
+}
+
+// QueueCaller is who joins a queue.
+type QueueCaller struct {
+	ID, Number string
+	Priority   int // higher goes first
+}
+
+// QueueTicket is one caller's place in a queue.
+type QueueTicket interface {
+	// Position is 1 for the next caller to be served.
+	Position() int
+	// Changed is closed at the next change that may make it the caller's
+	// turn (a caller ahead left, an agent became free).
+	Changed() <-chan struct{}
+	// Done leaves the queue with an outcome (answered: by agent).
+	Done(outcome, agent string)
+}
+
+// AgentStats, when the agents directory has them, say who of a team is
+// logged in and order a queue's agents (longest idle, fewest calls).
+type AgentStats interface {
+	Members(ctx context.Context, team string) ([]AgentInfo, error)
+}
+
+// AgentInfo is one agent of a team now.
+type AgentInfo struct {
+	Name      string
+	State     string // available, busy, paused, logged_out, wrap_up
+	Endpoints []string
+	IdleSince time.Time // end of the last call (or the state's start)
+	Calls     int       // calls answered today
 }
 
 // Agents knows the agents, their teams and who can take a call now.

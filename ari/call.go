@@ -808,3 +808,68 @@ func (c *Call) Send(ctx context.Context, msg call.Message) error {
 	}
 	return nil
 }
+
+// Hold starts music on hold on the caller's channel and waits for one of
+// spec.Keys, spec.Timeout or ctx; the music is stopped before it returns
+// (it goes out even when ctx ended, so the next step is not heard under
+// it).
+func (c *Call) Hold(ctx context.Context, spec call.HoldSpec) (string, error) {
+	c.drain()
+	if c.ctx.Err() != nil {
+		return "", hangupErr("hold")
+	}
+	if k := c.takeKey(spec.Keys); k != "" {
+		return k, nil
+	}
+	p := params{}
+	if spec.Music != "" {
+		p.add("mohClass", spec.Music)
+	}
+	if err := c.do(ctx, http.MethodPost, c.chanPath("/moh"), &p, nil, nil); err != nil {
+		if c.ctx.Err() != nil || channelNotFound(err) {
+			return "", hangupErr("hold")
+		}
+		if ctx.Err() != nil {
+			return "", c.stopErr(ctx, "hold")
+		}
+		// The wait goes on in silence rather than not at all.
+		c.log.Warn().Err(err).Str("class", spec.Music).Msg("music on hold failed")
+	}
+	defer func() {
+		if c.ctx.Err() == nil {
+			if err := c.do(bg(ctx), http.MethodDelete, c.chanPath("/moh"), nil, nil, nil); err != nil && !channelNotFound(err) {
+				c.log.Debug().Err(err).Msg("stopping music on hold")
+			}
+		}
+	}()
+	var deadline time.Time
+	if spec.Timeout > 0 {
+		deadline = time.Now().Add(spec.Timeout)
+	}
+	for {
+		ev, err := c.next(ctx, deadline, true, "hold")
+		if errors.Is(err, errDeadline) {
+			return "", fmt.Errorf("ari: hold: %w", call.ErrTimeout)
+		}
+		if err != nil {
+			return "", err
+		}
+		c.common(ev)
+		if k := c.takeKey(spec.Keys); k != "" {
+			return k, nil
+		}
+	}
+}
+
+// takeKey consumes the buffered keys up to the first one of keys, which
+// it returns; the keys before it are dropped ("" when none is there).
+func (c *Call) takeKey(keys string) string {
+	for len(c.typeahead) > 0 {
+		k := c.typeahead[0]
+		c.typeahead = c.typeahead[1:]
+		if keys != "" && strings.IndexByte(keys, k) >= 0 {
+			return string(k)
+		}
+	}
+	return ""
+}

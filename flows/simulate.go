@@ -16,6 +16,7 @@ import (
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/applets/scripted"
 	"github.com/callflow/callflow/internal/tomlpos"
+	"github.com/callflow/callflow/queues"
 	"github.com/rs/zerolog"
 )
 
@@ -91,6 +92,10 @@ func Simulate(ctx context.Context, set *Set, target string, opts SimOptions) (*S
 			SMS:       opts.SMS,
 			Agents:    simAgents{},
 		}
+	}
+	if svc.Queues == nil {
+		// The simulated caller waits alone, on the simulated clock.
+		svc.Queues = queues.New(queues.Options{Now: call.Now})
 	}
 	if svc.HTTP == nil {
 		// Never the applets' own client: a simulation sends nothing.

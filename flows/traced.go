@@ -180,6 +180,16 @@ func (t *tracedCall) Gather(ctx context.Context, spec applets.GatherSpec) (strin
 	return d, err
 }
 
+// Hold notes only a key that ended the wait: a queue holds a caller many
+// times over and says itself how long they waited.
+func (t *tracedCall) Hold(ctx context.Context, spec applets.HoldSpec) (string, error) {
+	k, err := t.Call.Hold(ctx, spec)
+	if k != "" {
+		t.note("caller pressed %s while on hold", k)
+	}
+	return k, err
+}
+
 func (t *tracedCall) Record(ctx context.Context, spec applets.RecordSpec) (applets.Recording, error) {
 	r, err := t.Call.Record(ctx, spec)
 	if r.Empty() {

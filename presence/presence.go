@@ -62,6 +62,9 @@ type agent struct {
 	talking   int
 	wrapUntil time.Time
 	endpoints []string // as last resolved, for device states
+	lastEnd   time.Time // the end of the last call callflow put through
+	calls     int       // calls answered on callsDay
+	callsDay  string
 }
 
 // New makes a tracker; Load reads the presence agents chose before.
@@ -229,6 +232,34 @@ func (t *Tracker) changed() {
 	}
 }
 
+// Members lists the agents of team with their state now, in team order,
+// for queues: who is logged in, who is free, who has been idle longest
+// and who took fewest calls today. It implements applets.AgentStats.
+func (t *Tracker) Members(ctx context.Context, team string) ([]applets.AgentInfo, error) {
+	as, err := t.opts.Directory.TeamAgents(ctx, team)
+	if err != nil {
+		return nil, wrapUnknown("team:"+team, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.opts.Now()
+	day := now.Format("2006-01-02")
+	out := make([]applets.AgentInfo, 0, len(as))
+	for _, ag := range as {
+		a := t.agentLocked(ag.Name)
+		a.endpoints = ag.Endpoints
+		info := applets.AgentInfo{Name: ag.Name, State: string(t.stateLocked(a, now)), Endpoints: ag.Endpoints, IdleSince: a.since}
+		if a.lastEnd.After(info.IdleSince) {
+			info.IdleSince = a.lastEnd
+		}
+		if a.callsDay == day {
+			info.Calls = a.calls
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
 // ErrUnknownTarget is a team or agent that does not exist.
 var ErrUnknownTarget = errors.New("presence: no such team or agent")
 
@@ -320,7 +351,12 @@ func (c *claim) Answered(name string) {
 	}
 	c.ringing = map[string]bool{}
 	if name != "" {
-		c.t.agentLocked(name).talking++
+		a := c.t.agentLocked(name)
+		a.talking++
+		if day := c.t.opts.Now().Format("2006-01-02"); a.callsDay != day {
+			a.callsDay, a.calls = day, 0
+		}
+		a.calls++
 		c.answered = name
 	}
 	c.t.mu.Unlock()
@@ -342,7 +378,8 @@ func (c *claim) Done() {
 	if c.answered != "" {
 		a := c.t.agentLocked(c.answered)
 		a.talking--
-		a.wrapUntil = c.t.opts.Now().Add(c.t.opts.WrapUp)
+		a.lastEnd = c.t.opts.Now()
+		a.wrapUntil = a.lastEnd.Add(c.t.opts.WrapUp)
 	}
 	c.t.mu.Unlock()
 	c.t.changed()

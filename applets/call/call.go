@@ -47,11 +47,23 @@ type Call interface {
 	// caller and Dial returns when that conversation ends.
 	Dial(ctx context.Context, spec DialSpec) (DialResult, error)
 
+	// Hold plays music on hold until the caller presses one of
+	// spec.Keys (returned), spec.Timeout passes (ErrTimeout) or ctx ends;
+	// the music stops before it returns. Other keys are dropped.
+	Hold(ctx context.Context, spec HoldSpec) (key string, err error)
+
 	// Var reads a channel variable; SetVar sets one (for the dialplan).
 	Var(ctx context.Context, name string) (string, error)
 	SetVar(ctx context.Context, name, value string) error
 	// Send sends a text message (SMS).
 	Send(ctx context.Context, msg Message) error
+}
+
+// HoldSpec says how a caller waits.
+type HoldSpec struct {
+	Music   string        // music-on-hold class; "" is Asterisk's default
+	Keys    string        // keys that end the wait ("" none)
+	Timeout time.Duration // 0: until a key or ctx
 }
 
 // PlaySpec says what to play.

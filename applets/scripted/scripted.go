@@ -234,6 +234,32 @@ func (c *Call) Gather(ctx context.Context, spec applets.GatherSpec) (string, err
 	return got.String(), nil
 }
 
+// Hold waits on the virtual clock: the script's next input ends it when
+// it holds one of spec.Keys (the caller pressed it while waiting); else
+// the whole Timeout passes and the input stays for later.
+func (c *Call) Hold(ctx context.Context, spec applets.HoldSpec) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	music := spec.Music
+	if music == "" {
+		music = "default"
+	}
+	if err := c.step(ctx, "hold "+music); err != nil {
+		return "", err
+	}
+	if c.inputs < len(c.s.Inputs) && !c.s.Inputs[c.inputs].Timeout && spec.Keys != "" {
+		for _, k := range c.s.Inputs[c.inputs].Keys {
+			if strings.ContainsRune(spec.Keys, k) {
+				c.inputs++
+				c.now = c.now.Add(time.Second)
+				return string(k), nil
+			}
+		}
+	}
+	c.now = c.now.Add(spec.Timeout)
+	return "", fmt.Errorf("hold: %w", applets.ErrTimeout)
+}
+
 func (c *Call) Record(ctx context.Context, spec applets.RecordSpec) (applets.Recording, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -281,6 +307,13 @@ func (c *Call) Dial(ctx context.Context, spec applets.DialSpec) (applets.DialRes
 		}
 		if spec.Record {
 			res.Recording = fmt.Sprintf("call-%s-%d", c.s.ID, c.agents)
+		}
+		if spec.OnAnswer != nil {
+			// As a transport does, before the conversation (and without
+			// the lock: the callback may read the clock).
+			c.mu.Unlock()
+			spec.OnAnswer(res.Target)
+			c.mu.Lock()
 		}
 		c.now = c.now.Add(c.s.TalkTime)
 		return res, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/callflow/callflow/mailer"
 	"github.com/callflow/callflow/metrics"
 	"github.com/callflow/callflow/presence"
+	"github.com/callflow/callflow/queues"
 	"github.com/callflow/callflow/speech"
 	"github.com/callflow/callflow/store"
 	"github.com/callflow/callflow/web"
@@ -73,6 +74,7 @@ type Server struct {
 	share    chan store.Voicemail
 	mail     *mailer.Mailer
 	presence *presence.Tracker
+	queues   *queues.Set
 	disks    map[string]string // name: directory, watched for free space
 
 	stop      chan struct{} // closed by Shutdown
@@ -123,6 +125,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		s.share = make(chan store.Voicemail, 256)
 	}
 	s.presence = presence.New(presence.Options{Directory: st, WrapUp: cfg.Agents.WrapUp.D()})
+	s.queues = queues.New(queues.Options{})
 	if err := s.presence.Load(context.Background()); err != nil {
 		log.Warn().Err(err).Msg("agents' presence not read: every agent starts available")
 	}
@@ -227,6 +230,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 		SoundsDir: cfg.SoundsDir,
 		SMS:       applets.SMSDefaults{Technology: cfg.SMS.Technology, Endpoint: cfg.SMS.Endpoint, From: cfg.SMS.From},
 		Agents:    s.presence,
+		Queues:    s.queues,
 	}
 	if over.Speech == nil {
 		ttsDir := cfg.TTSCacheDir()
@@ -268,6 +272,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	svc.SoundsDir = overridden(svc.SoundsDir, over.SoundsDir)
 	svc.SMS = overridden(svc.SMS, over.SMS)
 	svc.Agents = overridden(svc.Agents, over.Agents)
+	svc.Queues = overridden(svc.Queues, over.Queues)
 	return svc
 }
 
@@ -327,6 +332,21 @@ func (s *Server) fetchRecording(ctx context.Context, name string) (io.ReadCloser
 		}
 	}
 	return nil, err
+}
+
+// wakeQueues wakes the callers waiting in queues whenever an agent's
+// presence changes (a call ended, an agent logged in), until ctx ends.
+func (s *Server) wakeQueues(ctx context.Context) error {
+	changed, stop := s.presence.Subscribe()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+			s.queues.Poke()
+		}
+	}
 }
 
 // gauges are what /metrics reads at each scrape.
@@ -416,8 +436,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	goRun("flows", s.watcher.Run)
 	goRun("database flows", s.dbFlows.Run)
-	// PostgreSQL announces changes: a poll at once rather than at the next
-	// tick (the poll stays the backup).
+	goRun("queues", s.wakeQueues)
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
 	}

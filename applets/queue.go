@@ -1,0 +1,483 @@
+package applets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Queue holds the caller, with music on hold, until an agent of the teams
+// is free, then rings that agent (or all free agents with ring_all) and
+// bridges the caller to whoever answers. Callers are served by priority,
+// then in order of arrival. While waiting the caller may hear their
+// position and the estimated wait every announce_every, and may leave with
+// one of exit_keys (outcome exit_key; the key is in the step's details and
+// in the variable queue_exit_key).
+//
+//	applet = "queue"
+//	teams = ["support"]
+//	strategy = "longest_idle"  # ring_all, longest_idle, round_robin, fewest_calls, random, linear
+//	ring_timeout = "15s"       # each try of an agent
+//	retry = "5s"               # before the same agent is tried again
+//	max_wait = "10m"           # then timeout
+//	max_callers = 20           # more waiting: full (0: no limit)
+//	music = "default"          # Asterisk music-on-hold class
+//	announce_every = "60s"     # position (and wait, with announce_wait) every ...
+//	announce_wait = true
+//	exit_keys = "1"            # keys that leave the queue: exit_key
+//	priority = 0               # higher is served first
+//	join_empty = true          # join with no agent logged in (else no_agents)
+//	leave_when_empty = false   # leave when the last agent logs out: no_agents
+//	on = { timeout = "voicemail", exit_key = "voicemail", no_agents = "voicemail", full = "voicemail" }
+var QueueDef = Definition{
+	Name:     "queue",
+	Summary:  "Hold callers with music until the next free agent of a team answers.",
+	Outcomes: []string{"answered", "timeout", "full", "no_agents", "exit_key", "hangup"},
+	Params:   QueueParams{},
+	New:      newQueue,
+}
+
+// QueueParams are queue's parameters.
+type QueueParams struct {
+	Name           string   `toml:"name"`
+	Teams          []string `toml:"teams"`
+	Strategy       string   `toml:"strategy"`
+	RingTimeout    Duration `toml:"ring_timeout"`
+	Retry          Duration `toml:"retry"`
+	MaxWait        Duration `toml:"max_wait"`
+	MaxCallers     int      `toml:"max_callers"`
+	Music          string   `toml:"music"`
+	AnnounceEvery  Duration `toml:"announce_every"`
+	AnnounceWait   bool     `toml:"announce_wait"`
+	ExitKeys       string   `toml:"exit_keys"`
+	Priority       int      `toml:"priority"`
+	JoinEmpty      *bool    `toml:"join_empty"`
+	LeaveWhenEmpty bool     `toml:"leave_when_empty"`
+	CallerID       string   `toml:"caller_id"`
+}
+
+// Queue strategies, as app_queue names them where it has them.
+var queueStrategies = map[string]bool{
+	"ring_all": true, "longest_idle": true, "round_robin": true, "fewest_calls": true, "random": true, "linear": true,
+}
+
+type queueStep struct {
+	p                                    QueueParams
+	ringTimeout, retry, maxWait, announce time.Duration
+	joinEmpty                            bool
+}
+
+// queueRecheck is the longest a waiting caller goes without looking again
+// whether an agent is free (a wrap-up ending wakes nobody).
+const queueRecheck = 2 * time.Second
+
+func newQueue(p Params) (Applet, error) {
+	q := &queueStep{}
+	var errs problems
+	errs.add(p.Decode(&q.p))
+	if len(q.p.Teams) == 0 {
+		errs.add(p.Errorf("teams", "name the team(s) whose agents take the calls: teams = [\"support\"]"))
+	}
+	for _, t := range q.p.Teams {
+		if err := validTarget("team:" + t); err != nil || t == "" {
+			errs.add(p.Errorf("teams", "team %q: a team's name, such as \"support\"", t))
+		}
+	}
+	if q.p.Name != "" && !ValidName(q.p.Name) {
+		errs.add(p.Errorf("name", "queue name %q: letters, digits, '_', '.', '-'", q.p.Name))
+	}
+	if q.p.Strategy == "" {
+		q.p.Strategy = "ring_all"
+	}
+	if !queueStrategies[q.p.Strategy] {
+		errs.add(p.Errorf("strategy", "strategy %q: use ring_all, longest_idle, round_robin, fewest_calls, random or linear", q.p.Strategy))
+	}
+	q.ringTimeout = orDefault(q.p.RingTimeout, 15*time.Second)
+	if q.ringTimeout < time.Second || q.ringTimeout > 10*time.Minute {
+		errs.add(p.Errorf("ring_timeout", "ring_timeout must be between 1s and 10m"))
+	}
+	q.retry = orDefault(q.p.Retry, 5*time.Second)
+	if q.retry < 0 || q.retry > 5*time.Minute {
+		errs.add(p.Errorf("retry", "retry must be between 0s and 5m"))
+	}
+	q.maxWait = orDefault(q.p.MaxWait, 10*time.Minute)
+	if q.maxWait < time.Second || q.maxWait > 24*time.Hour {
+		errs.add(p.Errorf("max_wait", "max_wait must be between 1s and 24h"))
+	}
+	if q.p.MaxCallers < 0 {
+		errs.add(p.Errorf("max_callers", "max_callers must not be negative (0: no limit)"))
+	}
+	q.announce = q.p.AnnounceEvery.D()
+	if q.announce != 0 && q.announce < 10*time.Second {
+		errs.add(p.Errorf("announce_every", "announce_every must be at least 10s (or left out: no announcements)"))
+	}
+	if q.p.AnnounceWait && q.announce == 0 {
+		p.Warnf("announce_wait", "announce_wait without announce_every is never heard")
+	}
+	if q.p.ExitKeys != "" && !ValidKeys(q.p.ExitKeys) {
+		errs.add(p.Errorf("exit_keys", "exit_keys %q: phone keys 0-9, * and #", q.p.ExitKeys))
+	}
+	q.joinEmpty = q.p.JoinEmpty == nil || *q.p.JoinEmpty
+	return q, errs.err()
+}
+
+func (q *queueStep) Facts() Facts {
+	return Facts{Terminal: []string{"answered"}, Input: true}
+}
+
+// queueName is the queue's name: its own, or the workspace, flow and step.
+func (q *queueStep) queueName(env *Env) string {
+	if q.p.Name != "" {
+		return q.p.Name
+	}
+	ws := env.Flow.Workspace
+	if ws == "" {
+		ws = "default"
+	}
+	return ws + "/" + env.Flow.Name + "/" + env.Step
+}
+
+func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
+	svc := env.Services
+	if svc == nil || svc.Agents == nil || svc.Queues == nil {
+		return Result{}, errors.New("queue: needs the agents directory and the queues (callflow serve with a database)")
+	}
+	name := q.queueName(env)
+	env.Note("queue", name)
+	members, err := q.members(ctx, env)
+	if err != nil {
+		return Result{}, fmt.Errorf("queue %s: %w", name, err)
+	}
+	if !q.joinEmpty && loggedIn(members) == 0 {
+		env.Note("agents", "none logged in")
+		return Result{Outcome: "no_agents"}, nil
+	}
+	if q.p.MaxCallers > 0 && svc.Queues.Waiting(name) >= q.p.MaxCallers {
+		env.Note("waiting", svc.Queues.Waiting(name))
+		return Result{Outcome: "full"}, nil
+	}
+	if err := env.Call.Answer(ctx); err != nil {
+		return Result{}, err
+	}
+	env.State.Answered = true
+	joined := env.Now()
+	ticket := svc.Queues.Join(name, QueueCaller{ID: env.Call.ID(), Number: env.Call.Caller(), Priority: q.p.Priority})
+	env.Note("position", ticket.Position())
+	outcome := "hangup"
+	// The caller leaves the queue the moment an agent answers (the
+	// transport says so from its own goroutine): the wait ends there, and
+	// the callers behind move up during the conversation.
+	var once sync.Once
+	var waited time.Duration
+	answered := func(agent string) {
+		once.Do(func() {
+			waited = env.Now().Sub(joined)
+			ticket.Done("answered", agent)
+		})
+	}
+	defer func() {
+		once.Do(func() {
+			waited = env.Now().Sub(joined)
+			ticket.Done(outcome, "")
+		})
+		env.Note("waited_s", waited.Round(time.Second).Seconds())
+	}()
+
+	deadline := joined.Add(q.maxWait)
+	nextAnnounce := time.Time{}
+	if q.announce > 0 {
+		nextAnnounce = joined // the caller hears where they are at once
+	}
+	tried := map[string]time.Time{} // agent → when last rung for this caller
+	for {
+		now := env.Now()
+		if !now.Before(deadline) {
+			outcome = "timeout"
+			return Result{Outcome: outcome}, nil
+		}
+		changed := ticket.Changed() // before looking, so no change is missed
+		members, err := q.members(ctx, env)
+		if err != nil {
+			env.Log.Warn().Err(err).Msg("queue: agents unknown for now")
+		}
+		if q.p.LeaveWhenEmpty && err == nil && loggedIn(members) == 0 {
+			outcome = "no_agents"
+			env.Note("agents", "none logged in")
+			return Result{Outcome: outcome}, nil
+		}
+		free := q.free(members, tried, now)
+		if pos := ticket.Position(); pos > 0 && pos <= len(free) {
+			res, who, err := q.ring(ctx, env, q.order(ctx, env, name, free, members), answered)
+			if res.Status == Answered {
+				answered(res.agent) // a transport that could not tell earlier
+				outcome = "answered"
+				env.Note("agent", res.agent)
+				return Result{Outcome: outcome}, err
+			}
+			if err != nil {
+				return Result{}, err
+			}
+			for _, a := range who {
+				tried[a] = env.Now()
+			}
+			if len(who) > 0 {
+				continue // the next free agent at once; a retry waits below
+			}
+			// Another call took them first: wait for the next change.
+		}
+		if !nextAnnounce.IsZero() && !now.Before(nextAnnounce) {
+			key, err := q.announcePosition(ctx, env, ticket.Position(), svc.Queues.AverageWait(name))
+			if key != "" || err != nil {
+				return q.left(env, key, err, &outcome)
+			}
+			nextAnnounce = env.Now().Add(q.announce)
+		}
+		wait := min(q.recheck(tried, now), deadline.Sub(now))
+		if !nextAnnounce.IsZero() {
+			wait = min(wait, max(nextAnnounce.Sub(now), 0))
+		}
+		hctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-changed:
+				cancel()
+			case <-hctx.Done():
+			}
+		}()
+		key, err := env.Call.Hold(hctx, HoldSpec{Music: q.p.Music, Keys: q.p.ExitKeys, Timeout: wait})
+		cancel()
+		switch {
+		case key != "":
+			return q.left(env, key, nil, &outcome)
+		case errors.Is(err, ErrTimeout), err != nil && ctx.Err() == nil && hctx.Err() != nil && !errors.Is(err, ErrHangup):
+			// waited, or woken by a change: look again
+		case err != nil:
+			return Result{Outcome: "hangup"}, err
+		}
+	}
+}
+
+// left ends the wait on an exit key, or on the error an announcement met.
+func (q *queueStep) left(env *Env, key string, err error, outcome *string) (Result, error) {
+	if err != nil {
+		return Result{Outcome: "hangup"}, err
+	}
+	*outcome = "exit_key"
+	env.Note("key", key)
+	env.State.Vars["queue_exit_key"] = key
+	return Result{Outcome: "exit_key"}, nil
+}
+
+// members are the agents of the step's teams (each once, in team order)
+// with their state; a directory without states lists the agents free now.
+func (q *queueStep) members(ctx context.Context, env *Env) ([]AgentInfo, error) {
+	seen := map[string]bool{}
+	var out []AgentInfo
+	stats, _ := env.Services.Agents.(AgentStats)
+	for _, team := range q.p.Teams {
+		var infos []AgentInfo
+		if stats != nil {
+			ms, err := stats.Members(ctx, team)
+			if err != nil {
+				return nil, err
+			}
+			infos = ms
+		} else {
+			legs, err := env.Services.Agents.Resolve(ctx, "team:"+team)
+			if err != nil {
+				return nil, err
+			}
+			byName := map[string]int{}
+			for _, l := range legs {
+				i, ok := byName[l.Agent]
+				if !ok {
+					i = len(infos)
+					byName[l.Agent] = i
+					infos = append(infos, AgentInfo{Name: l.Agent, State: "available"})
+				}
+				infos[i].Endpoints = append(infos[i].Endpoints, l.Dial)
+			}
+		}
+		for _, m := range infos {
+			if !seen[m.Name] {
+				seen[m.Name] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// recheck is how long a caller holds before looking again: queueRecheck,
+// or until an agent rung for them may be rung again, if sooner.
+func (q *queueStep) recheck(tried map[string]time.Time, now time.Time) time.Duration {
+	wait := queueRecheck
+	for _, t := range tried {
+		if left := t.Add(q.retry).Sub(now); left > 0 {
+			wait = min(wait, left)
+		}
+	}
+	return max(wait, 100*time.Millisecond)
+}
+
+func loggedIn(ms []AgentInfo) int {
+	n := 0
+	for _, m := range ms {
+		if m.State != "logged_out" {
+			n++
+		}
+	}
+	return n
+}
+
+// free are the available agents not rung for this caller within retry.
+func (q *queueStep) free(ms []AgentInfo, tried map[string]time.Time, now time.Time) []AgentInfo {
+	var out []AgentInfo
+	for _, m := range ms {
+		if m.State != "available" || len(m.Endpoints) == 0 {
+			continue
+		}
+		if t, ok := tried[m.Name]; ok && now.Sub(t) < q.retry {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// order puts the free agents in the order the strategy rings them; all
+// but ring_all ring the first only.
+func (q *queueStep) order(ctx context.Context, env *Env, name string, free, all []AgentInfo) []AgentInfo {
+	switch q.p.Strategy {
+	case "ring_all":
+		return free
+	case "longest_idle":
+		best := 0
+		for i, m := range free {
+			if m.IdleSince.Before(free[best].IdleSince) {
+				best = i
+			}
+		}
+		return free[best : best+1]
+	case "fewest_calls":
+		best := 0
+		for i, m := range free {
+			if m.Calls < free[best].Calls {
+				best = i
+			}
+		}
+		return free[best : best+1]
+	case "random":
+		i := rand.IntN(len(free))
+		return free[i : i+1]
+	case "round_robin":
+		// The turn goes round every member (free or not), kept in the
+		// database: the first free agent at or after it rings.
+		if c := env.Services.Counters; c != nil && len(all) > 0 {
+			if pos, err := c.Next(ctx, "queue/"+name, len(all)); err == nil {
+				isFree := map[string]int{}
+				for i, m := range free {
+					isFree[m.Name] = i
+				}
+				for k := range all {
+					if i, ok := isFree[all[(pos+k)%len(all)].Name]; ok {
+						return free[i : i+1]
+					}
+				}
+			}
+		}
+	}
+	return free[:1] // linear, and round_robin without a counter
+}
+
+// rung is how a try of agents ended.
+type rung struct {
+	DialResult
+	agent string
+}
+
+// ring claims the agents and rings their endpoints; it returns the result
+// and the agents rung.
+func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answered func(agent string)) (rung, []string, error) {
+	names := make([]string, len(agents))
+	for i, a := range agents {
+		names[i] = a.Name
+	}
+	claim, got := env.Services.Agents.Claim(names)
+	if claim != nil {
+		defer claim.Done()
+	}
+	taken := map[string]bool{}
+	for _, n := range got {
+		taken[n] = true
+	}
+	var targets []string
+	agentOf := map[string]string{}
+	for _, a := range agents {
+		if !taken[a.Name] {
+			continue // taken by another call since
+		}
+		for _, e := range a.Endpoints {
+			if _, dup := agentOf[e]; !dup {
+				agentOf[e] = a.Name
+				targets = append(targets, e)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return rung{}, got, nil
+	}
+	spec := DialSpec{Targets: targets, RingTimeout: q.ringTimeout, CallerID: q.p.CallerID, Music: q.music(),
+		Whisper: env.Flow.Whisper, Accept: env.Flow.WhisperAccept, Record: env.Flow.Record}
+	spec.OnAnswer = func(target string) {
+		if claim != nil {
+			claim.Answered(agentOf[target])
+		}
+		answered(agentOf[target])
+	}
+	res, err := env.Call.Dial(ctx, spec)
+	if res.Status != "" {
+		env.State.Dials = append(env.State.Dials, res)
+	}
+	if res.Status == Answered && claim != nil {
+		claim.Answered(agentOf[res.Target])
+	}
+	return rung{DialResult: res, agent: agentOf[res.Target]}, got, err
+}
+
+// music is what the caller hears while an agent rings: the queue's music,
+// not ringing, so the wait sounds the same.
+func (q *queueStep) music() string {
+	if q.p.Music == "" {
+		return "default"
+	}
+	return q.p.Music
+}
+
+// announcePosition tells the caller their place (and the estimated wait);
+// an exit key stops it and is returned.
+func (q *queueStep) announcePosition(ctx context.Context, env *Env, pos int, avg time.Duration) (string, error) {
+	var media []Media
+	if pos == 1 {
+		media = append(media, "sound:queue-youarenext")
+	} else if pos > 1 {
+		media = append(media, "sound:queue-thereare", Media("number:"+strconv.Itoa(pos)), "sound:queue-callswaiting")
+	}
+	if q.p.AnnounceWait && avg >= time.Minute {
+		media = append(media, "sound:queue-holdtime", Media("number:"+strconv.Itoa(int((avg+30*time.Second)/time.Minute))), "sound:queue-minutes")
+	}
+	if len(media) == 0 {
+		return "", nil
+	}
+	env.Note("announced", strings.TrimSpace(fmt.Sprintf("position %d", pos)))
+	key, err := env.Call.Play(ctx, PlaySpec{Media: media, BargeIn: q.p.ExitKeys})
+	if key != "" && !strings.Contains(q.p.ExitKeys, key) {
+		key = ""
+	}
+	return key, err
+}
