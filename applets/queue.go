@@ -67,9 +67,9 @@ var queueStrategies = map[string]bool{
 }
 
 type queueStep struct {
-	p                                    QueueParams
+	p                                     QueueParams
 	ringTimeout, retry, maxWait, announce time.Duration
-	joinEmpty                            bool
+	joinEmpty                             bool
 }
 
 // queueRecheck is the longest a waiting caller goes without looking again

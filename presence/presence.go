@@ -61,7 +61,7 @@ type agent struct {
 	ringing   int // legs of callflow's ringing this agent now
 	talking   int
 	wrapUntil time.Time
-	endpoints []string // as last resolved, for device states
+	endpoints []string  // as last resolved, for device states
 	lastEnd   time.Time // the end of the last call callflow put through
 	calls     int       // calls answered on callsDay
 	callsDay  string
