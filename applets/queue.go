@@ -113,8 +113,11 @@ func newQueue(p Params) (Applet, error) {
 		errs.add(p.Errorf("max_callers", "max_callers must not be negative (0: no limit)"))
 	}
 	q.announce = q.p.AnnounceEvery.D()
-	if q.announce != 0 && q.announce < 10*time.Second {
-		errs.add(p.Errorf("announce_every", "announce_every must be at least 10s (or left out: no announcements)"))
+	switch {
+	case q.announce < 0 || q.announce != 0 && q.announce < time.Second:
+		errs.add(p.Errorf("announce_every", "announce_every must be at least 1s (or left out: no announcements)"))
+	case q.announce != 0 && q.announce < 10*time.Second:
+		p.Warnf("announce_every", "announce_every = %s: callers hear their position very often (app_queue's least is 15s)", q.announce)
 	}
 	if q.p.AnnounceWait && q.announce == 0 {
 		p.Warnf("announce_wait", "announce_wait without announce_every is never heard")
