@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -30,6 +31,17 @@ type Gauges struct {
 	// took from a dead primary.
 	PrimaryAlive    func() float64
 	AdoptedChannels func() float64
+	// Queues are this node's queues now; Agents the agents by state.
+	Queues func() []QueueFigures
+	Agents func() map[string]int
+}
+
+// QueueFigures are one queue's figures at a scrape.
+type QueueFigures struct {
+	Name                string
+	Waiting             int
+	LongestWait         time.Duration
+	Answered, Abandoned int // today
 }
 
 // Metrics holds the collectors.
@@ -90,6 +102,9 @@ func (m *Metrics) Observe(g Gauges) {
 			Name: "callflow_standby_adopted_channels_total", Help: "Channels (callers, agent legs) this standby took from its dead primary.",
 		}, g.AdoptedChannels))
 	}
+	if g.Queues != nil || g.Agents != nil {
+		m.reg.MustRegister(queueCollector{g.Queues, g.Agents})
+	}
 	if g.ARIReconnects != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "callflow_ari_reconnects_total", Help: "Times the ARI event websocket was connected again.",
@@ -120,4 +135,40 @@ func (m *Metrics) RecordCall(r *flows.CallRecord) {
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+var (
+	queueWaitingDesc   = prometheus.NewDesc("callflow_queue_waiting", "Callers waiting in the queue now.", []string{"queue"}, nil)
+	queueLongestDesc   = prometheus.NewDesc("callflow_queue_longest_wait_seconds", "The longest wait of the callers waiting now.", []string{"queue"}, nil)
+	queueAnsweredDesc  = prometheus.NewDesc("callflow_queue_answered_today", "Callers of the queue answered today.", []string{"queue"}, nil)
+	queueAbandonedDesc = prometheus.NewDesc("callflow_queue_abandoned_today", "Callers who hung up while waiting in the queue today.", []string{"queue"}, nil)
+	agentsDesc         = prometheus.NewDesc("callflow_agents", "Agents by presence state.", []string{"state"}, nil)
+)
+
+// queueCollector reads the queues and agents at each scrape.
+type queueCollector struct {
+	queues func() []QueueFigures
+	agents func() map[string]int
+}
+
+func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{queueWaitingDesc, queueLongestDesc, queueAnsweredDesc, queueAbandonedDesc, agentsDesc} {
+		ch <- d
+	}
+}
+
+func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.queues != nil {
+		for _, q := range c.queues() {
+			ch <- prometheus.MustNewConstMetric(queueWaitingDesc, prometheus.GaugeValue, float64(q.Waiting), q.Name)
+			ch <- prometheus.MustNewConstMetric(queueLongestDesc, prometheus.GaugeValue, q.LongestWait.Seconds(), q.Name)
+			ch <- prometheus.MustNewConstMetric(queueAnsweredDesc, prometheus.GaugeValue, float64(q.Answered), q.Name)
+			ch <- prometheus.MustNewConstMetric(queueAbandonedDesc, prometheus.GaugeValue, float64(q.Abandoned), q.Name)
+		}
+	}
+	if c.agents != nil {
+		for state, n := range c.agents() {
+			ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(n), state)
+		}
+	}
 }

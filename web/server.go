@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -23,6 +24,8 @@ type Options struct {
 	Store *store.Store
 	// Presence is the agents' presence; nil serves no /api/agents.
 	Presence Presence
+	// Queues are this node's queues; nil serves no /queues.
+	Queues Queues
 	// Flows returns the set serving calls now.
 	Flows func() *flows.Set
 	// Reload asks for a reload after a database flow changed.
@@ -103,6 +106,9 @@ type Server struct {
 	// verifying bounds concurrent password checks (bcrypt is CPU-bound):
 	// a flood of logins gets 429 instead of queueing.
 	verifying chan struct{}
+	// streamsDone ends the live streams at shutdown (CloseStreams).
+	streamsDone chan struct{}
+	streamsOnce sync.Once
 }
 
 // New builds the server.
@@ -151,18 +157,19 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		opts:      opts,
-		st:        opts.Store,
-		log:       opts.Log,
-		key:       key,
-		loc:       opts.Location,
-		mux:       http.NewServeMux(),
-		limiter:   newLimiter(opts.Now),
-		revoked:   &revocations{m: map[string]time.Time{}},
-		verifying: make(chan struct{}, 4),
-		proxies:   proxies,
-		audioDirs: dirs,
-		zones:     newZoneCache(),
+		opts:        opts,
+		streamsDone: make(chan struct{}),
+		st:          opts.Store,
+		log:         opts.Log,
+		key:         key,
+		loc:         opts.Location,
+		mux:         http.NewServeMux(),
+		limiter:     newLimiter(opts.Now),
+		revoked:     &revocations{m: map[string]time.Time{}},
+		verifying:   make(chan struct{}, 4),
+		proxies:     proxies,
+		audioDirs:   dirs,
+		zones:       newZoneCache(),
 	}
 	if s.opts.ClientIP == nil {
 		s.opts.ClientIP = s.defaultClientIP
@@ -265,6 +272,9 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/flows/{name}/numbers", s.apiFlowAction)
 	s.handle("GET /api/stats", s.apiStats)
 	s.handle("GET /api/agents", s.apiAgents)
+	s.handle("GET /queues", s.queuesPage)
+	s.handle("GET /api/queues", s.apiQueues)
+	s.handle("GET /api/queues/events", s.queueEvents)
 	s.handle("POST /api/agents/{name}/presence", s.apiAgentPresence)
 }
 

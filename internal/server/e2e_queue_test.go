@@ -3,8 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +52,7 @@ func startQueueServer(t *testing.T, files map[string]string) *harness {
 			defer st.Close()
 			addTeam(t, st, "alice", "bob", "carol")
 			cfg.Agents.WrapUp.UnmarshalTOMLValue("0s")
+			cfg.HTTP.Listen = freePort(t)
 		}}})
 }
 
@@ -145,12 +149,19 @@ exit_keys = "9"`)})
 		t.Fatal(err)
 	}
 	second := h.call(aritest.CallSpec{Exten: "+914430002000", From: "+15550000002"})
+	waitUntil(t, "the second caller in the queue", func() bool { return slices.Contains(second.Heard(), "number:2") })
 	third := h.call(aritest.CallSpec{Exten: "+914430002000", From: "+15550000003"})
 	waitUntil(t, "the third caller told their place", func() bool {
 		return slices.Contains(third.Heard(), "number:3")
 	})
 	if snap := h.srv.queues.Snapshot(); len(snap) != 1 || len(snap[0].Waiting) != 3 {
 		t.Fatalf("queues: %+v", snap)
+	}
+	metrics := httpGet(t, "http://"+h.cfg.HTTP.Listen+"/metrics")
+	for _, want := range []string{`callflow_queue_waiting{queue="default/Queue linear/wait"} 3`, `callflow_agents{state="paused"} 1`, `callflow_agents{state="logged_out"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 
 	first.Press("9") // leaves with the exit key
@@ -202,4 +213,15 @@ func waitedOf(rec *flows.CallRecord) float64 {
 		}
 	}
 	return -1
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

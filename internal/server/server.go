@@ -192,6 +192,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		h, err := web.New(web.Options{
 			Store:      st,
 			Presence:   s.presence,
+			Queues:     s.queues,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
 			Audio:      s.voicemailAudio().open,
@@ -212,6 +213,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 		s.http = &http.Server{Addr: cfg.HTTP.Listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s.http.RegisterOnShutdown(h.CloseStreams)
 	}
 	if cfg.Debug.PprofListen != "" {
 		s.pprof = &http.Server{Addr: cfg.Debug.PprofListen, Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
@@ -356,6 +358,23 @@ func (s *Server) gauges() metrics.Gauges {
 		StoreQueueDepth:     func() float64 { return float64(s.store.QueueDepth()) },
 		RecordingsFreeBytes: freeBytes(s.cfg.RecordingsDir),
 		DatabaseFreeBytes:   freeBytes(s.cfg.LocalDir()),
+	}
+	g.Queues = func() []metrics.QueueFigures {
+		var out []metrics.QueueFigures
+		for _, q := range s.queues.Snapshot() {
+			out = append(out, metrics.QueueFigures{Name: q.Name, Waiting: len(q.Waiting), LongestWait: q.Longest, Answered: q.Answered, Abandoned: q.Abandoned})
+		}
+		return out
+	}
+	g.Agents = func() map[string]int {
+		out := map[string]int{}
+		for _, st := range []presence.State{presence.Available, presence.Busy, presence.Paused, presence.LoggedOut, presence.WrapUp} {
+			out[string(st)] = 0
+		}
+		for _, a := range s.presence.Snapshot() {
+			out[string(a.State)]++
+		}
+		return out
 	}
 	g.Node = map[string]string{"node": s.cfg.NodeName(), "app": "", "role": s.role(), "standby_for": ""}
 	if s.ari != nil {
