@@ -30,6 +30,7 @@ import (
 	"github.com/callflow/callflow/applets"
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/presence"
+	"github.com/callflow/callflow/queues"
 	"github.com/callflow/callflow/store"
 )
 
@@ -104,6 +105,7 @@ type fixture struct {
 	reg     *applets.Registry
 	set     atomic.Pointer[flows.Set]
 	reloads atomic.Int32
+	queues  *queues.Set
 
 	mu         sync.Mutex
 	audio      map[string][]byte // recording -> WAV
@@ -145,8 +147,10 @@ func newFixture(t testing.TB) *fixture {
 	f.seedVoicemails()
 	f.seedCalls()
 
+	f.queues = queues.New(queues.Options{Now: f.clk.Now})
 	srv, err := New(Options{
 		Store:    st,
+		Queues:   f.queues,
 		Presence: presence.New(presence.Options{Directory: st, Now: f.clk.Now}),
 		Flows:    func() *flows.Set { return f.set.Load() },
 		Reload:   func() { f.reloads.Add(1); f.rebuild() },

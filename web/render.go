@@ -90,7 +90,9 @@ func (s *Server) funcs() template.FuncMap {
 			return v[:min(len(v), 12)]
 		},
 		"plural": plural,
-		"add":    func(a, b int) int { return a + b },
+		// words shows a state name as people write it: "logged out"
+		"words": func(v any) string { return strings.ReplaceAll(fmt.Sprint(v), "_", " ") },
+		"add":   func(a, b int) int { return a + b },
 		"tokenview": func(toks []store.Token, zone *time.Location, csrf, action string) tokensView {
 			return tokensView{Tokens: toks, Zone: zone, CSRF: csrf, Action: action}
 		},

@@ -272,6 +272,8 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/flows/{name}/numbers", s.apiFlowAction)
 	s.handle("GET /api/stats", s.apiStats)
 	s.handle("GET /api/agents", s.apiAgents)
+	s.handle("GET /agent", s.agentPage)
+	s.handle("POST /agent", s.agentForm)
 	s.handle("GET /queues", s.queuesPage)
 	s.handle("GET /api/queues", s.apiQueues)
 	s.handle("GET /api/queues/events", s.queueEvents)
