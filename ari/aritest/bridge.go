@@ -166,6 +166,9 @@ func (s *Server) enterBridgeLocked(c *channel, b *bridge, inhibitCOLP bool) {
 	if c.bridge == b {
 		return
 	}
+	if s.opts.OnAgentLeg != nil && c.endpoint != "" {
+		s.opts.OnAgentLeg(c.endpoint, "bridged")
+	}
 	if c.bridge != nil {
 		s.leaveBridgeLocked(c, c.bridge)
 	}

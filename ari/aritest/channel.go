@@ -211,6 +211,9 @@ func (c *channel) markGoneLocked() {
 		return
 	}
 	c.gone = true
+	if c.s.opts.OnAgentLeg != nil && c.endpoint != "" {
+		c.s.opts.OnAgentLeg(c.endpoint, "gone")
+	}
 	c.stopTimersLocked()
 	if c.caller != nil {
 		c.caller.goneLocked()

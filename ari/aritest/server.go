@@ -68,6 +68,13 @@ type Options struct {
 	// like OnCommandLatency, with the server's lock held.
 	OnDialLatency func(time.Duration)
 
+	// OnAgentLeg, if set, is told when an agent leg (a channel created for
+	// an endpoint) joins a bridge ("bridged") and when it is gone
+	// ("gone"), with the endpoint: what a queue's agent-free to
+	// caller-bridged time is measured from. Called with the server's lock
+	// held: it must not block or call the server.
+	OnAgentLeg func(endpoint, event string)
+
 	// NoRequestLog keeps no log of REST requests (Requests returns
 	// nothing), so that a long load run does not hold every request.
 	NoRequestLog bool

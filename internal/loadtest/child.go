@@ -529,7 +529,7 @@ func (c *child) metrics() (map[string]float64, error) {
 			continue
 		}
 		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.ContainsRune(name, '{') {
+		if !ok {
 			continue
 		}
 		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
