@@ -19,10 +19,15 @@ func TestQueueGolden(t *testing.T) {
 		{"answered-on-the-third-try", "no_answer,busy,answered", "", "wait:answered"},
 		{"exit-key", "no_answer", "1", "wait:exit_key voicemail:recorded"},
 		{"timeout", "no_answer", "", "wait:timeout voicemail:recorded"},
+		{"agent-free-after-75s", "after=75s,answered", "", "wait:answered"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			script := scripted.Script{Agents: agents(c.agents)}
+			as, after, err := scripted.ParseAgentScript(c.agents)
+			if err != nil {
+				t.Fatal(err)
+			}
+			script := scripted.Script{Agents: as, AgentsFreeAfter: after}
 			if c.keys != "" {
 				script.Inputs = []scripted.Input{{Keys: c.keys}}
 			}

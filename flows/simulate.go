@@ -90,7 +90,7 @@ func Simulate(ctx context.Context, set *Set, target string, opts SimOptions) (*S
 			Speech:    fakeSpeech{},
 			HTTP:      web.client(),
 			SMS:       opts.SMS,
-			Agents:    simAgents{},
+			Agents:    simAgents{clock: call.Now, freeAt: call.Now().Add(script.AgentsFreeAfter)},
 		}
 	}
 	if svc.Queues == nil {
@@ -124,8 +124,21 @@ func (fakeSpeech) Speak(ctx context.Context, text string) (applets.Media, error)
 }
 
 // simAgents stand for a team or an agent by its name: the simulator has
-// no directory, and --agents scripts whoever answers.
-type simAgents struct{}
+// no directory, and --agents scripts whoever answers. A queue finds the
+// team's one agent busy until freeAt (--agents after=20s,...).
+type simAgents struct {
+	clock  func() time.Time
+	freeAt time.Time
+}
+
+// Members is the team as one agent, free from freeAt on.
+func (a simAgents) Members(ctx context.Context, team string) ([]applets.AgentInfo, error) {
+	state := "available"
+	if a.clock != nil && a.clock().Before(a.freeAt) {
+		state = "busy"
+	}
+	return []applets.AgentInfo{{Name: "team:" + team, State: state, Endpoints: []string{"team:" + team}}}, nil
+}
 
 func (simAgents) Resolve(ctx context.Context, target string) ([]applets.AgentLeg, error) {
 	return []applets.AgentLeg{{Agent: target, Dial: target}}, nil

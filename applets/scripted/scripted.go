@@ -34,17 +34,41 @@ func ParseInputs(s string) ([]Input, error) {
 
 // ParseAgents reads "no_answer,answered,busy,failed".
 func ParseAgents(s string) ([]applets.DialStatus, error) {
+	out, after, err := ParseAgentScript(s)
+	if err == nil && after > 0 {
+		err = fmt.Errorf("agents %q: after= is for a queue's agents (simulate --agents)", s)
+	}
+	return out, err
+}
+
+// ParseAgentScript reads ParseAgents' list, which may start with
+// "after=20s": no agent is free until that long into the call (a queue's
+// caller waits, hearing what it would hear), then each dial gets the next
+// outcome.
+func ParseAgentScript(s string) ([]applets.DialStatus, time.Duration, error) {
 	var out []applets.DialStatus
-	for _, f := range splitList(s) {
+	var after time.Duration
+	for i, f := range splitList(s) {
+		if v, ok := strings.CutPrefix(f, "after="); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || i > 0 {
+				return nil, 0, fmt.Errorf("agent outcome %q: after=DURATION (such as after=20s) comes first", f)
+			}
+			after = d
+			continue
+		}
 		st := applets.DialStatus(strings.ReplaceAll(f, "-", "_"))
 		switch st {
 		case applets.Answered, applets.NoAnswer, applets.Busy, applets.Failed:
 			out = append(out, st)
 		default:
-			return nil, fmt.Errorf("agent outcome %q: answered, no_answer, busy or failed", f)
+			return nil, 0, fmt.Errorf("agent outcome %q: answered, no_answer, busy, failed (after=20s first)", f)
 		}
 	}
-	return out, nil
+	if after > 0 && len(out) == 0 {
+		out = []applets.DialStatus{applets.Answered} // free, then answering
+	}
+	return out, after, nil
 }
 
 func splitList(s string) []string {
@@ -65,6 +89,9 @@ type Script struct {
 	Inputs []Input
 	// Agents: what each successive dial gets (default no_answer).
 	Agents []applets.DialStatus
+	// AgentsFreeAfter: a queue finds no free agent until this long after
+	// Start (simulate --agents after=20s,...).
+	AgentsFreeAfter time.Duration
 	// Messages: length of each successive recording (default 10s; 0 is empty).
 	Messages []time.Duration
 	// TalkTime of answered dials (default 2m).

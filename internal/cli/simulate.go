@@ -85,7 +85,7 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) error {
 	if script.Inputs, err = scripted.ParseInputs(*input); err != nil {
 		return fmt.Errorf("--input: %w", err)
 	}
-	if script.Agents, err = scripted.ParseAgents(*agents); err != nil {
+	if script.Agents, script.AgentsFreeAfter, err = scripted.ParseAgentScript(*agents); err != nil {
 		return fmt.Errorf("--agents: %w", err)
 	}
 	for _, m := range strings.Split(*messages, ",") {
