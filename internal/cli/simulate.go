@@ -56,7 +56,7 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "+15551234567", "caller's number")
 	at := fs.String("at", "", `when the call happens: "2026-12-25 10:00", "2026-12-25T10:00:00-05:00"; without an offset, in the time zone of the flow's schedule (default: now)`)
 	input := fs.String("input", "", `what the caller does at each prompt, in order: keys or "timeout", e.g. "1,timeout,42#"`)
-	agents := fs.String("agents", "", `what each successive dial gets: answered, no_answer, busy, failed (default no_answer)`)
+	agents := fs.String("agents", "", `what each successive dial gets: answered, no_answer, busy, failed (default no_answer); a first after=20s keeps queue agents busy that long`)
 	messages := fs.String("messages", "", `length of each voicemail the caller leaves, e.g. "20s,0s" (default 10s; 0s is empty)`)
 	talk := fs.Duration("talk", 2*time.Minute, "talk time of answered dials")
 	hangupAt := fs.Int("hangup-at", 0, "caller hangs up during the Nth call action (0: never)")
