@@ -613,14 +613,12 @@ func (c *Call) Hold(ctx context.Context, spec call.HoldSpec) (string, error) {
 			c.s.log.Debug().Err(err).Msg("stopping music on hold")
 		}
 	}()
-	var deadline time.Time
-	if spec.Timeout > 0 {
-		deadline = time.Now().Add(spec.Timeout)
-	}
+	// The wait is counted in the slices Asterisk waited out (a WAIT FOR
+	// DIGIT that ends without a key took its whole time).
+	left := spec.Timeout
 	for {
 		wait := holdSlice
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
+		if spec.Timeout > 0 {
 			if left <= 0 {
 				return "", cmdErr("WAIT FOR DIGIT", call.ErrTimeout)
 			}
@@ -635,6 +633,9 @@ func (c *Call) Hold(ctx context.Context, spec call.HoldSpec) (string, error) {
 		}
 		if k != 0 && spec.Keys != "" && strings.IndexByte(spec.Keys, k) >= 0 {
 			return string(k), nil
+		}
+		if k == 0 {
+			left -= wait
 		}
 	}
 }

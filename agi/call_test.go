@@ -33,6 +33,9 @@ func TestCallCommands(t *testing.T) {
 	record := func(spec call.RecordSpec) func(ctx context.Context, c *Call) (any, error) {
 		return func(ctx context.Context, c *Call) (any, error) { return c.Record(ctx, spec) }
 	}
+	hold := func(spec call.HoldSpec) func(ctx context.Context, c *Call) (any, error) {
+		return func(ctx context.Context, c *Call) (any, error) { return c.Hold(ctx, spec) }
+	}
 	menu := []call.Media{"sound:custom/menu"}
 
 	tests := []struct {
@@ -148,6 +151,21 @@ func TestCallCommands(t *testing.T) {
 			want:    "",
 			wantErr: call.ErrHangup,
 			hungUp:  true,
+		},
+		{
+			name:   "hold until an exit key",
+			script: agitest.Script{Keys: []string{"", "5", "9"}},
+			fn:     hold(call.HoldSpec{Music: "jazz", Keys: "9", Timeout: 10 * time.Second}),
+			cmds:   []string{`EXEC StartMusicOnHold "jazz"`, "WAIT FOR DIGIT 500", "WAIT FOR DIGIT 500", "WAIT FOR DIGIT 500", "EXEC StopMusicOnHold"},
+			want:   "9",
+		},
+		{
+			name:    "hold timeout",
+			script:  agitest.Script{Keys: []string{""}},
+			fn:      hold(call.HoldSpec{Timeout: 300 * time.Millisecond}),
+			cmds:    []string{"EXEC StartMusicOnHold", "WAIT FOR DIGIT 300", "EXEC StopMusicOnHold"},
+			want:    "",
+			wantErr: call.ErrTimeout,
 		},
 		{
 			name:   "gather key during prompt",

@@ -614,7 +614,7 @@ func (s *Session) exec(argv []string) string {
 			s.vars[k] = v
 		}
 		return "200 result=0\n"
-	case "mixmonitor", "stopmixmonitor", "noop", "verbose", "wait", "playback", "playtones", "stopplaytones":
+	case "mixmonitor", "stopmixmonitor", "noop", "verbose", "wait", "playback", "playtones", "stopplaytones", "startmusiconhold", "stopmusiconhold":
 		return "200 result=0\n"
 	}
 	return "200 result=-2\n" // pbx_findapp failed
