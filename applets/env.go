@@ -128,8 +128,8 @@ type QueueCaller struct {
 type QueueTicket interface {
 	// Position is 1 for the next caller to be served.
 	Position() int
-	// Changed is closed at the next change that may make it the caller's
-	// turn (a caller ahead left, an agent became free).
+	// Changed has a value when the caller should look again: their turn
+	// may have come (callers ahead left, an agent became free).
 	Changed() <-chan struct{}
 	// Done leaves the queue with an outcome (answered: by agent).
 	Done(outcome, agent string)

@@ -73,8 +73,9 @@ type queueStep struct {
 }
 
 // queueRecheck is the longest a waiting caller goes without looking again
-// whether an agent is free (a wrap-up ending wakes nobody).
-const queueRecheck = 2 * time.Second
+// whether an agent is free, in case a wake-up was missed; changes wake the
+// callers at the head of the queue at once.
+const queueRecheck = 15 * time.Second
 
 func newQueue(p Params) (Applet, error) {
 	q := &queueStep{}
@@ -241,6 +242,9 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 			nextAnnounce = env.Now().Add(q.announce)
 		}
 		wait := min(q.recheck(tried, now), deadline.Sub(now))
+		if fa, ok := svc.Agents.(interface{ FreeAt() time.Time }); ok && fa.FreeAt().After(now) {
+			wait = min(wait, fa.FreeAt().Sub(now)) // the simulator's agents
+		}
 		if !nextAnnounce.IsZero() {
 			wait = min(wait, max(nextAnnounce.Sub(now), 0))
 		}

@@ -131,6 +131,10 @@ type simAgents struct {
 	freeAt time.Time
 }
 
+// FreeAt is when the agents come free, for a queue waiting on the
+// simulated clock.
+func (a simAgents) FreeAt() time.Time { return a.freeAt }
+
 // Members is the team as one agent, free from freeAt on.
 func (a simAgents) Members(ctx context.Context, team string) ([]applets.AgentInfo, error) {
 	state := "available"

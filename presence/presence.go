@@ -380,6 +380,10 @@ func (c *claim) Done() {
 		a.talking--
 		a.lastEnd = c.t.opts.Now()
 		a.wrapUntil = a.lastEnd.Add(c.t.opts.WrapUp)
+		if c.t.opts.WrapUp > 0 {
+			// The end of wrap-up is a change too: queues wait for it.
+			time.AfterFunc(c.t.opts.WrapUp, c.t.changed)
+		}
 	}
 	c.t.mu.Unlock()
 	c.t.changed()

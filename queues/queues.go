@@ -23,7 +23,6 @@ type Set struct {
 	mu      sync.Mutex
 	queues  map[string]*queue
 	seq     int64
-	changed chan struct{} // closed and replaced at every change
 	subs    map[chan struct{}]struct{}
 }
 
@@ -48,7 +47,14 @@ type ticket struct {
 	seq    int64
 	joined time.Time
 	done   bool
+	wake   chan struct{} // a value: look again, the turn may have come
 }
+
+// headWake is how many of a queue's first callers a change wakes at
+// least: the ones an agent coming free can be for. The others hold on
+// until their position reaches the head (or their next announcement):
+// a thousand callers waiting do not all wake for each agent.
+const headWake = 3
 
 // New returns an empty set of queues.
 func New(opts Options) *Set {
@@ -58,7 +64,7 @@ func New(opts Options) *Set {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Set{opts: opts, queues: map[string]*queue{}, changed: make(chan struct{}), subs: map[chan struct{}]struct{}{}}
+	return &Set{opts: opts, queues: map[string]*queue{}, subs: map[chan struct{}]struct{}{}}
 }
 
 var _ applets.Queues = (*Set)(nil)
@@ -80,7 +86,7 @@ func (s *Set) Join(name string, c applets.QueueCaller) applets.QueueTicket {
 	s.mu.Lock()
 	q := s.queueLocked(name)
 	s.seq++
-	t := &ticket{s: s, q: q, caller: c, seq: s.seq, joined: s.opts.Now()}
+	t := &ticket{s: s, q: q, caller: c, seq: s.seq, joined: s.opts.Now(), wake: make(chan struct{}, 1)}
 	q.waiting = append(q.waiting, t)
 	sort.SliceStable(q.waiting, func(i, j int) bool {
 		a, b := q.waiting[i], q.waiting[j]
@@ -115,16 +121,32 @@ func (s *Set) AverageWait(name string) time.Duration {
 	return q.stats.waitSum / time.Duration(q.stats.answered)
 }
 
-// Poke wakes every waiting caller to look again (an agent became free).
-func (s *Set) Poke() {
+// Poke wakes the first max(free, headWake) callers of every queue to look
+// again: free agents may have come (free: how many are available now).
+func (s *Set) Poke(free int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.queues {
+		wakeHead(q, max(free, headWake))
+	}
 	s.changedLocked()
-	s.mu.Unlock()
 }
 
+// wakeHead wakes the first n callers of q.
+func wakeHead(q *queue, n int) {
+	for i, t := range q.waiting {
+		if i >= n {
+			return
+		}
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// changedLocked tells the live views.
 func (s *Set) changedLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
 	for ch := range s.subs {
 		select {
 		case ch <- struct{}{}:
@@ -158,11 +180,9 @@ func (t *ticket) Position() int {
 	return 0
 }
 
-func (t *ticket) Changed() <-chan struct{} {
-	t.s.mu.Lock()
-	defer t.s.mu.Unlock()
-	return t.s.changed
-}
+// Changed has a value when the caller should look again: their turn may
+// have come (an agent came free, callers ahead left).
+func (t *ticket) Changed() <-chan struct{} { return t.wake }
 
 // Done takes the caller out of the queue and counts how it left:
 // answered (within the service level or not), hangup (abandoned), timeout,
@@ -179,6 +199,9 @@ func (t *ticket) Done(outcome, agent string) {
 	for i, w := range q.waiting {
 		if w == t {
 			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			if i < headWake {
+				wakeHead(q, headWake) // callers moved up to the head
+			}
 			break
 		}
 	}

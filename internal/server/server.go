@@ -346,7 +346,13 @@ func (s *Server) wakeQueues(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-			s.queues.Poke()
+			free := 0
+			for _, a := range s.presence.Snapshot() {
+				if a.State == presence.Available {
+					free++
+				}
+			}
+			s.queues.Poke(free)
 		}
 	}
 }
