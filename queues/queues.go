@@ -20,10 +20,10 @@ type Options struct {
 type Set struct {
 	opts Options
 
-	mu      sync.Mutex
-	queues  map[string]*queue
-	seq     int64
-	subs    map[chan struct{}]struct{}
+	mu     sync.Mutex
+	queues map[string]*queue
+	seq    int64
+	subs   map[chan struct{}]struct{}
 }
 
 type queue struct {
