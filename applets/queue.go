@@ -235,11 +235,19 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 			// Another call took them first: wait for the next change.
 		}
 		if !nextAnnounce.IsZero() && !now.Before(nextAnnounce) {
-			key, err := q.announcePosition(ctx, env, ticket.Position(), svc.Queues.AverageWait(name))
+			// An agent coming free for this caller cuts the announcement
+			// short: the caller would rather talk than hear their place.
+			nextAnnounce = now.Add(q.announce)
+			actx, stop := wakeable(ctx, changed)
+			key, err := q.announcePosition(actx, env, ticket.Position(), svc.Queues.AverageWait(name))
+			woken := actx.Err() != nil && ctx.Err() == nil
+			stop()
+			if woken && !errors.Is(err, ErrHangup) {
+				continue
+			}
 			if key != "" || err != nil {
 				return q.left(env, key, err, &outcome)
 			}
-			nextAnnounce = env.Now().Add(q.announce)
 		}
 		wait := min(q.recheck(tried, now), deadline.Sub(now))
 		if fa, ok := svc.Agents.(interface{ FreeAt() time.Time }); ok && fa.FreeAt().After(now) {
@@ -248,14 +256,7 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 		if !nextAnnounce.IsZero() {
 			wait = min(wait, max(nextAnnounce.Sub(now), 0))
 		}
-		hctx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-changed:
-				cancel()
-			case <-hctx.Done():
-			}
-		}()
+		hctx, cancel := wakeable(ctx, changed)
 		key, err := env.Call.Hold(hctx, HoldSpec{Music: q.p.Music, Keys: q.p.ExitKeys, Timeout: wait})
 		cancel()
 		switch {
@@ -267,6 +268,20 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 			return Result{Outcome: "hangup"}, err
 		}
 	}
+}
+
+// wakeable is ctx, also cancelled when the ticket says to look again;
+// stop releases it.
+func wakeable(ctx context.Context, changed <-chan struct{}) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	return wctx, cancel
 }
 
 // left ends the wait on an exit key, or on the error an announcement met.
