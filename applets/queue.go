@@ -33,6 +33,7 @@ import (
 //	priority = 0               # higher is served first
 //	join_empty = true          # join with no agent logged in (else no_agents)
 //	leave_when_empty = false   # leave when the last agent logs out: no_agents
+//	whisper_wait = true        # the agent hears the queue and the caller's wait first
 //	on = { timeout = "voicemail", exit_key = "voicemail", no_agents = "voicemail", full = "voicemail" }
 var QueueDef = Definition{
 	Name:     "queue",
@@ -59,6 +60,9 @@ type QueueParams struct {
 	JoinEmpty      *bool    `toml:"join_empty"`
 	LeaveWhenEmpty bool     `toml:"leave_when_empty"`
 	CallerID       string   `toml:"caller_id"`
+	// WhisperWait has the agent hear the queue and how long the caller
+	// waited (text to speech) before being connected.
+	WhisperWait bool `toml:"whisper_wait"`
 }
 
 // Queue strategies, as app_queue names them where it has them.
@@ -216,7 +220,7 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 		}
 		free := q.free(members, tried, now)
 		if pos := ticket.Position(); pos > 0 && pos <= len(free) {
-			res, who, err := q.ring(ctx, env, q.order(ctx, env, name, free, members), answered)
+			res, who, err := q.ring(ctx, env, q.order(ctx, env, name, free, members), answered, q.whisper(ctx, env, env.Now().Sub(joined)))
 			if res.Status == Answered {
 				answered(res.agent) // a transport that could not tell earlier
 				outcome = "answered"
@@ -425,7 +429,7 @@ type rung struct {
 
 // ring claims the agents and rings their endpoints; it returns the result
 // and the agents rung.
-func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answered func(agent string)) (rung, []string, error) {
+func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answered func(agent string), whisper []Media) (rung, []string, error) {
 	names := make([]string, len(agents))
 	for i, a := range agents {
 		names[i] = a.Name
@@ -455,7 +459,7 @@ func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answ
 		return rung{}, got, nil
 	}
 	spec := DialSpec{Targets: targets, RingTimeout: q.ringTimeout, CallerID: q.p.CallerID, Music: q.music(),
-		Whisper: env.Flow.Whisper, Accept: env.Flow.WhisperAccept, Record: env.Flow.Record}
+		Whisper: whisper, Accept: env.Flow.WhisperAccept, Record: env.Flow.Record}
 	spec.OnAnswer = func(target string) {
 		if claim != nil {
 			claim.Answered(agentOf[target])
@@ -470,6 +474,36 @@ func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answ
 		claim.Answered(agentOf[res.Target])
 	}
 	return rung{DialResult: res, agent: agentOf[res.Target]}, got, err
+}
+
+// whisper is what the agent hears before the caller: the flow's whisper,
+// then, with whisper_wait, the queue and the caller's wait.
+func (q *queueStep) whisper(ctx context.Context, env *Env, waited time.Duration) []Media {
+	out := append([]Media(nil), env.Flow.Whisper...)
+	text := env.Flow.WhisperText
+	if q.p.WhisperWait {
+		mins := int((waited + 30*time.Second) / time.Minute)
+		wait := fmt.Sprintf("%d minutes", mins)
+		switch {
+		case mins == 1:
+			wait = "1 minute"
+		case waited < time.Minute:
+			wait = fmt.Sprintf("%d seconds", int(waited.Seconds()))
+		}
+		said := q.p.Name // the queue as people name it: its name, else its flow's
+		if said == "" {
+			said = env.Flow.Name
+		}
+		text = strings.TrimSpace(text + " " + said + ". Waited " + wait + ".")
+	}
+	if text != "" {
+		m, err := env.Media(ctx, nil, text)
+		if err != nil {
+			env.Log.Warn().Err(err).Msg("queue whisper not spoken")
+		}
+		out = append(out, m...)
+	}
+	return out
 }
 
 // music is what the caller hears while an agent rings: the queue's music,
