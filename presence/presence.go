@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,8 +37,28 @@ type Directory interface {
 	Presences(ctx context.Context) ([]store.Presence, error)
 }
 
+// SharedClaims are agents' claims kept where every node sees them (the
+// store on PostgreSQL), so that two nodes never ring one agent at once.
+type SharedClaims interface {
+	ClaimAgents(ctx context.Context, node string, names []string, now, until time.Time) ([]string, error)
+	ExtendAgents(ctx context.Context, node string, names []string, until time.Time) error
+	ReleaseAgents(ctx context.Context, node string, names []string) error
+}
+
+// How long a shared claim lasts: ringing, then talking (renewed while the
+// conversation goes on). A node that dies holds its agents that long at
+// most.
+const (
+	sharedRing  = 2 * time.Minute
+	sharedTalk  = 10 * time.Minute
+	sharedWrite = 2 * time.Second // the longest a claim waits for the database
+)
+
 // Options configure a Tracker.
 type Options struct {
+	// Shared, when set, also claims agents there, as Node.
+	Shared    SharedClaims
+	Node      string
 	Directory Directory
 	// WrapUp is how long an agent stays unavailable after a call.
 	WrapUp time.Duration
@@ -325,8 +346,76 @@ func (t *Tracker) Claim(names []string) (applets.Claim, []string) {
 		got = append(got, n)
 	}
 	t.mu.Unlock()
+	if t.opts.Shared != nil && len(got) > 0 {
+		got = c.claimShared(got, now)
+	}
 	t.changed()
 	return c, got
+}
+
+// claimShared claims got where every node sees it and gives back, here,
+// the agents another node holds. A database that does not answer leaves
+// the claim this node's own.
+func (c *claim) claimShared(got []string, now time.Time) []string {
+	t := c.t
+	ctx, cancel := context.WithTimeout(context.Background(), sharedWrite)
+	defer cancel()
+	held, err := t.opts.Shared.ClaimAgents(ctx, t.opts.Node, got, now, now.Add(sharedRing))
+	if err != nil {
+		return got
+	}
+	c.shared = held
+	mine := map[string]bool{}
+	for _, n := range held {
+		mine[n] = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, n := range got {
+		if mine[n] {
+			out = append(out, n)
+			continue
+		}
+		t.agentLocked(n).ringing-- // another node's now
+		delete(c.ringing, n)
+	}
+	return out
+}
+
+// release gives back the shared claims on names (all but keep).
+func (c *claim) release(keep string) {
+	var names, left []string
+	for _, n := range c.shared {
+		if n == keep {
+			left = append(left, n)
+		} else {
+			names = append(names, n)
+		}
+	}
+	c.shared = left
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedWrite)
+	defer cancel()
+	_ = c.t.opts.Shared.ReleaseAgents(ctx, c.t.opts.Node, names) // else they run out
+}
+
+// renew keeps the talking agent's shared claim until Done.
+func (c *claim) renew(name string, stop <-chan struct{}) {
+	tick := time.NewTicker(sharedTalk / 3)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedWrite)
+		_ = c.t.opts.Shared.ExtendAgents(ctx, c.t.opts.Node, []string{name}, time.Now().Add(sharedTalk))
+		cancel()
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // claim is the agents one dial holds.
@@ -336,6 +425,8 @@ type claim struct {
 	ringing  map[string]bool
 	answered string
 	done     bool
+	shared   []string      // claims held in Options.Shared
+	talking  chan struct{} // closed at Done: the renewal stops
 }
 
 // Answered moves the answering agent to talking and frees the others.
@@ -360,6 +451,13 @@ func (c *claim) Answered(name string) {
 		c.answered = name
 	}
 	c.t.mu.Unlock()
+	if c.t.opts.Shared != nil {
+		c.release(name)
+		if name != "" && slices.Contains(c.shared, name) {
+			c.talking = make(chan struct{})
+			go c.renew(name, c.talking)
+		}
+	}
 	c.t.changed()
 }
 
@@ -386,6 +484,12 @@ func (c *claim) Done() {
 		}
 	}
 	c.t.mu.Unlock()
+	if c.t.opts.Shared != nil {
+		if c.talking != nil {
+			close(c.talking)
+		}
+		c.release("")
+	}
 	c.t.changed()
 }
 

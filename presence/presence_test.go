@@ -5,6 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +161,65 @@ func TestSetByCallerKnowsTheAgentByNumber(t *testing.T) {
 	}
 	if _, _, err := tr.SetByCaller(ctx, "1009", "login", ""); !errors.Is(err, applets.ErrNotAgent) {
 		t.Errorf("unknown phone: %v", err)
+	}
+}
+
+// sharedBook is SharedClaims in memory, for two trackers (two nodes).
+type sharedBook struct {
+	mu     sync.Mutex
+	holder map[string]string
+}
+
+func (b *sharedBook) ClaimAgents(ctx context.Context, node string, names []string, now, until time.Time) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var got []string
+	for _, n := range names {
+		if h, ok := b.holder[n]; !ok || h == node {
+			b.holder[n] = node
+			got = append(got, n)
+		}
+	}
+	return got, nil
+}
+
+func (b *sharedBook) ExtendAgents(context.Context, string, []string, time.Time) error { return nil }
+
+func (b *sharedBook) ReleaseAgents(ctx context.Context, node string, names []string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range names {
+		if b.holder[n] == node {
+			delete(b.holder, n)
+		}
+	}
+	return nil
+}
+
+// Two nodes sharing claims never ring one agent at once: an agent rung
+// or talking on one node is not the other's until that call lets go.
+func TestSharedClaimsKeepAnAgentToOneNode(t *testing.T) {
+	book := &sharedBook{holder: map[string]string{}}
+	dir := openDirectory(t)
+	a := New(Options{Directory: dir, Shared: book, Node: "a"})
+	b := New(Options{Directory: dir, Shared: book, Node: "b"})
+	ca, got := a.Claim([]string{"alice", "bob"})
+	if len(got) != 2 {
+		t.Fatalf("node a claimed %v", got)
+	}
+	cb, got := b.Claim([]string{"alice", "bob"})
+	if len(got) != 0 {
+		t.Errorf("node b claimed %v while node a rings them", got)
+	}
+	cb.Done()
+	ca.Answered("alice") // bob is free again, everywhere
+	cb, got = b.Claim([]string{"alice", "bob"})
+	if !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("node b claimed %v; alice talks on node a", got)
+	}
+	cb.Done()
+	ca.Done()
+	if _, got = b.Claim([]string{"alice"}); !slices.Equal(got, []string{"alice"}) {
+		t.Errorf("after node a's call: node b claimed %v", got)
 	}
 }

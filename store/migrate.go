@@ -324,6 +324,16 @@ CREATE TABLE agent_presence (
 	since   BIGINT NOT NULL
 );
 `},
+	{15, "agent claims", `
+-- Which node is ringing or connecting each agent (PostgreSQL: nodes share
+-- agents), so that no agent is rung by two nodes at once; until bounds a
+-- claim whose node died.
+CREATE TABLE agent_claims (
+	agent TEXT PRIMARY KEY,
+	node  TEXT NOT NULL,
+	until BIGINT NOT NULL
+);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

@@ -124,7 +124,11 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if st.SharesAudio() {
 		s.share = make(chan store.Voicemail, 256)
 	}
-	s.presence = presence.New(presence.Options{Directory: st, WrapUp: cfg.Agents.WrapUp.D()})
+	popts := presence.Options{Directory: st, WrapUp: cfg.Agents.WrapUp.D(), Node: cfg.NodeName()}
+	if cfg.IsPostgres() {
+		popts.Shared = st // nodes share the agents: one node rings an agent at a time
+	}
+	s.presence = presence.New(popts)
 	s.queues = queues.New(queues.Options{})
 	if err := s.presence.Load(context.Background()); err != nil {
 		log.Warn().Err(err).Msg("agents' presence not read: every agent starts available")
