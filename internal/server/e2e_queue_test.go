@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/callflow/callflow/ari/aritest"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
+	"github.com/callflow/callflow/internal/pgtest"
 	"github.com/callflow/callflow/presence"
 	"github.com/callflow/callflow/store"
 )
@@ -224,4 +226,74 @@ func httpGet(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// Two nodes on one PostgreSQL, each with an Asterisk of its own, share the
+// support team: while alice rings for a caller on one node, a caller on the
+// other does not ring her too; once her call ends she takes the next.
+func TestTwoNodesNeverRingOneAgentAtOnce(t *testing.T) {
+	dsn := pgtest.Database(t, "claims")
+	dir := writeFlowDir(t, map[string]string{"team.toml": teamFlow})
+	astA, astB := aritest.NewServer(aritest.Options{SystemName: "boxa"}), aritest.NewServer(aritest.Options{SystemName: "boxb"})
+	defer astA.Close()
+	defer astB.Close()
+	for _, ast := range []*aritest.Server{astA, astB} {
+		ast.SetAgent("PJSIP/alice", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 1500 * time.Millisecond, HangupAfter: 500 * time.Millisecond})
+	}
+	st, err := store.Open(context.Background(), dsn, store.Options{SpoolPath: filepath.Join(t.TempDir(), "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addTeam(t, st, "alice")
+	st.Close()
+	onDB := func(name string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Database, c.DataDir, c.Node.Name, c.FlowsDir = dsn, t.TempDir(), name, dir
+			c.Agents.WrapUp.UnmarshalTOMLValue("0s")
+		}
+	}
+	a := startNode(t, astA, Deps{}, onDB("node-a"))
+	b := startNode(t, astB, Deps{}, onDB("node-b"))
+
+	first, err := astA.PlaceCall(ctxT(t), aritest.CallSpec{Exten: "+914430000009"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "alice ringing for node-a's caller", func() bool {
+		for _, ch := range astA.Channels() {
+			if ch.Endpoint == "PJSIP/alice" {
+				return true
+			}
+		}
+		return false
+	})
+	second, err := astB.PlaceCall(ctxT(t), aritest.CallSpec{Exten: "+914430000009"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hangupWhenDone(t, second)
+	hangupWhenDone(t, first)
+	for _, ch := range astB.History() {
+		if ch.Endpoint == "PJSIP/alice" {
+			t.Errorf("node-b rang alice while node-a had her")
+		}
+	}
+	recA, errA := a.srv.Store().GetCall(ctxT(t), first.ID(), store.AllWorkspaces())
+	waitUntil(t, "both calls recorded", func() bool {
+		recA, errA = a.srv.Store().GetCall(ctxT(t), first.ID(), store.AllWorkspaces())
+		_, errB := b.srv.Store().GetCall(ctxT(t), second.ID(), store.AllWorkspaces())
+		return errA == nil && errB == nil && recA.Outcome != store.OutcomeInProgress
+	})
+	third, err := astB.PlaceCall(ctxT(t), aritest.CallSpec{Exten: "+914430000009"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hangupWhenDone(t, third)
+	rang := false
+	for _, ch := range astB.History() {
+		rang = rang || ch.Endpoint == "PJSIP/alice"
+	}
+	if !rang {
+		t.Error("node-b never rang alice once node-a's call was over")
+	}
 }
