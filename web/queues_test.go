@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/store"
 )
 
 // An agent changes their own state on the agent page with one form; only
@@ -113,5 +116,38 @@ func TestQueuesAPIAndEvents(t *testing.T) {
 	_, out = staff.api("GET", "/api/queues", "", nil)
 	if q := out["queues"].([]any)[0].(map[string]any); q["answered_today"] != float64(1) {
 		t.Errorf("after an answer: %v", q)
+	}
+}
+
+// The stats page and API sum the queues' steps over the range.
+func TestStatsShowTheQueues(t *testing.T) {
+	f := newFixture(t)
+	at := base.Add(-time.Hour)
+	for i, oc := range []string{"answered", "hangup"} {
+		c := store.CallRecord{ID: fmt.Sprintf("q%d", i), Transport: "ari", Flow: "Acme Support", Workspace: "acme", Started: at, Ended: at.Add(time.Minute), Outcome: oc,
+			Steps: []store.StepRecord{{Flow: "Acme Support", Step: "wait", Applet: "queue", Outcome: oc, Started: at, Ended: at,
+				Details: map[string]any{"queue": "acme/Acme Support/wait", "waited_s": 12.0}}}}
+		if err := f.st.RecordCall(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	admin := f.login("admin")
+	day := base.Format("2006-01-02")
+	resp, out := admin.api("GET", "/api/stats?from="+day+"&to="+day, "", nil)
+	wantStatus(t, "stats", resp, http.StatusOK)
+	qs, _ := out["queues"].([]any)
+	if len(qs) != 1 {
+		t.Fatalf("queues %v", out["queues"])
+	}
+	q := qs[0].(map[string]any)
+	if q["callers"] != float64(2) || q["answered"] != float64(1) || q["abandoned"] != float64(1) || q["average_wait_s"] != float64(12) {
+		t.Errorf("queue stats %v", q)
+	}
+	_, body := admin.get("/stats?from=" + day + "&to=" + day)
+	if !strings.Contains(body, `data-queue="acme/Acme Support/wait"`) {
+		t.Errorf("no queue row on the stats page")
 	}
 }

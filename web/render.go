@@ -90,6 +90,8 @@ func (s *Server) funcs() template.FuncMap {
 			return v[:min(len(v), 12)]
 		},
 		"plural": plural,
+		// seconds shows a wait given in seconds: "1m05s"
+		"seconds": func(sec float64) string { return fmtDur(time.Duration(sec * float64(time.Second)).Round(time.Second)) },
 		// words shows a state name as people write it: "logged out"
 		"words": func(v any) string { return strings.ReplaceAll(fmt.Sprint(v), "_", " ") },
 		"add":   func(a, b int) int { return a + b },

@@ -21,7 +21,13 @@ type statsData struct {
 	Chart template.HTML
 	Flows []string
 	Range string
+	// Queues are the queue steps' figures for the range.
+	Queues []store.QueueStats
 }
+
+// queueServiceLevel is the wait within which a queue's answer counts as
+// in time, as the queues' live view counts it.
+const queueServiceLevel = 20 * time.Second
 
 // maxStatsDays bounds a stats range, so that per_day can list every day.
 const maxStatsDays = 400
@@ -125,6 +131,10 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := statsData{Form: form, Rows: rows, Total: total, Flows: flowNames(s.scopedFlows(a)), Chart: barChart(total.PerDay)}
+	if d.Queues, err = s.st.QueueStats(r.Context(), f, queueServiceLevel); err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	d.Range = f.From.In(loc).Format("2 Jan 2006") + " – " + f.To.Add(-time.Nanosecond).In(loc).Format("2 Jan 2006")
 	s.render(w, r, http.StatusOK, "stats", "Stats", d)
 }
@@ -144,7 +154,12 @@ func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 	if rows == nil {
 		rows = []store.Stats{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": f.From, "to": f.To, "flows": rows, "total": total})
+	queues, err := s.st.QueueStats(r.Context(), f, queueServiceLevel)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"from": f.From, "to": f.To, "flows": rows, "total": total, "queues": queues})
 }
 
 // niceStep rounds a tick step up to 1, 2 or 5 times a power of ten.
