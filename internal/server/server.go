@@ -155,6 +155,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			Store:      st,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
+			Lint:       lint,
 			Audio:      voicemailAudio{dir: localAudioDir(cfg), recDir: cfg.RecordingsDir, ari: s.ari}.open,
 			AudioDirs:  audioDirs(cfg),
 			Health:     s.Health,
