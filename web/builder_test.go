@@ -92,12 +92,6 @@ func TestValidateAPIPlacesProblemsOnStepsAndSavesNothing(t *testing.T) {
 	wantStatus(t, "validate without the CSRF token", resp, http.StatusForbidden)
 }
 
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
 
 func TestCreateEditAndPublishFromTheBuilderAPI(t *testing.T) {
 	f := newFixture(t)

@@ -238,6 +238,10 @@ func (s *Server) routes() {
 	s.handle("GET /flows/{name}", s.flowPage)
 	s.handle("GET /flows/{name}/diagram.svg", s.flowDiagramSVG)
 	s.handle("GET /flows/{name}/history", s.flowHistoryPage)
+	s.handle("GET /flows/new", s.newFlowPage)
+	s.handle("POST /flows/new", s.newFlowForm)
+	s.handle("GET /flows/{name}/edit", s.builderPage)
+	s.handle("POST /flows/{name}/copy", s.copyFileFlow)
 	s.handle("POST /flows/{name}/{action}", s.flowActionForm)
 
 	s.handle("GET /stats", s.statsPage)
