@@ -80,7 +80,13 @@ type Definition struct {
 	// Outcomes documents every outcome the applet can produce; "<key>"
 	// style placeholders stand for configured names.
 	Outcomes []string
-	// Params is a zero value of the parameter struct, for documentation.
+	// Group is where editors list the applet: "say & play", "gather",
+	// "connect", "route", "record & voicemail", "messaging",
+	// "HTTP & bidding", "transfer & end" ("": with the others).
+	Group string
+	// Params is a zero value of the parameter struct, for documentation
+	// and editors: tags doc (a line of help), enum (the allowed values,
+	// comma-separated) and target ("step" or "flow": what a value names).
 	Params any
 	// New decodes and validates a step's parameters.
 	New func(p Params) (Applet, error)

@@ -45,6 +45,7 @@ import (
 //	on = { no_bid = "voicemail", no_answer = "voicemail", busy = "voicemail", failed = "voicemail" }
 var BidDef = Definition{
 	Name:     "bid",
+	Group:    "HTTP & bidding",
 	Summary:  "Real-time bidding (ping/post): dial the highest bidder.",
 	Outcomes: append(append([]string(nil), dialOutcomes...), "no_bid"),
 	Params:   BidParams{},
@@ -53,10 +54,10 @@ var BidDef = Definition{
 
 // BidParams are bid's parameters.
 type BidParams struct {
-	Buyers   []BidBuyer `toml:"buyers"`
-	Floor    float64    `toml:"floor"`
-	Deadline Duration   `toml:"deadline"`
-	Secret   string     `toml:"secret"`
+	Buyers   []BidBuyer `toml:"buyers" doc:"buyers asked for a bid"`
+	Floor    float64    `toml:"floor" doc:"lowest bid taken"`
+	Deadline Duration   `toml:"deadline" doc:"how long buyers have to bid"`
+	Secret   string     `toml:"secret" doc:"HMAC secret signing the requests"`
 	DialParams
 }
 

@@ -11,11 +11,11 @@ import (
 
 // DialParams are shared by the applets that ring people.
 type DialParams struct {
-	RingTimeout Duration `toml:"ring_timeout"`
+	RingTimeout Duration `toml:"ring_timeout" doc:"how long agents ring"`
 	// CallerID shown to the agent: "" keeps the caller's number.
-	CallerID string `toml:"caller_id"`
+	CallerID string `toml:"caller_id" doc:"caller ID shown to the agent (default: the caller's number)"`
 	// Music the caller hears while agents ring: "ringing" or a MOH class.
-	Music string `toml:"music"`
+	Music string `toml:"music" doc:"what the caller hears while agents ring: ringing or a music-on-hold class"`
 }
 
 // dialOutcomes are the outcomes of every applet that rings people.

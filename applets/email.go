@@ -20,6 +20,7 @@ import (
 //	attach_voicemail = true
 var EmailDef = Definition{
 	Name:     "email",
+	Group:    "messaging",
 	Summary:  "Send an email notification (optionally with the voicemail).",
 	Outcomes: []string{"sent", "failed"},
 	Params:   EmailParams{},
@@ -28,10 +29,10 @@ var EmailDef = Definition{
 
 // EmailParams are email's parameters.
 type EmailParams struct {
-	To              []string `toml:"to"`
-	Subject         Template `toml:"subject"`
-	Body            Template `toml:"body"`
-	AttachVoicemail bool     `toml:"attach_voicemail"`
+	To              []string `toml:"to" doc:"addresses, one a line"`
+	Subject         Template `toml:"subject" doc:"subject template"`
+	Body            Template `toml:"body" doc:"body template"`
+	AttachVoicemail bool     `toml:"attach_voicemail" doc:"attach the call's voicemail"`
 }
 
 var (

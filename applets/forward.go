@@ -16,6 +16,7 @@ import (
 //	music = "ringing"     # or a music-on-hold class the caller hears
 var ForwardDef = Definition{
 	Name:     "forward",
+	Group:    "connect",
 	Summary:  "Ring one destination; bridge the caller when it answers.",
 	Outcomes: dialOutcomes,
 	Params:   ForwardParams{},
@@ -24,7 +25,7 @@ var ForwardDef = Definition{
 
 // ForwardParams are forward's parameters.
 type ForwardParams struct {
-	To string `toml:"to"`
+	To string `toml:"to" doc:"dial string or number to ring"`
 	DialParams
 }
 

@@ -14,6 +14,7 @@ import (
 //	barge_in = false                  # let a key stop the greeting (kept for the next menu)
 var GreetingDef = Definition{
 	Name:     "greeting",
+	Group:    "say & play",
 	Summary:  "Play recorded audio or text to speech.",
 	Outcomes: []string{"done"},
 	Params:   GreetingParams{},
@@ -22,9 +23,9 @@ var GreetingDef = Definition{
 
 // GreetingParams are the greeting's parameters.
 type GreetingParams struct {
-	Play    MediaList `toml:"play"`
-	Say     string    `toml:"say"`
-	BargeIn bool      `toml:"barge_in"`
+	Play    MediaList `toml:"play" doc:"sounds to play, one a line"`
+	Say     string    `toml:"say" doc:"text to speak"`
+	BargeIn bool      `toml:"barge_in" doc:"a key press cuts the greeting short"`
 }
 
 type greeting struct{ p GreetingParams }

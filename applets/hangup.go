@@ -12,6 +12,7 @@ import (
 //	cause = "normal"           # normal | busy | congestion | no_answer
 var HangupDef = Definition{
 	Name:    "hangup",
+	Group:   "transfer & end",
 	Summary: "End the call.",
 	Params:  HangupParams{},
 	New:     newHangup,
@@ -19,9 +20,9 @@ var HangupDef = Definition{
 
 // HangupParams are hangup's parameters.
 type HangupParams struct {
-	Play  MediaList `toml:"play"`
-	Say   string    `toml:"say"`
-	Cause string    `toml:"cause"`
+	Play  MediaList `toml:"play" doc:"sounds to play before hanging up"`
+	Say   string    `toml:"say" doc:"text to speak before hanging up"`
+	Cause string    `toml:"cause" doc:"hangup cause" enum:"normal,busy,congestion,no_answer"`
 }
 
 var hangupCauses = map[string]bool{"": true, "normal": true, "busy": true, "congestion": true, "no_answer": true}

@@ -29,6 +29,7 @@ import (
 //	on = { max_retries = "goodbye" }
 var MenuDef = Definition{
 	Name:     "menu",
+	Group:    "gather",
 	Summary:  "IVR menu: play a prompt, route by the keys pressed.",
 	Outcomes: []string{"<key>", "timeout", "invalid", "max_retries"},
 	Params:   MenuParams{},
@@ -37,15 +38,15 @@ var MenuDef = Definition{
 
 // MenuParams are the menu's parameters.
 type MenuParams struct {
-	Prompt            MediaList         `toml:"prompt"`
-	Say               string            `toml:"say"`
-	Keys              map[string]string `toml:"keys"`
-	Timeout           Duration          `toml:"timeout"`
-	InterDigitTimeout Duration          `toml:"inter_digit_timeout"`
-	Retries           *int              `toml:"retries"`
-	Terminator        *string           `toml:"terminator"`
-	InvalidPrompt     MediaList         `toml:"invalid_prompt"`
-	TimeoutPrompt     MediaList         `toml:"timeout_prompt"`
+	Prompt            MediaList         `toml:"prompt" doc:"sounds played as the menu's prompt, one a line"`
+	Say               string            `toml:"say" doc:"text spoken instead of (or after) the prompt"`
+	Keys              map[string]string `toml:"keys" doc:"which key (or digits) goes to which step" target:"step"`
+	Timeout           Duration          `toml:"timeout" doc:"wait for the first key after the prompt (default 5s)"`
+	InterDigitTimeout Duration          `toml:"inter_digit_timeout" doc:"wait between the keys of a multi-digit entry (default 3s)"`
+	Retries           *int              `toml:"retries" doc:"failed attempts before max_retries (default 2)"`
+	Terminator        *string           `toml:"terminator" doc:"key that ends an entry (default #)"`
+	InvalidPrompt     MediaList         `toml:"invalid_prompt" doc:"played after a wrong key"`
+	TimeoutPrompt     MediaList         `toml:"timeout_prompt" doc:"played after silence"`
 }
 
 type menu struct {

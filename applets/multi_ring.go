@@ -13,6 +13,7 @@ import (
 //	ring_timeout = "20s"
 var MultiRingDef = Definition{
 	Name:     "multi_ring",
+	Group:    "connect",
 	Summary:  "Ring several destinations at once; first to answer wins.",
 	Outcomes: dialOutcomes,
 	Params:   MultiRingParams{},
@@ -21,7 +22,7 @@ var MultiRingDef = Definition{
 
 // MultiRingParams are multi_ring's parameters.
 type MultiRingParams struct {
-	To Destinations `toml:"to"`
+	To Destinations `toml:"to" doc:"dial strings rung together, one a line"`
 	DialParams
 }
 

@@ -38,6 +38,7 @@ import (
 //	on = { vip = "vip-line", regular = "menu", failed = "menu" }
 var PassthruDef = Definition{
 	Name:     "passthru",
+	Group:    "HTTP & bidding",
 	Summary:  "Ask your web app about the call (HTTP); it may set variables, tags and the outcome.",
 	Outcomes: []string{"success", "failed", "<outcomes>"},
 	Params:   PassthruParams{},
@@ -46,13 +47,13 @@ var PassthruDef = Definition{
 
 // PassthruParams are passthru's parameters.
 type PassthruParams struct {
-	URL      string            `toml:"url"`
-	Method   string            `toml:"method"`
-	Headers  map[string]string `toml:"headers"`
-	Secret   string            `toml:"secret"`
-	Timeout  Duration          `toml:"timeout"`
-	Retries  int               `toml:"retries"`
-	Outcomes []string          `toml:"outcomes"`
+	URL      string            `toml:"url" doc:"address asked where the call goes"`
+	Method   string            `toml:"method" doc:"HTTP method" enum:"POST,GET"`
+	Headers  map[string]string `toml:"headers" doc:"request headers"`
+	Secret   string            `toml:"secret" doc:"HMAC secret signing the request"`
+	Timeout  Duration          `toml:"timeout" doc:"how long to wait for the answer"`
+	Retries  int               `toml:"retries" doc:"retries after a failed request"`
+	Outcomes []string          `toml:"outcomes" doc:"outcomes the server may answer, one a line"`
 }
 
 var headerNameRe = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")

@@ -22,6 +22,7 @@ import (
 //	on = { no_answer = "vm", busy = "vm", failed = "vm" }
 var RingInOrderDef = Definition{
 	Name:     "ring_in_order",
+	Group:    "connect",
 	Summary:  "Ring destinations one after another (hunt); first to answer wins.",
 	Outcomes: dialOutcomes,
 	Params:   RingInOrderParams{},
@@ -30,8 +31,8 @@ var RingInOrderDef = Definition{
 
 // RingInOrderParams are ring_in_order's parameters.
 type RingInOrderParams struct {
-	To     HuntList `toml:"to"`
-	Rounds int      `toml:"rounds"`
+	To     HuntList `toml:"to" doc:"dial strings rung one after another, one a line"`
+	Rounds int      `toml:"rounds" doc:"times through the list"`
 	DialParams
 }
 

@@ -20,6 +20,7 @@ import (
 //	# try_all = true      # or ring every destination before giving up
 var RoundRobinDef = Definition{
 	Name:     "round_robin",
+	Group:    "connect",
 	Summary:  "Distribute calls evenly across a list of destinations.",
 	Outcomes: dialOutcomes,
 	Params:   RoundRobinParams{},
@@ -28,9 +29,9 @@ var RoundRobinDef = Definition{
 
 // RoundRobinParams are round_robin's parameters.
 type RoundRobinParams struct {
-	To      Destinations `toml:"to"`
-	TryNext int          `toml:"try_next"`
-	TryAll  bool         `toml:"try_all"`
+	To      Destinations `toml:"to" doc:"dial strings taken in turn, one a line"`
+	TryNext int          `toml:"try_next" doc:"how many more to try after the first"`
+	TryAll  bool         `toml:"try_all" doc:"try every destination before giving up"`
 	DialParams
 }
 

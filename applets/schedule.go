@@ -42,6 +42,7 @@ import (
 //	on = { open = "menu", closed = "after-hours", lunch = "lunch-msg", christmas = "closed-msg", holiday = "closed-msg" }
 var ScheduleDef = Definition{
 	Name:     "schedule",
+	Group:    "route",
 	Summary:  "Route by day of week and time of day (hours, rules, holidays, override).",
 	Outcomes: []string{"open", "closed", "<rule>", "<holiday>"},
 	Params:   ScheduleParams{},
@@ -50,11 +51,11 @@ var ScheduleDef = Definition{
 
 // ScheduleParams are schedule's parameters.
 type ScheduleParams struct {
-	Timezone string            `toml:"timezone"`
-	Hours    []ScheduleHours   `toml:"hours"`
-	Rules    []ScheduleRule    `toml:"rules"`
-	Holidays []ScheduleHoliday `toml:"holidays"`
-	Override *ScheduleOverride `toml:"override"`
+	Timezone string            `toml:"timezone" doc:"time zone of the hours, e.g. America/New_York"`
+	Hours    []ScheduleHours   `toml:"hours" doc:"opening hours"`
+	Rules    []ScheduleRule    `toml:"rules" doc:"named time windows"`
+	Holidays []ScheduleHoliday `toml:"holidays" doc:"days closed"`
+	Override *ScheduleOverride `toml:"override" doc:"forces open or closed"`
 }
 
 // ScheduleHours is a weekly window: on days, from a time to a time.

@@ -18,6 +18,7 @@ import (
 //	limit = 3
 var SetDef = Definition{
 	Name:     "set",
+	Group:    "route",
 	Summary:  "Set variables and tags; count visits to bound a loop.",
 	Outcomes: []string{"done", "limit"},
 	Params:   SetParams{},
@@ -26,12 +27,12 @@ var SetDef = Definition{
 
 // SetParams are set's parameters.
 type SetParams struct {
-	Vars        map[string]string `toml:"vars"`
-	Tags        []string          `toml:"tags"`
-	RemoveTags  []string          `toml:"remove_tags"`
-	ChannelVars map[string]string `toml:"channel_vars"`
-	Counter     string            `toml:"counter"`
-	Limit       int               `toml:"limit"`
+	Vars        map[string]string `toml:"vars" doc:"call variables to set"`
+	Tags        []string          `toml:"tags" doc:"tags to add to the call, one a line"`
+	RemoveTags  []string          `toml:"remove_tags" doc:"tags to remove, one a line"`
+	ChannelVars map[string]string `toml:"channel_vars" doc:"Asterisk channel variables to set"`
+	Counter     string            `toml:"counter" doc:"counter to count visits with"`
+	Limit       int               `toml:"limit" doc:"visits before the limit outcome"`
 }
 
 var varNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]{0,63}$`)

@@ -23,6 +23,7 @@ import (
 //	endpoint = "trunk"                  # "" sends to pjsip:<number>
 var SMSDef = Definition{
 	Name:     "sms",
+	Group:    "messaging",
 	Summary:  "Send a text message to the caller or fixed numbers.",
 	Outcomes: []string{"sent", "failed"},
 	Params:   SMSParams{},
@@ -31,11 +32,11 @@ var SMSDef = Definition{
 
 // SMSParams are sms's parameters.
 type SMSParams struct {
-	To         []string `toml:"to"`
-	From       string   `toml:"from"`
-	Body       Template `toml:"body"`
-	Technology string   `toml:"technology"`
-	Endpoint   string   `toml:"endpoint"`
+	To         []string `toml:"to" doc:"numbers to text, one a line"`
+	From       string   `toml:"from" doc:"sending number"`
+	Body       Template `toml:"body" doc:"text template"`
+	Technology string   `toml:"technology" doc:"Asterisk message technology (default from [sms])"`
+	Endpoint   string   `toml:"endpoint" doc:"Asterisk message endpoint (default from [sms])"`
 }
 
 var (

@@ -28,6 +28,7 @@ import (
 //	on = { vip = "vip-line", nyc = "nyc-team", no_match = "main-menu" }
 var TagRouteDef = Definition{
 	Name:     "tag_route",
+	Group:    "route",
 	Summary:  "Branch on tags, variables, caller's country/area code, numbers or time.",
 	Outcomes: []string{"<rule>", "no_match"},
 	Params:   TagRouteParams{},
@@ -36,7 +37,7 @@ var TagRouteDef = Definition{
 
 // TagRouteParams are tag_route's parameters.
 type TagRouteParams struct {
-	Rules []TagRule `toml:"rules"`
+	Rules []TagRule `toml:"rules" doc:"rules tried in order; the first that matches names the outcome"`
 }
 
 // TagRule is one rule: every condition written must hold.

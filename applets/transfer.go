@@ -9,6 +9,7 @@ import "context"
 //	flow = "After-Hours Flow"
 var TransferDef = Definition{
 	Name:    "transfer",
+	Group:   "transfer & end",
 	Summary: "Continue the call in another flow.",
 	Params:  TransferParams{},
 	New:     newTransfer,
@@ -16,7 +17,7 @@ var TransferDef = Definition{
 
 // TransferParams are transfer's parameters.
 type TransferParams struct {
-	Flow string `toml:"flow"`
+	Flow string `toml:"flow" doc:"flow the call goes on in" target:"flow"`
 }
 
 type transfer struct{ p TransferParams }

@@ -22,6 +22,7 @@ import (
 //	finish_key = "#"
 var VoicemailDef = Definition{
 	Name:     "voicemail",
+	Group:    "record & voicemail",
 	Summary:  "Record a message for a mailbox.",
 	Outcomes: []string{"recorded", "empty"},
 	Params:   VoicemailParams{},
@@ -30,13 +31,13 @@ var VoicemailDef = Definition{
 
 // VoicemailParams are voicemail's parameters.
 type VoicemailParams struct {
-	Mailbox    string     `toml:"mailbox"`
-	Prompt     *MediaList `toml:"prompt"`
-	Say        string     `toml:"say"`
-	Beep       *bool      `toml:"beep"`
-	MaxLength  Duration   `toml:"max_length"`
-	MaxSilence Duration   `toml:"max_silence"`
-	FinishKey  *string    `toml:"finish_key"`
+	Mailbox    string     `toml:"mailbox" doc:"mailbox the message goes to"`
+	Prompt     *MediaList `toml:"prompt" doc:"sounds played before the beep"`
+	Say        string     `toml:"say" doc:"text spoken before the beep"`
+	Beep       *bool      `toml:"beep" doc:"beep before recording (default true)"`
+	MaxLength  Duration   `toml:"max_length" doc:"longest message"`
+	MaxSilence Duration   `toml:"max_silence" doc:"silence that ends the message"`
+	FinishKey  *string    `toml:"finish_key" doc:"key that ends the message"`
 }
 
 type voicemail struct {

@@ -10,6 +10,7 @@ import "context"
 //	url = "https://crm.example/hook"
 var WebhookDef = Definition{
 	Name:     "webhook",
+	Group:    "HTTP & bidding",
 	Summary:  "Legacy: skipped at run time (use post_call_webhook or passthru).",
 	Outcomes: []string{"skipped"},
 	Params:   WebhookParams{},
@@ -18,10 +19,10 @@ var WebhookDef = Definition{
 
 // WebhookParams are the legacy step's parameters.
 type WebhookParams struct {
-	URL     string            `toml:"url"`
-	Method  string            `toml:"method"`
-	Body    string            `toml:"body"`
-	Headers map[string]string `toml:"headers"`
+	URL     string            `toml:"url" doc:"address to send the call's data to"`
+	Method  string            `toml:"method" doc:"HTTP method" enum:"POST,GET"`
+	Body    string            `toml:"body" doc:"request body template"`
+	Headers map[string]string `toml:"headers" doc:"request headers"`
 }
 
 type webhook struct{ p WebhookParams }

@@ -33,6 +33,7 @@ import (
 //	on = { east = "ring-east", west = "ring-west", no_match = "sorry", timeout = "sorry" }
 var ZipRouteDef = Definition{
 	Name:     "zip_route",
+	Group:    "gather",
 	Summary:  "Ask for a ZIP code and route by configured ZIP lists.",
 	Outcomes: []string{"<route>", "no_match", "timeout"},
 	Params:   ZipRouteParams{},
@@ -41,15 +42,15 @@ var ZipRouteDef = Definition{
 
 // ZipRouteParams are zip_route's parameters.
 type ZipRouteParams struct {
-	Prompt            MediaList  `toml:"prompt"`
-	Say               string     `toml:"say"`
-	RetryPrompt       MediaList  `toml:"retry_prompt"`
-	Length            int        `toml:"length"`
-	Timeout           Duration   `toml:"timeout"`
-	InterDigitTimeout Duration   `toml:"inter_digit_timeout"`
-	Terminator        *string    `toml:"terminator"`
-	Retries           *int       `toml:"retries"`
-	Routes            []ZipRoute `toml:"routes"`
+	Prompt            MediaList  `toml:"prompt" doc:"sounds asking for the ZIP code"`
+	Say               string     `toml:"say" doc:"text asking for the ZIP code"`
+	RetryPrompt       MediaList  `toml:"retry_prompt" doc:"played after an unknown ZIP"`
+	Length            int        `toml:"length" doc:"digits in a ZIP code (default 5)"`
+	Timeout           Duration   `toml:"timeout" doc:"wait for the first digit"`
+	InterDigitTimeout Duration   `toml:"inter_digit_timeout" doc:"wait between digits"`
+	Terminator        *string    `toml:"terminator" doc:"key that ends the entry"`
+	Retries           *int       `toml:"retries" doc:"failed attempts before giving up"`
+	Routes            []ZipRoute `toml:"routes" doc:"routes: each name is an outcome"`
 }
 
 // ZipRoute is one route: a ZIP matches when any of its lists holds it.

@@ -390,16 +390,22 @@ type StepJSON struct {
 	Ended   time.Time      `json:"ended"`
 }
 
-// WriteTraceJSON prints the steps as a JSON array.
-func WriteTraceJSON(w io.Writer, rec *CallRecord) error {
+// TraceSteps are the steps of rec as `simulate --json` prints them (and
+// the web API answers them).
+func TraceSteps(rec *CallRecord) []StepJSON {
 	out := make([]StepJSON, len(rec.Steps))
 	for i, s := range rec.Steps {
 		out[i] = StepJSON{Seq: s.Seq, Flow: s.Flow, Step: s.Step, Applet: s.Applet, Outcome: s.Outcome, Next: s.Next,
 			Actions: s.Actions, Details: s.Details, Error: s.Error, Started: s.Started, Ended: s.Ended}
 	}
+	return out
+}
+
+// WriteTraceJSON prints the steps as a JSON array.
+func WriteTraceJSON(w io.Writer, rec *CallRecord) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(TraceSteps(rec))
 }
 
 // ScheduleLocation is the time zone of the flow's first schedule step:

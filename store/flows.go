@@ -174,7 +174,7 @@ func or(s, def string) string {
 }
 
 func wrapFlowErr(what string, err error) error {
-	for _, e := range []error{ErrNotFound, ErrExists, ErrInvalid, ErrNumberTaken, ErrFlowHasNumbers} {
+	for _, e := range []error{ErrNotFound, ErrExists, ErrInvalid, ErrNumberTaken, ErrFlowHasNumbers, ErrStale} {
 		if errors.Is(err, e) {
 			return err
 		}
@@ -301,6 +301,22 @@ func (s *Store) RollbackFlow(ctx context.Context, name string, revision int, aut
 			return err
 		}
 		return s.addRevision(ctx, tx, name, source, cur.Status, cur.Workspace, author, fmt.Sprintf("rollback to revision %d", revision))
+	})
+}
+
+// EditFlow saves source as a new revision of a live flow, only if its
+// current revision is still revision (else ErrStale, wrapped): an edit
+// made from an older revision would undo the changes saved since. The
+// same source saves nothing.
+func (s *Store) EditFlow(ctx context.Context, name, source string, revision int, author string) (FlowRow, error) {
+	return s.changeFlow(ctx, "edit flow", name, func(tx *sql.Tx, cur FlowRow) error {
+		if cur.Revision != revision {
+			return fmt.Errorf("%w: flow %q is at revision %d, not %d", ErrStale, name, cur.Revision, revision)
+		}
+		if cur.Source == source {
+			return nil
+		}
+		return s.addRevision(ctx, tx, name, source, cur.Status, cur.Workspace, author, "edited")
 	})
 }
 

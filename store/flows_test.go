@@ -148,3 +148,28 @@ func TestFlowNumbersDeleteAndDuplicateRules(t *testing.T) {
 		t.Errorf("numbers after release: %v", f.Numbers)
 	}
 }
+
+func TestEditFlowSavesOnlyFromTheCurrentRevision(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, testOptions())
+	if _, err := s.CreateFlow(ctx, FlowInput{Name: "Acme Support", Workspace: "acme", Source: srcV1, Author: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.EditFlow(ctx, "Acme Support", srcV2, 1, "bob")
+	if err != nil || f.Revision != 2 || f.Source != srcV2 || f.UpdatedBy != "bob" || f.Workspace != "acme" {
+		t.Fatalf("edit from the current revision: %+v %v", f, err)
+	}
+	if _, err := s.EditFlow(ctx, "Acme Support", srcV1, 1, "carol"); !errors.Is(err, ErrStale) {
+		t.Errorf("edit from revision 1 after revision 2: %v", err)
+	}
+	if f, err = s.EditFlow(ctx, "Acme Support", srcV2, 2, "carol"); err != nil || f.Revision != 2 {
+		t.Errorf("the same source made revision %d (%v)", f.Revision, err)
+	}
+	hist, err := s.FlowHistory(ctx, "Acme Support")
+	if err != nil || len(hist) != 2 || hist[0].Author != "bob" || hist[0].Comment != "edited" {
+		t.Errorf("history: %+v %v", hist, err)
+	}
+	if _, err := s.EditFlow(ctx, "Nope", srcV1, 1, "bob"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("edit of a missing flow: %v", err)
+	}
+}

@@ -28,6 +28,8 @@ var (
 	ErrDisabled       = errors.New("store: user disabled")
 	ErrNumberTaken    = errors.New("store: number belongs to another flow")
 	ErrFlowHasNumbers = errors.New("store: flow still has numbers")
+	// ErrStale: the flow changed since the revision the edit started from.
+	ErrStale = errors.New("store: changed since that revision")
 )
 
 // Options tune a Store. The zero value is usable.

@@ -393,7 +393,9 @@ func (s *Server) flowAction(ctx context.Context, a *authInfo, name, action strin
 	result := row.Name
 	switch action {
 	case "publish":
-		_, err = s.st.PublishFlow(ctx, row.Name, author)
+		if err = s.publishProblems(row); err == nil {
+			_, err = s.st.PublishFlow(ctx, row.Name, author)
+		}
 	case "unpublish":
 		_, err = s.st.UnpublishFlow(ctx, row.Name, author)
 	case "duplicate":
@@ -536,12 +538,16 @@ func (s *Server) flowActionForm(w http.ResponseWriter, r *http.Request) {
 	}
 	result, err := s.flowAction(r.Context(), a, r.PathValue("name"), action, in)
 	var ae *actionError
+	var unpublishable *publishError
 	switch {
 	case errors.As(err, &ae) && (ae.code == http.StatusNotFound || ae.code == http.StatusForbidden):
 		s.fail(w, r, ae.code, ae.msg)
 		return
 	case errors.As(err, &ae):
 		s.renderFlow(w, r, ae.code, "", ae.msg, numbersText)
+		return
+	case errors.As(err, &unpublishable):
+		s.renderFlow(w, r, http.StatusConflict, "", unpublishable.msg, numbersText)
 		return
 	case errors.Is(err, store.ErrNumberTaken), errors.Is(err, store.ErrFlowHasNumbers), errors.Is(err, store.ErrExists):
 		s.renderFlow(w, r, http.StatusConflict, "", trimStore(err), numbersText)
@@ -801,7 +807,11 @@ func (s *Server) apiFlowAction(w http.ResponseWriter, r *http.Request) {
 	}
 	result, err := s.flowAction(r.Context(), a, r.PathValue("name"), action, in)
 	var ae *actionError
+	var unpublishable *publishError
 	switch {
+	case errors.As(err, &unpublishable):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": unpublishable.msg, "problems": unpublishable.problems})
+		return
 	case errors.As(err, &ae):
 		writeError(w, ae.code, ae.msg)
 		return

@@ -30,6 +30,9 @@ type Options struct {
 	Flows func() *flows.Set
 	// Reload asks for a reload after a database flow changed.
 	Reload func()
+	// Lint are the checks the builder runs on a flow as it is edited
+	// (the server's own, so that it says what a reload would).
+	Lint flows.LintOptions
 	// Audio opens a voicemail's WAV (8 kHz 16-bit mono) and says when it
 	// was last modified. Default: the file at the voicemail's Path. Its
 	// errors say why a message cannot be played: wrap ErrAudioNotFound
@@ -235,6 +238,10 @@ func (s *Server) routes() {
 	s.handle("GET /flows/{name}", s.flowPage)
 	s.handle("GET /flows/{name}/diagram.svg", s.flowDiagramSVG)
 	s.handle("GET /flows/{name}/history", s.flowHistoryPage)
+	s.handle("GET /flows/new", s.newFlowPage)
+	s.handle("POST /flows/new", s.newFlowForm)
+	s.handle("GET /flows/{name}/edit", s.builderPage)
+	s.handle("POST /flows/{name}/copy", s.copyFileFlow)
 	s.handle("POST /flows/{name}/{action}", s.flowActionForm)
 
 	s.handle("GET /stats", s.statsPage)
@@ -260,6 +267,11 @@ func (s *Server) routes() {
 	s.handle("GET /api/calls/{id}", s.apiCall)
 	s.handle("GET /api/calls/{id}/recordings/{name}/audio", s.callRecordingAudio)
 	s.handle("GET /api/flows", s.apiFlows)
+	s.handle("POST /api/flows", s.apiFlowCreate)
+	s.handle("POST /api/flows/validate", s.apiFlowValidate)
+	s.handle("PUT /api/flows/{name}", s.apiFlowSave)
+	s.handle("POST /api/flows/{name}/simulate", s.apiFlowSimulate)
+	s.handle("GET /api/applets", s.apiApplets)
 	s.handle("GET /api/flows/{name}", s.apiFlow)
 	s.handle("DELETE /api/flows/{name}", s.apiFlowDelete)
 	s.handle("GET /api/flows/{name}/history", s.apiFlowHistory)

@@ -199,6 +199,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			Queues:     s.queues,
 			Flows:      s.registry.Current,
 			Reload:     s.dbFlows.reload,
+			Lint:       lint,
 			Audio:      s.voicemailAudio().open,
 			AudioDirs:  audioDirs(cfg),
 			Health:     s.Health,
