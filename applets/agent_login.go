@@ -17,6 +17,7 @@ import (
 var AgentLoginDef = Definition{
 	Name:     "agent_login",
 	Summary:  "Log the calling agent in or out, or pause them.",
+	Group:    "connect",
 	Outcomes: []string{"available", "paused", "logged_out", "not_agent"},
 	Params:   AgentLoginParams{},
 	New:      newAgentLogin,
@@ -24,9 +25,9 @@ var AgentLoginDef = Definition{
 
 // AgentLoginParams are agent_login's parameters.
 type AgentLoginParams struct {
-	Action string `toml:"action"`
-	Reason string `toml:"reason"`
-	Say    *bool  `toml:"say"`
+	Action string `toml:"action" doc:"what the call does to the calling agent" enum:"toggle,login,logout,pause"`
+	Reason string `toml:"reason" doc:"the reason of a pause"`
+	Say    *bool  `toml:"say" doc:"tell the agent the new state (default true)"`
 }
 
 var agentActions = map[string]bool{"login": true, "logout": true, "pause": true, "toggle": true}

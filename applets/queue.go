@@ -38,6 +38,7 @@ import (
 var QueueDef = Definition{
 	Name:     "queue",
 	Summary:  "Hold callers with music until the next free agent of a team answers.",
+	Group:    "connect",
 	Outcomes: []string{"answered", "timeout", "full", "no_agents", "exit_key", "hangup"},
 	Params:   QueueParams{},
 	New:      newQueue,
@@ -45,24 +46,24 @@ var QueueDef = Definition{
 
 // QueueParams are queue's parameters.
 type QueueParams struct {
-	Name           string   `toml:"name"`
-	Teams          []string `toml:"teams"`
-	Strategy       string   `toml:"strategy"`
-	RingTimeout    Duration `toml:"ring_timeout"`
-	Retry          Duration `toml:"retry"`
-	MaxWait        Duration `toml:"max_wait"`
-	MaxCallers     int      `toml:"max_callers"`
-	Music          string   `toml:"music"`
-	AnnounceEvery  Duration `toml:"announce_every"`
-	AnnounceWait   bool     `toml:"announce_wait"`
-	ExitKeys       string   `toml:"exit_keys"`
-	Priority       int      `toml:"priority"`
-	JoinEmpty      *bool    `toml:"join_empty"`
-	LeaveWhenEmpty bool     `toml:"leave_when_empty"`
-	CallerID       string   `toml:"caller_id"`
+	Name           string   `toml:"name" doc:"the queue's name, shared by the steps that name it (default: workspace/flow/step)"`
+	Teams          []string `toml:"teams" doc:"the teams whose agents take the calls"`
+	Strategy       string   `toml:"strategy" doc:"which free agent rings first" enum:"ring_all,longest_idle,round_robin,fewest_calls,random,linear"`
+	RingTimeout    Duration `toml:"ring_timeout" doc:"how long each try of an agent rings (default 15s)"`
+	Retry          Duration `toml:"retry" doc:"before the same agent is rung again for this caller (default 5s)"`
+	MaxWait        Duration `toml:"max_wait" doc:"the longest a caller waits: then timeout (default 10m)"`
+	MaxCallers     int      `toml:"max_callers" doc:"more callers waiting: full (0: no limit)"`
+	Music          string   `toml:"music" doc:"the music-on-hold class callers hear (default Asterisk's)"`
+	AnnounceEvery  Duration `toml:"announce_every" doc:"how often a caller hears their position (none when left out)"`
+	AnnounceWait   bool     `toml:"announce_wait" doc:"also announce the estimated wait"`
+	ExitKeys       string   `toml:"exit_keys" doc:"keys that leave the queue: outcome exit_key"`
+	Priority       int      `toml:"priority" doc:"callers of a higher priority are served first"`
+	JoinEmpty      *bool    `toml:"join_empty" doc:"join with no agent logged in (default true; false: no_agents)"`
+	LeaveWhenEmpty bool     `toml:"leave_when_empty" doc:"leave when the last agent logs out: no_agents"`
+	CallerID       string   `toml:"caller_id" doc:"the number agents see (default the caller's)"`
 	// WhisperWait has the agent hear the queue and how long the caller
 	// waited (text to speech) before being connected.
-	WhisperWait bool `toml:"whisper_wait"`
+	WhisperWait bool `toml:"whisper_wait" doc:"the agent hears the queue and the caller's wait first"`
 }
 
 // Queue strategies, as app_queue names them where it has them.

@@ -46,6 +46,16 @@ type linted struct {
 	Problems []builderProblem
 	Steps    []flows.StepBlock // nil when the source does not parse
 	Errors   bool
+	// Outcomes are each step's outcomes and how each is routed ("" falls
+	// through, "(end)" ends the call), as far as the source could be read.
+	Outcomes map[string][]stepOutcome
+}
+
+// stepOutcome is one outcome of a step and where it goes.
+type stepOutcome struct {
+	Outcome string `json:"outcome"`
+	Next    string `json:"next"` // a step id; "" the next step; "(end)" the call ends
+	Routed  bool   `json:"routed"` // written in the step's on (or keys)
 }
 
 // lintSource parses and lints src as a reload would a database flow of
@@ -58,7 +68,7 @@ func (s *Server) lintSource(file, src string, row *store.FlowRow) linted {
 		probs = append(probs, flows.LintFlow(f, s.opts.Lint)...)
 	}
 	probs.Sort()
-	out := linted{Problems: []builderProblem{}, Errors: probs.HasErrors()}
+	out := linted{Problems: []builderProblem{}, Errors: probs.HasErrors(), Outcomes: stepOutcomes(f)}
 	out.Steps, _ = flows.Outline([]byte(src))
 	for _, p := range probs {
 		out.Problems = append(out.Problems, builderProblem{Line: p.Line, Col: p.Col, Step: flows.StepAtLine(out.Steps, p.Line),
@@ -124,7 +134,7 @@ func (s *Server) apiFlowValidate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	l := s.lintSource("builder", body.TOML, row)
-	writeJSON(w, http.StatusOK, map[string]any{"problems": l.Problems, "steps": l.Steps, "errors": l.Errors})
+	writeJSON(w, http.StatusOK, map[string]any{"problems": l.Problems, "steps": l.Steps, "errors": l.Errors, "outcomes": l.Outcomes})
 }
 
 // flowWithProblems is a database row and what the linter says of its
@@ -347,7 +357,7 @@ func (s *Server) apiFlowSimulate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "input: "+err.Error())
 		return
 	}
-	if script.Agents, err = scripted.ParseAgents(body.Agents); err != nil {
+	if script.Agents, script.AgentsFreeAfter, err = scripted.ParseAgentScript(body.Agents); err != nil {
 		writeError(w, http.StatusBadRequest, "agents: "+err.Error())
 		return
 	}

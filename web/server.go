@@ -269,6 +269,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/flows", s.apiFlows)
 	s.handle("POST /api/flows", s.apiFlowCreate)
 	s.handle("POST /api/flows/validate", s.apiFlowValidate)
+	s.handle("POST /api/flows/compose", s.apiFlowCompose)
 	s.handle("PUT /api/flows/{name}", s.apiFlowSave)
 	s.handle("POST /api/flows/{name}/simulate", s.apiFlowSimulate)
 	s.handle("GET /api/applets", s.apiApplets)
