@@ -1,0 +1,100 @@
+package web
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserBuilder: a workspace admin who never sees TOML creates the
+// support line from a template, adds a step and sees the linter object
+// and then agree, connects a menu key to another step, sets a schedule
+// with a holiday, tries a call in the simulate panel (its path drawn on
+// the diagram), saves, meets another admin's edit (changed since you
+// opened it), and publishes.
+func TestBrowserBuilder(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f, 1366, 900)
+	b.login("wendy")
+	b.run("new flow", chromedp.Navigate(f.ts.URL+"/flows/new"), chromedp.WaitVisible(chromedp.CSS(`input[name="name"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "Built Support"))
+	b.follow("create from the support template", chromedp.Submit(chromedp.CSS(`input[name="name"]`)), `#builder`)
+	b.run("the steps drawn", poll(`document.querySelectorAll("ol.steps li.step").length >= 8`))
+	b.shoot("builder-template.png")
+	count := func() string { return b.text(`String(document.querySelectorAll("ol.steps li.step").length)`) }
+	before := count()
+
+	// A schedule with no hours is an error, shown by the step and gone
+	// once hours and a holiday are set.
+	b.run("select the welcome step", chromedp.Click(chromedp.CSS(`li.step[data-step="welcome"]`)))
+	b.run("add a schedule", chromedp.Click(chromedp.CSS(`button[data-add="schedule"]`)),
+		poll(`document.querySelector('li.step[data-step="schedule"]') !== null`),
+		poll(`document.querySelector('li.step[data-step="schedule"]').classList.contains("has-error")`))
+	if count() == before {
+		t.Fatal("no step added")
+	}
+	b.shoot("builder-lint-error.png")
+	b.run("open the schedule", chromedp.Click(chromedp.CSS(`li.step[data-step="schedule"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-param="hours"] textarea`)))
+	b.run("set the time zone, hours and a holiday",
+		chromedp.SetValue(chromedp.CSS(`[data-param="timezone"] input`), "America/New_York"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="timezone"] input').dispatchEvent(new Event("change"))`),
+		poll(`document.querySelector("[data-source]").value.includes("America/New_York")`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-param="hours"] textarea`)),
+		chromedp.SetValue(chromedp.CSS(`[data-param="hours"] textarea`), `[{"days": ["mon","tue","wed","thu","fri"], "from": "09:00", "to": "18:00"}]`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="hours"] textarea').dispatchEvent(new Event("change"))`),
+		poll(`document.querySelector("[data-source]").value.includes("09:00")`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-param="holidays"] textarea`)),
+		chromedp.SetValue(chromedp.CSS(`[data-param="holidays"] textarea`), `[{"name": "Christmas", "dates": ["2026-12-25"]}]`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="holidays"] textarea').dispatchEvent(new Event("change"))`),
+		poll(`document.querySelector("[data-source]").value.includes("2026-12-25")`))
+	b.run("the schedule is clean", poll(`!document.querySelector('li.step[data-step="schedule"]').classList.contains("has-error")`))
+	b.shoot("builder-schedule.png")
+
+	// Menu key 3 goes to billing instead of sales, from the diagram.
+	b.run("connect key 3", chromedp.SetValue(chromedp.CSS(`li.step[data-step="menu"] li[data-outcome="3"] select`), "billing"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('li.step[data-step="menu"] li[data-outcome="3"] select').dispatchEvent(new Event("change"))`),
+		poll(`/3 = "billing"/.test(document.querySelector("[data-source]").value)`))
+	// Untouched steps keep their comments.
+	if src := b.text(`document.querySelector("[data-source]").value`); !strings.Contains(src, `# "Welcome to support. This call may be recorded."`) {
+		t.Errorf("a comment of an untouched step is lost:\n%s", src)
+	}
+
+	// Try a call: key 1, the tech team answers.
+	b.run("simulate", chromedp.SetValue(chromedp.CSS(`[data-simulate] input[name="input"]`), "1"),
+		chromedp.SetValue(chromedp.CSS(`[data-simulate] input[name="agents"]`), "answered"),
+		chromedp.SetValue(chromedp.CSS(`[data-simulate] input[name="at"]`), "2026-12-02T10:00:00"),
+		chromedp.Click(chromedp.CSS(`[data-simulate] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-trace]`)),
+		poll(`document.querySelector('li.step[data-step="tech"]').classList.contains("on-path")`))
+	if got := b.text(`[...document.querySelectorAll("[data-trace] tbody tr")].map(r => r.cells[1].innerText + ":" + r.cells[2].innerText).join(" ")`); !strings.Contains(got, "menu:1") || !strings.Contains(got, "tech:answered") {
+		t.Errorf("simulated path %q", got)
+	}
+	b.shoot("builder-simulate.png")
+
+	b.run("save", chromedp.Click(chromedp.CSS(`[data-save]`)), poll(`document.querySelector("[data-message]").innerText.includes("Saved as revision")`))
+
+	// Another admin saves meanwhile: this page's next save is refused.
+	row, err := f.st.GetFlow(context.Background(), "Built Support")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.EditFlow(context.Background(), "Built Support", row.Source+"\n# edited elsewhere\n", row.Revision, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	b.run("save again", chromedp.Click(chromedp.CSS(`[data-save]`)), chromedp.WaitVisible(chromedp.CSS(`[data-conflict]`)))
+	if got := b.text(`document.querySelector("[data-conflict-source]").value`); !strings.Contains(got, "# edited elsewhere") {
+		t.Errorf("the other version is not shown: %q", got)
+	}
+	b.shoot("builder-conflict.png")
+	b.run("take theirs", chromedp.Click(chromedp.CSS(`[data-take-theirs]`)), poll(`document.querySelector("[data-source]").value.includes("# edited elsewhere")`))
+
+	b.run("publish", chromedp.Click(chromedp.CSS(`[data-publish]`)), poll(`document.querySelector("[data-status-badge]").innerText === "published"`))
+	if row, _ := f.st.GetFlow(context.Background(), "Built Support"); row.Status != "published" || !strings.Contains(row.Source, "2026-12-25") {
+		t.Errorf("published flow: %s\n%s", row.Status, row.Source)
+	}
+	b.shoot("builder-published.png")
+	b.noSideways("the builder")
+}
