@@ -54,7 +54,7 @@ type linted struct {
 // stepOutcome is one outcome of a step and where it goes.
 type stepOutcome struct {
 	Outcome string `json:"outcome"`
-	Next    string `json:"next"` // a step id; "" the next step; "(end)" the call ends
+	Next    string `json:"next"`   // a step id; "" the next step; "(end)" the call ends
 	Routed  bool   `json:"routed"` // written in the step's on (or keys)
 }
 

@@ -92,7 +92,6 @@ func TestValidateAPIPlacesProblemsOnStepsAndSavesNothing(t *testing.T) {
 	wantStatus(t, "validate without the CSRF token", resp, http.StatusForbidden)
 }
 
-
 func TestCreateEditAndPublishFromTheBuilderAPI(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -30,8 +30,8 @@ applet = "hangup"
 // keeps its lines; a new step is written in full; a deleted one is gone.
 func TestComposeKeepsUntouchedStepsAsWritten(t *testing.T) {
 	steps := []composedStep{
-		{From: 2},                           // bye, moved first, untouched
-		{From: 0},                           // hello, untouched
+		{From: 2}, // bye, moved first, untouched
+		{From: 0}, // hello, untouched
 		{From: 1, Changed: true, Order: []string{"prompt", "keys"}, Params: map[string]any{"id": "menu", "applet": "menu",
 			"prompt": []any{"sound:menu"}, "keys": map[string]any{"1": "bye", "2": "sales"}, "on": map[string]any{"timeout": "bye"}}},
 		{From: -1, Changed: true, Params: map[string]any{"id": "sales", "applet": "forward", "to": "PJSIP/sales", "ring_timeout": "20s"}},
