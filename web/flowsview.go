@@ -336,6 +336,10 @@ func (s *Server) flowDiagramSVG(w http.ResponseWriter, r *http.Request) {
 type historyData struct {
 	F         flowView
 	Revisions []store.FlowRevision
+	// A comparison of two revisions' sources (?a=3&b=5), when asked for.
+	From, To int
+	Diff     []diffLine
+	Changes  int
 }
 
 func (s *Server) flowHistoryPage(w http.ResponseWriter, r *http.Request) {
@@ -354,7 +358,31 @@ func (s *Server) flowHistoryPage(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "history", "History of "+v.Name, historyData{F: v, Revisions: revs})
+	d := historyData{F: v, Revisions: revs}
+	if q := r.URL.Query(); q.Get("a") != "" && q.Get("b") != "" {
+		d.From, _ = strconv.Atoi(q.Get("a"))
+		d.To, _ = strconv.Atoi(q.Get("b"))
+		var from, to *store.FlowRevision
+		for i := range revs {
+			switch revs[i].Revision {
+			case d.From:
+				from = &revs[i]
+			case d.To:
+				to = &revs[i]
+			}
+		}
+		if from == nil || to == nil {
+			s.fail(w, r, http.StatusNotFound, "no such revision of this flow")
+			return
+		}
+		d.Diff = lineDiff(from.Source, to.Source)
+		for _, l := range d.Diff {
+			if l.Op != " " {
+				d.Changes++
+			}
+		}
+	}
+	s.render(w, r, http.StatusOK, "history", "History of "+v.Name, d)
 }
 
 // actionInput is what a flow action needs besides its name.
