@@ -37,18 +37,32 @@ func TestBrowserBuilder(t *testing.T) {
 	}
 	b.shoot("builder-lint-error.png")
 	b.run("open the schedule", chromedp.Click(chromedp.CSS(`li.step[data-step="schedule"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-param="hours"] textarea`)))
+		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-rows="hours"]`)))
 	b.run("set the time zone, hours and a holiday",
 		chromedp.SetValue(chromedp.CSS(`[data-param="timezone"] input`), "America/New_York"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="timezone"] input').dispatchEvent(new Event("change"))`),
 		poll(`document.querySelector("[data-source]").value.includes("America/New_York")`),
-		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-param="hours"] textarea`)),
-		chromedp.SetValue(chromedp.CSS(`[data-param="hours"] textarea`), `[{"days": ["mon","tue","wed","thu","fri"], "from": "09:00", "to": "18:00"}]`),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="hours"] textarea').dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-rows="hours"] [data-add-row="hours"]`)),
+		chromedp.Click(chromedp.CSS(`[data-rows="hours"] [data-add-row="hours"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="from"]`)),
+		chromedp.SetValue(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="from"]`), "09:00"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="hours"] [data-row="0"] [data-field="from"]').dispatchEvent(new Event("change"))`),
 		poll(`document.querySelector("[data-source]").value.includes("09:00")`),
-		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-param="holidays"] textarea`)),
-		chromedp.SetValue(chromedp.CSS(`[data-param="holidays"] textarea`), `[{"name": "Christmas", "dates": ["2026-12-25"]}]`),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="holidays"] textarea').dispatchEvent(new Event("change"))`),
+		chromedp.SetValue(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="to"]`), "18:00"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="hours"] [data-row="0"] [data-field="to"]').dispatchEvent(new Event("change"))`),
+		poll(`document.querySelector("[data-source]").value.includes("18:00")`))
+	for _, day := range []string{"mon", "tue", "wed", "thu", "fri"} {
+		b.run("tick "+day, chromedp.Click(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-day="`+day+`"]`)),
+			poll(`document.querySelector("[data-source]").value.includes('"`+day+`"')`))
+	}
+	b.run("a holiday",
+		chromedp.Click(chromedp.CSS(`[data-rows="holidays"] [data-add-row="holidays"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`)),
+		chromedp.SetValue(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`), "Christmas"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="holidays"] [data-row="0"] [data-field="name"]').dispatchEvent(new Event("change"))`),
+		poll(`document.querySelector("[data-source]").value.includes("Christmas")`),
+		chromedp.SetValue(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="dates"]`), "2026-12-25"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="holidays"] [data-row="0"] [data-field="dates"]').dispatchEvent(new Event("change"))`),
 		poll(`document.querySelector("[data-source]").value.includes("2026-12-25")`))
 	b.run("the schedule is clean", poll(`!document.querySelector('li.step[data-step="schedule"]').classList.contains("has-error")`))
 	b.shoot("builder-schedule.png")

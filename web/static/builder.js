@@ -302,8 +302,83 @@
     }
     return text;
   }
+  // A list of tables (opening hours, holidays, tag rules, hunt targets)
+  // is edited as rows of its own fields: days as a week of boxes, lists
+  // comma-separated.
+  var week = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  function rowsEditor(st, pd, v) {
+    var rows = Array.isArray(v) ? JSON.parse(JSON.stringify(v)) : [];
+    var box = el("div", { class: "rows", "data-rows": pd.name });
+    function commit() {
+      var clean = rows.map(function (r) {
+        var o = {};
+        for (var k in r) if (r[k] !== "" && !(Array.isArray(r[k]) && !r[k].length)) o[k] = r[k];
+        return o;
+      }).filter(function (r) { return Object.keys(r).length; });
+      setParam(st.id, pd.name, clean.length ? clean : undefined);
+    }
+    rows.forEach(function (r, i) {
+      var row = el("div", { class: "row", "data-row": i });
+      pd.fields.forEach(function (fd) {
+        var cell = el("label", { class: "cell" });
+        cell.appendChild(el("span", {}, fd.name));
+        if (fd.name === "days") {
+          var days = el("span", { class: "week" });
+          week.forEach(function (d) {
+            var c = el("input", { type: "checkbox", "aria-label": fd.name + " " + d, "data-day": d });
+            c.checked = (r.days || []).indexOf(d) >= 0;
+            c.disabled = !editable;
+            c.addEventListener("change", function () {
+              r.days = week.filter(function (x) { return days.querySelector('[data-day="' + x + '"]').checked; });
+              commit();
+            });
+            var l = el("label", { class: "day" }); l.appendChild(c); l.appendChild(document.createTextNode(d)); days.appendChild(l);
+          });
+          cell.appendChild(days);
+        } else {
+          var inp = el("input", { type: "text", "data-field": fd.name, placeholder: fd.type === "list" ? "a, b, c" : "" });
+          inp.value = Array.isArray(r[fd.name]) ? r[fd.name].join(", ") : (r[fd.name] === undefined ? "" : String(r[fd.name]));
+          inp.disabled = !editable;
+          inp.addEventListener("change", function () {
+            var t = inp.value.trim();
+            r[fd.name] = fd.type === "list" ? t.split(",").map(function (x) { return x.trim(); }).filter(Boolean)
+              : fd.type === "int" ? (t === "" ? "" : parseInt(t, 10)) : t;
+            commit();
+          });
+          cell.appendChild(inp);
+        }
+        row.appendChild(cell);
+      });
+      if (editable) {
+        var rm = el("button", { type: "button", class: "small", "aria-label": "Remove row " + (i + 1) + " of " + pd.name }, "✕");
+        rm.addEventListener("click", function () { rows.splice(i, 1); commit(); });
+        row.appendChild(rm);
+      }
+      box.appendChild(row);
+    });
+    if (editable) {
+      var add = el("button", { type: "button", class: "small", "data-add-row": pd.name }, "+ add");
+      add.addEventListener("click", function () { rows.push({}); renderRowsOnly(st, pd, rows, box); });
+      box.appendChild(add);
+    }
+    return box;
+  }
+  // A row added but not filled in is not written yet: draw it alone.
+  function renderRowsOnly(st, pd, rows, box) {
+    var fresh = rowsEditor(st, pd, rows);
+    box.replaceWith(fresh);
+    var inputs = fresh.querySelectorAll("[data-row]:last-of-type input");
+    if (inputs.length) inputs[0].focus();
+  }
   function field(st, pd) {
     var id = "p-" + st.id + "-" + pd.name;
+    if (pd.type === "table" && pd.fields && pd.fields.length && (st.params[pd.name] === undefined || Array.isArray(st.params[pd.name])) && pd.name !== "override") {
+      var wrapRows = el("div", { class: "param", "data-param": pd.name });
+      wrapRows.appendChild(el("span", { class: "label" }, pd.name));
+      wrapRows.appendChild(rowsEditor(st, pd, st.params[pd.name]));
+      if (pd.doc) wrapRows.appendChild(el("small", { class: "muted" }, pd.doc));
+      return wrapRows;
+    }
     var wrap = el("div", { class: "param", "data-param": pd.name });
     var label = el("label", { for: id }, pd.name);
     wrap.appendChild(label);
