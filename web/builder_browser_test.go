@@ -71,6 +71,12 @@ func TestBrowserBuilder(t *testing.T) {
 	b.run("connect key 3", chromedp.SetValue(chromedp.CSS(`li.step[data-step="menu"] li[data-outcome="3"] select`), "billing"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('li.step[data-step="menu"] li[data-outcome="3"] select').dispatchEvent(new Event("change"))`),
 		poll(`/3 = "billing"/.test(document.querySelector("[data-source]").value)`))
+	// An outcome dragged onto a step goes there: the menu's timeout to goodbye.
+	b.run("drag timeout onto goodbye", chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		document.querySelector('li.step[data-step="menu"] li[data-outcome="timeout"] .outcome').dispatchEvent(new DragEvent("dragstart", {dataTransfer: dt, bubbles: true}));
+		document.querySelector('li.step[data-step="goodbye"]').dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
+	})()`), poll(`/timeout = "goodbye"/.test(document.querySelector("[data-source]").value)`))
 	// Untouched steps keep their comments.
 	if src := b.text(`document.querySelector("[data-source]").value`); !strings.Contains(src, `# "Welcome to support. This call may be recorded."`) {
 		t.Errorf("a comment of an untouched step is lost:\n%s", src)

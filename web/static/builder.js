@@ -245,7 +245,12 @@
         var ul = el("ul", { class: "outcomes" });
         ocs.forEach(function (oc) {
           var o = el("li", { "data-outcome": oc.outcome });
-          o.appendChild(el("span", { class: "outcome" }, oc.outcome));
+          var handle = el("span", { class: "outcome", draggable: editable ? "true" : "false", title: editable ? "drag onto a step to send " + oc.outcome + " there" : "" }, oc.outcome);
+          handle.addEventListener("dragstart", function (e) {
+            e.stopPropagation();
+            e.dataTransfer.setData("application/x-callflow-route", JSON.stringify({ step: st.id, outcome: oc.outcome }));
+          });
+          o.appendChild(handle);
           o.appendChild(targetSelect(st, oc));
           ul.appendChild(o);
         });
@@ -265,6 +270,12 @@
       li.addEventListener("dragover", function (e) { e.preventDefault(); });
       li.addEventListener("drop", function (e) {
         e.preventDefault();
+        var route = e.dataTransfer.getData("application/x-callflow-route");
+        if (route) { // an outcome dropped on a step: it goes there
+          var rt = JSON.parse(route);
+          setRoute(rt.step, rt.outcome, st.id);
+          return;
+        }
         var from = e.dataTransfer.getData("text/plain");
         if (from && from !== st.id) moveStep(from, n - ids().indexOf(from));
       });
