@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callflow/callflow/agi/agitest"
 	"github.com/callflow/callflow/ari/aritest"
 	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/flows"
@@ -295,5 +296,54 @@ func TestTwoNodesNeverRingOneAgentAtOnce(t *testing.T) {
 	}
 	if !rang {
 		t.Error("node-b never rang alice once node-a's call was over")
+	}
+}
+
+// Over FastAGI too: the caller holds with music on hold (StartMusicOnHold,
+// WAIT FOR DIGIT slices) while no agent is free, and is put through (Dial)
+// as soon as one is.
+func TestQueueOverAGI(t *testing.T) {
+	ctx := context.Background()
+	h := startWith(t, harnessOptions{flowsDir: writeFlowDir(t, map[string]string{"q.toml": queueFlow("+914430002001", "linear", "")}),
+		tweak: []func(*config.Config){func(cfg *config.Config) {
+			cfg.ARI.Enabled = false
+			cfg.AGI.Listen = freePort(t)
+			st, err := store.Open(ctx, cfg.Database, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			addTeam(t, st, "alice", "bob", "carol")
+		}}})
+	defer h.stop()
+	tr := h.srv.presence
+	for _, a := range []string{"alice", "bob", "carol"} {
+		if err := tr.Set(ctx, a, presence.Paused, "meeting"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ses, err := agitest.Dial(ctxT(t), h.cfg.AGI.Listen, agitest.Script{
+		Env:    map[string]string{"agi_dnid": "+914430002001", "agi_uniqueid": "agi-q.1"},
+		Agents: []agitest.Agent{{Status: "ANSWER", Talk: time.Second}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ses.Close()
+	waitUntil(t, "the caller holding", func() bool { return h.srv.queues.Waiting("default/Queue linear/wait") == 1 })
+	time.Sleep(700 * time.Millisecond) // a slice or two of waiting
+	if err := tr.Set(ctx, "bob", presence.Available, ""); err != nil {
+		t.Fatal(err)
+	}
+	ses.Wait(ctxT(t))
+	rec := h.record("agi-q.1")
+	if stepPath(rec) != "wait:answered" || len(rec.Dials) != 1 || rec.Dials[0].Target != "PJSIP/bob" {
+		t.Errorf("%s %+v", stepPath(rec), rec.Dials)
+	}
+	cmds := strings.Join(ses.Commands(), "\n")
+	for _, want := range []string{"EXEC StartMusicOnHold", "WAIT FOR DIGIT", "EXEC StopMusicOnHold", "EXEC Dial"} {
+		if !strings.Contains(cmds, want) {
+			t.Errorf("no %q in the commands:\n%s", want, cmds)
+		}
 	}
 }
