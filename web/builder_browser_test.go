@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,17 +40,14 @@ func TestBrowserBuilder(t *testing.T) {
 	b.run("open the schedule", chromedp.Click(chromedp.CSS(`li.step[data-step="schedule"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-rows="hours"]`)))
 	b.run("set the time zone, hours and a holiday",
-		chromedp.SetValue(chromedp.CSS(`[data-param="timezone"] input`), "America/New_York"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-param="timezone"] input').dispatchEvent(new Event("change"))`),
+		change(`[data-param="timezone"] input`, "America/New_York"),
 		poll(`document.querySelector("[data-source]").value.includes("America/New_York")`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-rows="hours"] [data-add-row="hours"]`)),
 		chromedp.Click(chromedp.CSS(`[data-rows="hours"] [data-add-row="hours"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="from"]`)),
-		chromedp.SetValue(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="from"]`), "09:00"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="hours"] [data-row="0"] [data-field="from"]').dispatchEvent(new Event("change"))`),
+		change(`[data-rows="hours"] [data-row="0"] [data-field="from"]`, "09:00"),
 		poll(`document.querySelector("[data-source]").value.includes("09:00")`),
-		chromedp.SetValue(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="to"]`), "18:00"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="hours"] [data-row="0"] [data-field="to"]').dispatchEvent(new Event("change"))`),
+		change(`[data-rows="hours"] [data-row="0"] [data-field="to"]`, "18:00"),
 		poll(`document.querySelector("[data-source]").value.includes("18:00")`))
 	for _, day := range []string{"mon", "tue", "wed", "thu", "fri"} {
 		b.run("tick "+day, chromedp.Click(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-day="`+day+`"]`)),
@@ -58,18 +56,27 @@ func TestBrowserBuilder(t *testing.T) {
 	b.run("a holiday",
 		chromedp.Click(chromedp.CSS(`[data-rows="holidays"] [data-add-row="holidays"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`)),
-		chromedp.SetValue(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`), "Christmas"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="holidays"] [data-row="0"] [data-field="name"]').dispatchEvent(new Event("change"))`),
+		change(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`, "Christmas"),
 		poll(`document.querySelector("[data-source]").value.includes("Christmas")`),
-		chromedp.SetValue(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="dates"]`), "2026-12-25"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-rows="holidays"] [data-row="0"] [data-field="dates"]').dispatchEvent(new Event("change"))`),
+		change(`[data-rows="holidays"] [data-row="0"] [data-field="dates"]`, "2026-12-25"),
 		poll(`document.querySelector("[data-source]").value.includes("2026-12-25")`))
 	b.run("the schedule is clean", poll(`!document.querySelector('li.step[data-step="schedule"]').classList.contains("has-error")`))
 	b.shoot("builder-schedule.png")
 
+	// A new menu, its keys connected to steps.
+	b.run("add a menu after goodbye", chromedp.Click(chromedp.CSS(`li.step[data-step="goodbye"]`)),
+		chromedp.Click(chromedp.CSS(`button[data-add="menu"]`)),
+		poll(`document.querySelector('li.step[data-step="menu-2"]') !== null`),
+		chromedp.Click(chromedp.CSS(`li.step[data-step="menu-2"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-params="menu-2"] [data-param="keys"] textarea`)),
+		change(`[data-params="menu-2"] [data-param="keys"] textarea`, "1 = tech\n2 = sales"),
+		poll(`/keys = \{ 1 = "tech", 2 = "sales" \}/.test(document.querySelector("[data-source]").value)`),
+		poll(`(document.querySelector('li.step[data-step="menu-2"] li[data-outcome="2"] select') || {}).value === "sales"`))
+	b.run("and deleted again", chromedp.Click(chromedp.CSS(`li.step[data-step="menu-2"] button[data-tool="delete"]`)),
+		poll(`document.querySelector('li.step[data-step="menu-2"]') === null`))
+
 	// Menu key 3 goes to billing instead of sales, from the diagram.
-	b.run("connect key 3", chromedp.SetValue(chromedp.CSS(`li.step[data-step="menu"] li[data-outcome="3"] select`), "billing"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('li.step[data-step="menu"] li[data-outcome="3"] select').dispatchEvent(new Event("change"))`),
+	b.run("connect key 3", change(`li.step[data-step="menu"] li[data-outcome="3"] select`, "billing"),
 		poll(`/3 = "billing"/.test(document.querySelector("[data-source]").value)`))
 	// An outcome dragged onto a step goes there: the menu's timeout to goodbye.
 	b.run("drag timeout onto goodbye", chromedp.Evaluate[chromedp.Void](`(() => {
@@ -117,4 +124,26 @@ func TestBrowserBuilder(t *testing.T) {
 	}
 	b.shoot("builder-published.png")
 	b.noSideways("the builder")
+
+	// Roll back to the first revision from the history, comparing first.
+	b.run("history", chromedp.Navigate(f.ts.URL+"/flows/Built%20Support/history?a=1&b="+itoa(row.Revision+2)), chromedp.WaitVisible(chromedp.CSS(`table.diff`)))
+	b.shoot("builder-history-diff.png")
+	b.run("confirm yes", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+	b.follow("roll back to revision 1", chromedp.Click(chromedp.CSS(`form[action$="/rollback"] input[value="1"] ~ button`)), `h1`)
+	if row, _ := f.st.GetFlow(context.Background(), "Built Support"); strings.Contains(row.Source, "2026-12-25") {
+		t.Errorf("rolled back, still the schedule:\n%s", row.Source)
+	}
+
+	// On a tablet the builder fits.
+	b.run("tablet", chromedp.EmulateViewport(820, 1180), chromedp.Navigate(f.ts.URL+"/flows/Built%20Support/edit"),
+		poll(`document.querySelectorAll("ol.steps li.step").length >= 8`))
+	b.noSideways("the builder on a tablet")
+	b.shoot("builder-tablet.png")
+}
+
+// change sets a field and tells the page, in one step of the page's own
+// (the builder redraws its forms: a node found earlier may be gone).
+func change(sel, value string) chromedp.Action[chromedp.Void] {
+	return poll(`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (!e) return false;
+		e.value = ` + strconv.Quote(value) + `; e.dispatchEvent(new Event("change")); return true; })()`)
 }
