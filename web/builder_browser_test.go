@@ -29,32 +29,32 @@ func TestBrowserBuilder(t *testing.T) {
 
 	// A schedule with no hours is an error, shown by the step and gone
 	// once hours and a holiday are set.
-	b.run("select the welcome step", chromedp.Click(chromedp.CSS(`li.step[data-step="welcome"]`)))
-	b.run("add a schedule", chromedp.Click(chromedp.CSS(`button[data-add="schedule"]`)),
+	b.run("select the welcome step", click(`li.step[data-step="welcome"]`))
+	b.run("add a schedule", click(`button[data-add="schedule"]`),
 		poll(`document.querySelector('li.step[data-step="schedule"]') !== null`),
 		poll(`document.querySelector('li.step[data-step="schedule"]').classList.contains("has-error")`))
 	if count() == before {
 		t.Fatal("no step added")
 	}
 	b.shoot("builder-lint-error.png")
-	b.run("open the schedule", chromedp.Click(chromedp.CSS(`li.step[data-step="schedule"]`)),
+	b.run("open the schedule", click(`li.step[data-step="schedule"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-params="schedule"] [data-rows="hours"]`)))
 	b.run("set the time zone, hours and a holiday",
 		change(`[data-param="timezone"] input`, "America/New_York"),
 		poll(`document.querySelector("[data-source]").value.includes("America/New_York")`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-rows="hours"] [data-add-row="hours"]`)),
-		chromedp.Click(chromedp.CSS(`[data-rows="hours"] [data-add-row="hours"]`)),
+		click(`[data-rows="hours"] [data-add-row="hours"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-field="from"]`)),
 		change(`[data-rows="hours"] [data-row="0"] [data-field="from"]`, "09:00"),
 		poll(`document.querySelector("[data-source]").value.includes("09:00")`),
 		change(`[data-rows="hours"] [data-row="0"] [data-field="to"]`, "18:00"),
 		poll(`document.querySelector("[data-source]").value.includes("18:00")`))
 	for _, day := range []string{"mon", "tue", "wed", "thu", "fri"} {
-		b.run("tick "+day, chromedp.Click(chromedp.CSS(`[data-rows="hours"] [data-row="0"] [data-day="`+day+`"]`)),
+		b.run("tick "+day, click(`[data-rows="hours"] [data-row="0"] [data-day="`+day+`"]`),
 			poll(`document.querySelector("[data-source]").value.includes('"`+day+`"')`))
 	}
 	b.run("a holiday",
-		chromedp.Click(chromedp.CSS(`[data-rows="holidays"] [data-add-row="holidays"]`)),
+		click(`[data-rows="holidays"] [data-add-row="holidays"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`)),
 		change(`[data-rows="holidays"] [data-row="0"] [data-field="name"]`, "Christmas"),
 		poll(`document.querySelector("[data-source]").value.includes("Christmas")`),
@@ -64,15 +64,15 @@ func TestBrowserBuilder(t *testing.T) {
 	b.shoot("builder-schedule.png")
 
 	// A new menu, its keys connected to steps.
-	b.run("add a menu after goodbye", chromedp.Click(chromedp.CSS(`li.step[data-step="goodbye"]`)),
-		chromedp.Click(chromedp.CSS(`button[data-add="menu"]`)),
+	b.run("add a menu after goodbye", click(`li.step[data-step="goodbye"]`),
+		click(`button[data-add="menu"]`),
 		poll(`document.querySelector('li.step[data-step="menu-2"]') !== null`),
-		chromedp.Click(chromedp.CSS(`li.step[data-step="menu-2"]`)),
+		click(`li.step[data-step="menu-2"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-params="menu-2"] [data-param="keys"] textarea`)),
 		change(`[data-params="menu-2"] [data-param="keys"] textarea`, "1 = tech\n2 = sales"),
 		poll(`/keys = \{ 1 = "tech", 2 = "sales" \}/.test(document.querySelector("[data-source]").value)`),
 		poll(`(document.querySelector('li.step[data-step="menu-2"] li[data-outcome="2"] select') || {}).value === "sales"`))
-	b.run("and deleted again", chromedp.Click(chromedp.CSS(`li.step[data-step="menu-2"] button[data-tool="delete"]`)),
+	b.run("and deleted again", click(`li.step[data-step="menu-2"] button[data-tool="delete"]`),
 		poll(`document.querySelector('li.step[data-step="menu-2"]') === null`))
 
 	// Menu key 3 goes to billing instead of sales, from the diagram.
@@ -93,7 +93,7 @@ func TestBrowserBuilder(t *testing.T) {
 	b.run("simulate", chromedp.SetValue(chromedp.CSS(`[data-simulate] input[name="input"]`), "1"),
 		chromedp.SetValue(chromedp.CSS(`[data-simulate] input[name="agents"]`), "answered"),
 		chromedp.SetValue(chromedp.CSS(`[data-simulate] input[name="at"]`), "2026-12-02T10:00:00"),
-		chromedp.Click(chromedp.CSS(`[data-simulate] button`)),
+		click(`[data-simulate] button`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-trace]`)),
 		poll(`document.querySelector('li.step[data-step="tech"]').classList.contains("on-path")`))
 	if got := b.text(`[...document.querySelectorAll("[data-trace] tbody tr")].map(r => r.cells[1].innerText + ":" + r.cells[2].innerText).join(" ")`); !strings.Contains(got, "menu:1") || !strings.Contains(got, "tech:answered") {
@@ -101,7 +101,7 @@ func TestBrowserBuilder(t *testing.T) {
 	}
 	b.shoot("builder-simulate.png")
 
-	b.run("save", chromedp.Click(chromedp.CSS(`[data-save]`)), poll(`document.querySelector("[data-message]").innerText.includes("Saved as revision")`))
+	b.run("save", click(`[data-save]`), poll(`document.querySelector("[data-message]").innerText.includes("Saved as revision")`))
 
 	// Another admin saves meanwhile: this page's next save is refused.
 	row, err := f.st.GetFlow(context.Background(), "Built Support")
@@ -111,14 +111,14 @@ func TestBrowserBuilder(t *testing.T) {
 	if _, err := f.st.EditFlow(context.Background(), "Built Support", row.Source+"\n# edited elsewhere\n", row.Revision, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	b.run("save again", chromedp.Click(chromedp.CSS(`[data-save]`)), chromedp.WaitVisible(chromedp.CSS(`[data-conflict]`)))
+	b.run("save again", click(`[data-save]`), chromedp.WaitVisible(chromedp.CSS(`[data-conflict]`)))
 	if got := b.text(`document.querySelector("[data-conflict-source]").value`); !strings.Contains(got, "# edited elsewhere") {
 		t.Errorf("the other version is not shown: %q", got)
 	}
 	b.shoot("builder-conflict.png")
-	b.run("take theirs", chromedp.Click(chromedp.CSS(`[data-take-theirs]`)), poll(`document.querySelector("[data-source]").value.includes("# edited elsewhere")`))
+	b.run("take theirs", click(`[data-take-theirs]`), poll(`document.querySelector("[data-source]").value.includes("# edited elsewhere")`))
 
-	b.run("publish", chromedp.Click(chromedp.CSS(`[data-publish]`)), poll(`document.querySelector("[data-status-badge]").innerText === "published"`))
+	b.run("publish", click(`[data-publish]`), poll(`document.querySelector("[data-status-badge]").innerText === "published"`))
 	if row, _ := f.st.GetFlow(context.Background(), "Built Support"); row.Status != "published" || !strings.Contains(row.Source, "2026-12-25") {
 		t.Errorf("published flow: %s\n%s", row.Status, row.Source)
 	}
@@ -146,4 +146,10 @@ func TestBrowserBuilder(t *testing.T) {
 func change(sel, value string) chromedp.Action[chromedp.Void] {
 	return poll(`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (!e) return false;
 		e.value = ` + strconv.Quote(value) + `; e.dispatchEvent(new Event("change")); return true; })()`)
+}
+
+// click clicks what sel finds now, in one step of the page's own (the
+// builder redraws its steps and forms after every change).
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return poll(`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (!e) return false; e.click(); return true; })()`)
 }
