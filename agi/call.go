@@ -605,7 +605,7 @@ func (c *Call) Hold(ctx context.Context, spec call.HoldSpec) (string, error) {
 	if spec.Music != "" {
 		start += " " + quote(spec.Music)
 	}
-	if _, err := c.s.do(ctx, c.quick(), start); err != nil {
+	if _, err := c.s.do(context.WithoutCancel(ctx), c.quick(), start); err != nil {
 		return "", err
 	}
 	defer func() {
@@ -627,7 +627,9 @@ func (c *Call) Hold(ctx context.Context, spec call.HoldSpec) (string, error) {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		k, err := c.waitForDigit(ctx, max(wait, time.Millisecond))
+		// A command cannot be taken back once sent: the slice runs to its
+		// end whatever ctx does, and ctx is looked at before the next.
+		k, err := c.waitForDigit(context.WithoutCancel(ctx), max(wait, time.Millisecond))
 		if err != nil {
 			return "", err
 		}

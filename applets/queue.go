@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/callflow/callflow/applets/call"
 )
 
 // Queue holds the caller, with music on hold, until an agent of the teams
@@ -243,7 +245,11 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 			// An agent coming free for this caller cuts the announcement
 			// short: the caller would rather talk than hear their place.
 			nextAnnounce = now.Add(q.announce)
-			actx, stop := wakeable(ctx, changed)
+			actx, stop := context.WithCancel(ctx)
+			if i, ok := env.Call.(call.Interrupter); ok && i.CanInterrupt() {
+				stop()
+				actx, stop = wakeable(ctx, changed)
+			}
 			key, err := q.announcePosition(actx, env, ticket.Position(), svc.Queues.AverageWait(name))
 			woken := actx.Err() != nil && ctx.Err() == nil
 			stop()

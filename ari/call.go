@@ -873,3 +873,7 @@ func (c *Call) takeKey(keys string) string {
 	}
 	return ""
 }
+
+// CanInterrupt: every operation of an ARI call stops when its context ends
+// (a playback is stopped, a wait given up).
+func (c *Call) CanInterrupt() bool { return true }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/applets/call"
 )
 
 // tracedCall notes in plain words what each step did to the call, for the
@@ -178,6 +179,12 @@ func (t *tracedCall) Gather(ctx context.Context, spec applets.GatherSpec) (strin
 		t.note("prompted %s%s", mediaList(spec.Prompt), suffixErr(err))
 	}
 	return d, err
+}
+
+// CanInterrupt is the transport's (see call.Interrupter).
+func (t *tracedCall) CanInterrupt() bool {
+	i, ok := t.Call.(call.Interrupter)
+	return ok && i.CanInterrupt()
 }
 
 // Hold notes only a key that ended the wait: a queue holds a caller many

@@ -63,6 +63,11 @@ type Script struct {
 	// MessageStatus is MESSAGE_SEND_STATUS after MessageSend (SUCCESS).
 	MessageStatus string
 
+	// WaitsTakeTime: a WAIT FOR DIGIT that gets no key takes its whole
+	// time, as in Asterisk (by default it answers at once, so that tests
+	// of timeouts run fast).
+	WaitsTakeTime bool
+
 	// HangupAt: the caller hangs up during command N (a playing or
 	// listening command returns -1, then HANGUP) or just before it (HANGUP,
 	// then the dead-channel answer).
@@ -471,6 +476,9 @@ func (s *Session) run(c *command, argv []string) string {
 		}
 		k := s.nextKey()
 		if k == "" {
+			if ms, _ := strconv.Atoi(argv[3]); s.script.WaitsTakeTime && ms > 0 {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
 			return "200 result=0\n"
 		}
 		return fmt.Sprintf("200 result=%d\n", k[0])

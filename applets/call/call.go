@@ -59,6 +59,15 @@ type Call interface {
 	Send(ctx context.Context, msg Message) error
 }
 
+// Interrupter is a Call whose operations stop as soon as their context
+// ends (ARI stops a playback). Over FastAGI a command, once sent, runs to
+// its end and ending its context ends the session: callers that would cut
+// an operation short for their own reasons (a queue cutting an
+// announcement when an agent comes free) only do so with an Interrupter.
+type Interrupter interface {
+	CanInterrupt() bool
+}
+
 // HoldSpec says how a caller waits.
 type HoldSpec struct {
 	Music   string        // music-on-hold class; "" is Asterisk's default

@@ -323,8 +323,9 @@ func TestQueueOverAGI(t *testing.T) {
 		}
 	}
 	ses, err := agitest.Dial(ctxT(t), h.cfg.AGI.Listen, agitest.Script{
-		Env:    map[string]string{"agi_dnid": "+914430002001", "agi_uniqueid": "agi-q.1"},
-		Agents: []agitest.Agent{{Status: "ANSWER", Talk: time.Second}},
+		Env:           map[string]string{"agi_dnid": "+914430002001", "agi_uniqueid": "agi-q.1"},
+		Agents:        []agitest.Agent{{Status: "ANSWER", Talk: time.Second}},
+		WaitsTakeTime: true, // the hold is slices of WAIT FOR DIGIT
 	})
 	if err != nil {
 		t.Fatal(err)
