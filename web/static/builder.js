@@ -50,6 +50,24 @@
     });
   }
 
+  // ---- one edit at a time ------------------------------------------------
+  // Each edit is computed from the steps as the server last read them, so an
+  // edit waits for the one before it (its compose and its lint) to finish:
+  // two quick clicks never write one over the other. While anything is in
+  // flight the page carries data-busy (scripts and tests wait for it).
+  var chain = Promise.resolve(), inFlight = 0;
+  function track(p) {
+    inFlight++;
+    root.setAttribute("data-busy", "");
+    return p.then(function (v) { done(); return v; }, function (e) { done(); say(String(e), true); });
+    function done() { if (--inFlight === 0) root.removeAttribute("data-busy"); }
+  }
+  function queue(fn) {
+    var p = chain.then(fn);
+    chain = p.catch(function () {});
+    return track(p);
+  }
+
   // ---- reading the source --------------------------------------------
   var validating = 0;
   function validate() {
@@ -63,7 +81,7 @@
     });
   }
   function setSource(next, record) {
-    if (next === source) return;
+    if (next === source) return Promise.resolve();
     if (record !== false) {
       undo.push(source);
       redo = [];
@@ -111,7 +129,8 @@
     var ch = {}; ch[id] = p;
     return compose(ids(), ch);
   }
-  function setParam(id, key, value) {
+  function setParam(id, key, value) { var a = arguments; return queue(function () { return setParamNow.apply(null, a); }); }
+  function setParamNow(id, key, value) {
     return changeStep(id, function (p) {
       if (value === undefined || value === "" || (Array.isArray(value) && !value.length)) delete p[key];
       else p[key] = value;
@@ -119,7 +138,8 @@
   }
   // setRoute sends outcome of step id to target ("" falls through): a
   // menu's key in its keys map, anything else in on.
-  function setRoute(id, outcome, target) {
+  function setRoute(id, outcome, target) { var a = arguments; return queue(function () { return setRouteNow.apply(null, a); }); }
+  function setRouteNow(id, outcome, target) {
     return changeStep(id, function (p) {
       if (p.keys && typeof p.keys === "object" && outcome in p.keys && target) { p.keys[outcome] = target; return; }
       if (p.keys && typeof p.keys === "object" && outcome in p.keys && !target) { delete p.keys[outcome]; }
@@ -133,7 +153,8 @@
     if (!taken[base]) return base;
     for (var n = 2; ; n++) if (!taken[base + "-" + n]) return base + "-" + n;
   }
-  function addStep(applet) {
+  function addStep(applet) { var a = arguments; return queue(function () { return addStepNow.apply(null, a); }); }
+  function addStepNow(applet) {
     var id = uniqueId(applet.replace(/_/g, "-"));
     var order = ids();
     var at = selected ? order.indexOf(selected) + 1 : order.length;
@@ -156,19 +177,22 @@
     });
     return ch;
   }
-  function deleteStep(id) {
+  function deleteStep(id) { var a = arguments; return queue(function () { return deleteStepNow.apply(null, a); }); }
+  function deleteStepNow(id) {
     var ch = retarget(id, null);
     delete ch[id];
     if (selected === id) selected = null;
     return compose(ids().filter(function (i) { return i !== id; }), ch);
   }
-  function moveStep(id, by) {
+  function moveStep(id, by) { var a = arguments; return queue(function () { return moveStepNow.apply(null, a); }); }
+  function moveStepNow(id, by) {
     var order = ids(), i = order.indexOf(id), j = i + by;
     if (j < 0 || j >= order.length) return;
     order.splice(i, 1); order.splice(j, 0, id);
     return compose(order, {});
   }
-  function renameStep(id, to) {
+  function renameStep(id, to) { var a = arguments; return queue(function () { return renameStepNow.apply(null, a); }); }
+  function renameStepNow(id, to) {
     to = (to || "").trim();
     if (!to || to === id) return;
     if (stepById(to)) { say("A step is named " + to + " already.", true); return; }
@@ -317,15 +341,26 @@
   // is edited as rows of its own fields: days as a week of boxes, lists
   // comma-separated.
   var week = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  // Rows added but not filled in yet are not in the flow: they are counted
+  // here (step id, option) so that a redraw does not take them away.
+  var blankRows = {};
+  function rowsKey(st, pd) { return st.id + "\u0000" + pd.name; }
+  function cleanRows(rows) {
+    return rows.map(function (r) {
+      var o = {};
+      for (var k in r) if (r[k] !== "" && !(Array.isArray(r[k]) && !r[k].length)) o[k] = r[k];
+      return o;
+    }).filter(function (r) { return Object.keys(r).length; });
+  }
   function rowsEditor(st, pd, v) {
     var rows = Array.isArray(v) ? JSON.parse(JSON.stringify(v)) : [];
+    for (var b = blankRows[rowsKey(st, pd)] || 0; b > 0; b--) rows.push({});
     var box = el("div", { class: "rows", "data-rows": pd.name });
     function commit() {
-      var clean = rows.map(function (r) {
-        var o = {};
-        for (var k in r) if (r[k] !== "" && !(Array.isArray(r[k]) && !r[k].length)) o[k] = r[k];
-        return o;
-      }).filter(function (r) { return Object.keys(r).length; });
+      var clean = cleanRows(rows);
+      blankRows[rowsKey(st, pd)] = rows.length - clean.length;
+      var was = Array.isArray(st.params[pd.name]) ? cleanRows(st.params[pd.name]) : [];
+      if (JSON.stringify(clean) === JSON.stringify(was)) { renderRowsOnly(st, pd, box); return; }
       setParam(st.id, pd.name, clean.length ? clean : undefined);
     }
     rows.forEach(function (r, i) {
@@ -369,14 +404,18 @@
     });
     if (editable) {
       var add = el("button", { type: "button", class: "small", "data-add-row": pd.name }, "+ add");
-      add.addEventListener("click", function () { rows.push({}); renderRowsOnly(st, pd, rows, box); });
+      add.addEventListener("click", function () {
+        var k = rowsKey(st, pd);
+        blankRows[k] = (blankRows[k] || 0) + 1;
+        renderRowsOnly(st, pd, box);
+      });
       box.appendChild(add);
     }
     return box;
   }
   // A row added but not filled in is not written yet: draw it alone.
-  function renderRowsOnly(st, pd, rows, box) {
-    var fresh = rowsEditor(st, pd, rows);
+  function renderRowsOnly(st, pd, box) {
+    var fresh = rowsEditor(st, pd, st.params[pd.name]);
     box.replaceWith(fresh);
     var inputs = fresh.querySelectorAll("[data-row]:last-of-type input");
     if (inputs.length) inputs[0].focus();
@@ -422,9 +461,15 @@
     if (pd.doc) wrap.appendChild(el("small", { class: "muted" }, pd.doc));
     return wrap;
   }
+  // The form is drawn again only when its step changed: a lint answer that
+  // arrives while someone types must not take their field away.
+  var editorDrawn = null;
   function renderEditor() {
-    editorEl.textContent = "";
     var st = stepById(selected);
+    var drawn = JSON.stringify([selected, st && st.applet, st && st.params, Object.keys(applets).length]);
+    if (drawn === editorDrawn) return;
+    editorDrawn = drawn;
+    editorEl.textContent = "";
     if (!st) { editorEl.appendChild(el("p", { class: "muted" }, "Select a step to edit it.")); return; }
     var doc = applets[st.applet];
     editorEl.appendChild(el("h2", {}, st.id + " · " + st.applet));
@@ -460,12 +505,16 @@
   var typing = null;
   srcEl.addEventListener("input", function () {
     clearTimeout(typing);
-    typing = setTimeout(function () { setSource(srcEl.value); }, 500);
+    typing = setTimeout(function () { var v = srcEl.value; queue(function () { return setSource(v); }); }, 500);
   });
 
   // ---- undo, redo, save, publish -----------------------------------------
-  function doUndo() { if (!undo.length) return; redo.push(source); var s = undo.pop(); setSource(s, false); updateUndo(); }
-  function doRedo() { if (!redo.length) return; undo.push(source); var s = redo.pop(); setSource(s, false); updateUndo(); }
+  function doUndo() {
+    queue(function () { if (!undo.length) return; redo.push(source); var s = undo.pop(); updateUndo(); return setSource(s, false); });
+  }
+  function doRedo() {
+    queue(function () { if (!redo.length) return; undo.push(source); var s = redo.pop(); updateUndo(); return setSource(s, false); });
+  }
   if (undoBtn) undoBtn.addEventListener("click", doUndo);
   if (redoBtn) redoBtn.addEventListener("click", doRedo);
   document.addEventListener("keydown", function (e) {
@@ -497,7 +546,8 @@
   if ($("[data-take-theirs]")) $("[data-take-theirs]").addEventListener("click", function () {
     revision = parseInt(conflict.getAttribute("data-current"), 10);
     conflict.hidden = true;
-    setSource(conflict.getAttribute("data-theirs"));
+    var theirs = conflict.getAttribute("data-theirs");
+    queue(function () { return setSource(theirs); });
     say("Their version is loaded.");
   });
   if ($("[data-keep-mine]")) $("[data-keep-mine]").addEventListener("click", function () {
@@ -548,10 +598,12 @@
   });
 
   // ---- start -----------------------------------------------------------------
-  api("GET", "/api/applets").then(function (r) {
-    (r.body.applets || []).forEach(function (a) { applets[a.name] = a; });
-    renderPalette(r.body.applets || []);
-    validate();
+  queue(function () {
+    return api("GET", "/api/applets").then(function (r) {
+      (r.body.applets || []).forEach(function (a) { applets[a.name] = a; });
+      renderPalette(r.body.applets || []);
+      return validate();
+    });
   });
   updateUndo();
 })();
