@@ -6,17 +6,19 @@ import "github.com/callflow/callflow/applets/call"
 // transports depend on that small package alone; these names keep applet
 // code short.
 type (
-	Call       = call.Call
-	Media      = call.Media
-	PlaySpec   = call.PlaySpec
-	GatherSpec = call.GatherSpec
-	HoldSpec   = call.HoldSpec
-	RecordSpec = call.RecordSpec
-	Recording  = call.Recording
-	DialSpec   = call.DialSpec
-	DialStatus = call.DialStatus
-	DialResult = call.DialResult
-	Message    = call.Message
+	Call          = call.Call
+	Media         = call.Media
+	PlaySpec      = call.PlaySpec
+	GatherSpec    = call.GatherSpec
+	HoldSpec      = call.HoldSpec
+	RecordSpec    = call.RecordSpec
+	Recording     = call.Recording
+	DialSpec      = call.DialSpec
+	DialStatus    = call.DialStatus
+	DialResult    = call.DialResult
+	Message       = call.Message
+	Originator    = call.Originator
+	OriginateSpec = call.OriginateSpec
 )
 
 // Dial statuses and the key set of PlaySpec.BargeIn.

@@ -105,6 +105,37 @@ type Services struct {
 	Agents Agents
 	// Queues keeps the callers waiting for agents (queue steps).
 	Queues Queues
+	// Callbacks, when the node can place calls (ARI), call back the
+	// callers of a queue who asked for it; nil: no callback is offered.
+	Callbacks Callbacks
+}
+
+// Callbacks run the callbacks of callers who left a queue keeping their
+// place: when their turn comes the agent is rung, then the caller is called
+// back from the agent's phone.
+type Callbacks interface {
+	// Start runs job once the call that asked for it (job.Call) is over
+	// (never ringing the caller while they are still on the line), for as
+	// long as the process runs. What Run returns becomes a step of that
+	// call's record: one call in the history, with both legs.
+	Start(job CallbackJob)
+}
+
+// CallbackJob is one callback: Run waits for the caller's turn and places
+// the calls with o; ctx ends at shutdown.
+type CallbackJob struct {
+	Call string
+	Run  func(ctx context.Context, o Originator) CallbackResult
+}
+
+// CallbackResult is how a callback went, for the call's record.
+type CallbackResult struct {
+	Step, Applet, Flow string
+	Outcome            string // answered, no_answer, expired, interrupted
+	Started, Ended     time.Time
+	Details            map[string]any
+	// Dials are the calls placed: each agent rung, each call to the caller.
+	Dials []DialResult
 }
 
 // Queues keeps the callers waiting in each queue, in order of priority,

@@ -36,12 +36,24 @@ import (
 //	join_empty = true          # join with no agent logged in (else no_agents)
 //	leave_when_empty = false   # leave when the last agent logs out: no_agents
 //	whisper_wait = true        # the agent hears the queue and the caller's wait first
-//	on = { timeout = "voicemail", exit_key = "voicemail", no_agents = "voicemail", full = "voicemail" }
+//	callback_key = "2"         # leave keeping the place: called back (outcome callback)
+//	callback_dial = "PJSIP/${number}@trunk"  # how the caller is called back
+//	callback_attempts = 3      # calls to the caller before giving up
+//	callback_retry = "2m"      # between them
+//	callback_expires = "4h"    # no agent by then: given up
+//	on = { timeout = "voicemail", exit_key = "voicemail", no_agents = "voicemail", full = "voicemail", callback = "see-you" }
+//
+// A callback keeps the caller's place while they hang up (the flow goes on
+// with outcome callback, to say goodbye). When their turn comes the agent
+// is rung first; once the agent answers, the caller is called back from
+// the agent's phone and the two are bridged. The call's record gets the
+// callback as a step of its own, with both legs. Only a node that can
+// place calls (ARI) offers it, and only to a caller whose number is known.
 var QueueDef = Definition{
 	Name:     "queue",
 	Summary:  "Hold callers with music until the next free agent of a team answers.",
 	Group:    "connect",
-	Outcomes: []string{"answered", "timeout", "full", "no_agents", "exit_key", "hangup"},
+	Outcomes: []string{"answered", "timeout", "full", "no_agents", "exit_key", "callback", "hangup"},
 	Params:   QueueParams{},
 	New:      newQueue,
 }
@@ -66,6 +78,12 @@ type QueueParams struct {
 	// WhisperWait has the agent hear the queue and how long the caller
 	// waited (text to speech) before being connected.
 	WhisperWait bool `toml:"whisper_wait" doc:"the agent hears the queue and the caller's wait first"`
+
+	CallbackKey      string   `toml:"callback_key" doc:"a key that leaves the queue keeping the place: the caller is called back (outcome callback)"`
+	CallbackDial     string   `toml:"callback_dial" doc:"the dial string that calls the caller back, with ${number} for their number, e.g. PJSIP/${number}@trunk"`
+	CallbackAttempts int      `toml:"callback_attempts" doc:"calls to the caller before giving up (default 3)"`
+	CallbackRetry    Duration `toml:"callback_retry" doc:"between calls to a caller who did not answer (default 2m)"`
+	CallbackExpires  Duration `toml:"callback_expires" doc:"no agent free by then after the request: given up (default 4h)"`
 }
 
 // Queue strategies, as app_queue names them where it has them.
@@ -77,6 +95,8 @@ type queueStep struct {
 	p                                     QueueParams
 	ringTimeout, retry, maxWait, announce time.Duration
 	joinEmpty                             bool
+	cbRetry, cbExpires                    time.Duration
+	cbAttempts                            int
 }
 
 // queueRecheck is the longest a waiting caller goes without looking again
@@ -134,6 +154,7 @@ func newQueue(p Params) (Applet, error) {
 		errs.add(p.Errorf("exit_keys", "exit_keys %q: phone keys 0-9, * and #", q.p.ExitKeys))
 	}
 	q.joinEmpty = q.p.JoinEmpty == nil || *q.p.JoinEmpty
+	q.validCallback(p, &errs)
 	return q, errs.err()
 }
 
@@ -177,6 +198,12 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 	}
 	env.State.Answered = true
 	joined := env.Now()
+	keys := q.p.ExitKeys
+	if q.offersCallback(env) {
+		keys += q.p.CallbackKey
+	} else if q.p.CallbackKey != "" {
+		env.Note("callback", "not offered: "+q.noCallbackReason(env))
+	}
 	ticket := svc.Queues.Join(name, QueueCaller{ID: env.Call.ID(), Number: env.Call.Caller(), Priority: q.p.Priority})
 	env.Note("position", ticket.Position())
 	outcome := "hangup"
@@ -185,6 +212,7 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 	// the callers behind move up during the conversation.
 	var once sync.Once
 	var waited time.Duration
+	handedOff := false // the place went to a callback: it keeps the ticket
 	answered := func(agent string) {
 		once.Do(func() {
 			waited = env.Now().Sub(joined)
@@ -194,10 +222,20 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 	defer func() {
 		once.Do(func() {
 			waited = env.Now().Sub(joined)
-			ticket.Done(outcome, "")
+			if !handedOff {
+				ticket.Done(outcome, "")
+			}
 		})
 		env.Note("waited_s", waited.Round(time.Second).Seconds())
 	}()
+	leave := func(key string, err error) (Result, error) {
+		if err == nil && key != "" && key == q.p.CallbackKey && strings.Contains(keys, key) {
+			handedOff = true
+			outcome = "callback"
+			return q.requestCallback(env, name, ticket, joined), nil
+		}
+		return q.left(env, key, err, &outcome)
+	}
 
 	deadline := joined.Add(q.maxWait)
 	nextAnnounce := time.Time{}
@@ -250,14 +288,14 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 				stop()
 				actx, stop = wakeable(ctx, changed)
 			}
-			key, err := q.announcePosition(actx, env, ticket.Position(), svc.Queues.AverageWait(name))
+			key, err := q.announcePosition(actx, env, ticket.Position(), svc.Queues.AverageWait(name), keys)
 			woken := actx.Err() != nil && ctx.Err() == nil
 			stop()
 			if woken && !errors.Is(err, ErrHangup) {
 				continue
 			}
 			if key != "" || err != nil {
-				return q.left(env, key, err, &outcome)
+				return leave(key, err)
 			}
 		}
 		wait := min(q.recheck(tried, now), deadline.Sub(now))
@@ -268,11 +306,11 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 			wait = min(wait, max(nextAnnounce.Sub(now), 0))
 		}
 		hctx, cancel := wakeable(ctx, changed)
-		key, err := env.Call.Hold(hctx, HoldSpec{Music: q.p.Music, Keys: q.p.ExitKeys, Timeout: wait})
+		key, err := env.Call.Hold(hctx, HoldSpec{Music: q.p.Music, Keys: keys, Timeout: wait})
 		cancel()
 		switch {
 		case key != "":
-			return q.left(env, key, nil, &outcome)
+			return leave(key, nil)
 		case errors.Is(err, ErrTimeout), err != nil && ctx.Err() == nil && hctx.Err() != nil && !errors.Is(err, ErrHangup):
 			// waited, or woken by a change: look again
 		case err != nil:
@@ -437,30 +475,9 @@ type rung struct {
 // ring claims the agents and rings their endpoints; it returns the result
 // and the agents rung.
 func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answered func(agent string), whisper []Media) (rung, []string, error) {
-	names := make([]string, len(agents))
-	for i, a := range agents {
-		names[i] = a.Name
-	}
-	claim, got := env.Services.Agents.Claim(names)
+	claim, got, targets, agentOf := claimAgents(env, agents)
 	if claim != nil {
 		defer claim.Done()
-	}
-	taken := map[string]bool{}
-	for _, n := range got {
-		taken[n] = true
-	}
-	var targets []string
-	agentOf := map[string]string{}
-	for _, a := range agents {
-		if !taken[a.Name] {
-			continue // taken by another call since
-		}
-		for _, e := range a.Endpoints {
-			if _, dup := agentOf[e]; !dup {
-				agentOf[e] = a.Name
-				targets = append(targets, e)
-			}
-		}
 	}
 	if len(targets) == 0 {
 		return rung{}, got, nil
@@ -481,6 +498,35 @@ func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answ
 		claim.Answered(agentOf[res.Target])
 	}
 	return rung{DialResult: res, agent: agentOf[res.Target]}, got, err
+}
+
+// claimAgents claims the agents so no other call rings them at once; it
+// returns the claim (nil: the directory keeps none), the agents it got,
+// their endpoints to ring and whose each endpoint is.
+func claimAgents(env *Env, agents []AgentInfo) (Claim, []string, []string, map[string]string) {
+	names := make([]string, len(agents))
+	for i, a := range agents {
+		names[i] = a.Name
+	}
+	claim, got := env.Services.Agents.Claim(names)
+	taken := map[string]bool{}
+	for _, n := range got {
+		taken[n] = true
+	}
+	var targets []string
+	agentOf := map[string]string{}
+	for _, a := range agents {
+		if !taken[a.Name] {
+			continue // taken by another call since
+		}
+		for _, e := range a.Endpoints {
+			if _, dup := agentOf[e]; !dup {
+				agentOf[e] = a.Name
+				targets = append(targets, e)
+			}
+		}
+	}
+	return claim, got, targets, agentOf
 }
 
 // whisper is what the agent hears before the caller: the flow's whisper,
@@ -524,7 +570,7 @@ func (q *queueStep) music() string {
 
 // announcePosition tells the caller their place (and the estimated wait);
 // an exit key stops it and is returned.
-func (q *queueStep) announcePosition(ctx context.Context, env *Env, pos int, avg time.Duration) (string, error) {
+func (q *queueStep) announcePosition(ctx context.Context, env *Env, pos int, avg time.Duration, keys string) (string, error) {
 	var media []Media
 	if pos == 1 {
 		media = append(media, "sound:queue-youarenext")
@@ -538,8 +584,8 @@ func (q *queueStep) announcePosition(ctx context.Context, env *Env, pos int, avg
 		return "", nil
 	}
 	env.Note("announced", strings.TrimSpace(fmt.Sprintf("position %d", pos)))
-	key, err := env.Call.Play(ctx, PlaySpec{Media: media, BargeIn: q.p.ExitKeys})
-	if key != "" && !strings.Contains(q.p.ExitKeys, key) {
+	key, err := env.Call.Play(ctx, PlaySpec{Media: media, BargeIn: keys})
+	if key != "" && !strings.Contains(keys, key) {
 		key = ""
 	}
 	return key, err

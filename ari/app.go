@@ -72,6 +72,7 @@ type App struct {
 	connected  atomic.Bool
 	replaced   atomic.Bool
 	reconnects atomic.Int64
+	originated atomic.Int64 // numbers the channels Originate makes
 	errMu      sync.Mutex
 	lastErr    string
 

@@ -339,13 +339,7 @@ func (d *dialer) classify(l *leg) call.DialStatus {
 	case legWhisper, legAccepting:
 		return call.NoAnswer
 	}
-	switch l.cause {
-	case 17, 21: // user busy, call rejected
-		return call.Busy
-	case 1, 2, 3, 20, 22, 27, 28, 34, 38, 41, 42, 44, 58, 65, 66, 88, 111, 127:
-		return call.Failed
-	}
-	return call.NoAnswer
+	return causeStatus(l.cause)
 }
 
 func (d *dialer) dialLeg(l *leg) {

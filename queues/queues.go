@@ -48,6 +48,8 @@ type ticket struct {
 	joined time.Time
 	done   bool
 	wake   chan struct{} // a value: look again, the turn may have come
+	// callback: the caller hung up keeping the place, to be called back.
+	callback bool
 }
 
 // headWake is how many of a queue's first callers a change wakes at
@@ -180,6 +182,15 @@ func (t *ticket) Position() int {
 	return 0
 }
 
+// MarkCallback says the caller hung up keeping their place: they are
+// called back when their turn comes (shown as such to staff).
+func (t *ticket) MarkCallback() {
+	t.s.mu.Lock()
+	t.callback = true
+	t.s.changedLocked()
+	t.s.mu.Unlock()
+}
+
 // Changed has a value when the caller should look again: their turn may
 // have come (an agent came free, callers ahead left).
 func (t *ticket) Changed() <-chan struct{} { return t.wake }
@@ -248,6 +259,8 @@ type WaitingCaller struct {
 	Number   string  `json:"number"`
 	WaitedS  float64 `json:"waited_s"`
 	Priority int     `json:"priority"`
+	// Callback: hung up keeping the place, to be called back.
+	Callback bool `json:"callback,omitempty"`
 }
 
 // Snapshot lists every queue, by name.
@@ -263,7 +276,7 @@ func (s *Set) Snapshot() []Status {
 		for i, t := range q.waiting {
 			w := now.Sub(t.joined)
 			st.Longest = max(st.Longest, w)
-			st.Waiting = append(st.Waiting, WaitingCaller{Position: i + 1, Call: t.caller.ID, Number: t.caller.Number, WaitedS: w.Seconds(), Priority: t.caller.Priority})
+			st.Waiting = append(st.Waiting, WaitingCaller{Position: i + 1, Call: t.caller.ID, Number: t.caller.Number, WaitedS: w.Seconds(), Priority: t.caller.Priority, Callback: t.callback})
 		}
 		st.LongestS = st.Longest.Seconds()
 		if q.stats.answered > 0 {

@@ -173,3 +173,25 @@ type Message struct {
 	From string
 	Body string
 }
+
+// Originator places calls of its own, with no caller on the line: a
+// queue's callback rings the agent first, then calls the caller back from
+// the agent's channel (the returned Call's Dial). ARI can; FastAGI cannot.
+type Originator interface {
+	// Originate rings spec.Targets at once. The first to answer is
+	// returned as a Call (the others are hung up) with its DialResult;
+	// none answering is a DialResult with no Call. release hangs the
+	// answered channel up if it is still there and forgets it; call it
+	// once, when done with the Call.
+	Originate(ctx context.Context, spec OriginateSpec) (c Call, res DialResult, release func(), err error)
+}
+
+// OriginateSpec says whom an Originator rings.
+type OriginateSpec struct {
+	Targets     []string // Asterisk dial strings
+	RingTimeout time.Duration
+	CallerID    string // the number the called phone shows
+	// Number is what the call is about (the number the caller once
+	// dialled): the returned Call's Called.
+	Number string
+}

@@ -348,3 +348,97 @@ func TestQueueOverAGI(t *testing.T) {
 		}
 	}
 }
+
+// A caller who presses the callback key hangs up keeping their place; the
+// caller behind them, who stayed, is served after them. When an agent is
+// free the agent's phone rings first, then the caller is called back from
+// it and the two talk; the call's record holds the request and the
+// callback with both legs. A caller whose phone does not answer is tried
+// callback_attempts times.
+func TestQueueCallbackRingsTheAgentThenCallsTheCallerBack(t *testing.T) {
+	ctx := context.Background()
+	h := startQueueServer(t, map[string]string{"q.toml": queueFlow("+914430004000", "linear", `callback_key = "2"
+callback_dial = "PJSIP/${number}@trunk"
+callback_attempts = 2
+callback_retry = "10s"`)})
+	defer h.stop()
+	tr := h.srv.presence
+	for _, a := range []string{"bob", "carol"} {
+		if err := tr.Set(ctx, a, presence.LoggedOut, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Set(ctx, "alice", presence.Paused, "meeting"); err != nil {
+		t.Fatal(err)
+	}
+	h.ast.SetAgent("PJSIP/alice", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond, HangupAfter: 4 * time.Second})
+	h.ast.SetAgent("PJSIP/+15550000001@trunk", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 300 * time.Millisecond, HangupAfter: 1500 * time.Millisecond})
+
+	first := h.call(aritest.CallSpec{Exten: "+914430004000", From: "+15550000001"})
+	waitUntil(t, "the first caller waiting", func() bool { return h.srv.queues.Waiting("default/Queue linear/wait") == 1 })
+	second := h.call(aritest.CallSpec{Exten: "+914430004000", From: "+15550000002"})
+	waitUntil(t, "the second caller waiting", func() bool { return h.srv.queues.Waiting("default/Queue linear/wait") == 2 })
+	first.Press("2")
+	<-first.Done() // the flow goes on to bye, which hangs up
+	waitUntil(t, "the callback's place kept", func() bool {
+		snap := h.srv.queues.Snapshot()
+		return len(snap) == 1 && len(snap[0].Waiting) == 2 && snap[0].Waiting[0].Callback && snap[0].Waiting[0].Number == "+15550000001"
+	})
+
+	if err := tr.Set(ctx, "alice", presence.Available, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Alice takes the callback first (it was ahead), then the caller who
+	// stayed once she is free again.
+	hangupWhenDone(t, second)
+	rec := h.storedCall(first.ID(), func(c store.CallRecord) bool { return slices.Contains(c.Tags, "callback") })
+	var path []string
+	for _, st := range rec.Steps {
+		path = append(path, st.Step+":"+st.Outcome)
+	}
+	if got := strings.Join(path, " "); got != "wait:callback bye:hangup wait:answered" {
+		t.Fatalf("steps: %s %v", got, rec.Steps[len(rec.Steps)-1].Details)
+	}
+	cb := rec.Steps[2].Details
+	legs, _ := cb["legs"].([]any)
+	leg := func(i int, key string) any { return legs[i].(map[string]any)[key] }
+	if len(legs) != 2 || leg(0, "leg") != "agent" || leg(0, "agent") != "alice" || leg(0, "status") != "answered" ||
+		leg(1, "leg") != "caller" || leg(1, "target") != "PJSIP/+15550000001@trunk" || leg(1, "status") != "answered" {
+		t.Errorf("legs: %v", legs)
+	}
+	if rec.TalkTime < time.Second {
+		t.Errorf("talk time %v", rec.TalkTime)
+	}
+	var order []string // the channels placed, in the order they were made
+	for _, ch := range h.ast.History() {
+		if ch.Endpoint != "" {
+			order = append(order, ch.Endpoint)
+		}
+	}
+	if got := strings.Join(order, " "); got != "PJSIP/alice PJSIP/+15550000001@trunk PJSIP/alice" {
+		t.Errorf("the agent is rung first, then the caller, then the next caller's agent: %s", got)
+	}
+	if r2 := h.record(second.ID()); stepPath(r2) != "wait:answered" {
+		t.Errorf("the caller who stayed: %s", stepPath(r2))
+	}
+	snap := h.srv.queues.Snapshot()
+	if len(snap) != 1 || snap[0].Answered != 2 || len(snap[0].Waiting) != 0 {
+		t.Errorf("the day's figures: %+v", snap)
+	}
+	if h.srv.callbacks.Waiting() != 0 {
+		t.Errorf("callbacks left: %d", h.srv.callbacks.Waiting())
+	}
+}
+
+// storedCall waits until the store holds the call's record as ok wants it.
+func (h *harness) storedCall(id string, ok func(store.CallRecord) bool) store.CallRecord {
+	h.t.Helper()
+	var rec store.CallRecord
+	waitUntil(h.t, "the record of "+id, func() bool {
+		_ = h.srv.Store().Flush(ctxT(h.t))
+		r, err := h.srv.Store().GetCall(ctxT(h.t), id, store.AllWorkspaces())
+		rec = r
+		return err == nil && ok(r)
+	})
+	return rec
+}

@@ -51,6 +51,29 @@ func (c callLog) callRow(r *flows.CallRecord) store.CallRecord {
 }
 
 func (c callLog) RecordCall(r *flows.CallRecord) {
+	rec := c.fullRow(r)
+	if err := c.st.RecordCall(rec); err != nil {
+		// The store spools what it cannot queue: an error means it is closed.
+		c.log.Error().Err(err).Str("call", r.ID).Msg("call record not stored")
+	}
+	c.saveRecordings(r.ID, r.Dials)
+}
+
+// saveRecordings lists the whole-call recordings of dials with the call
+// (queued after its row).
+func (c callLog) saveRecordings(callID string, dials []applets.DialResult) {
+	for _, d := range dials {
+		if d.Recording == "" {
+			continue
+		}
+		if err := c.st.SaveRecording(store.Recording{CallID: callID, Name: d.Recording, Duration: d.TalkTime, Created: d.Answered}); err != nil {
+			c.log.Error().Err(err).Str("call", callID).Msg("recording not stored")
+		}
+	}
+}
+
+// fullRow is the call's row with its steps and events.
+func (c callLog) fullRow(r *flows.CallRecord) store.CallRecord {
 	rec := c.callRow(r)
 	for _, s := range r.Steps {
 		d := map[string]any{}
@@ -75,19 +98,7 @@ func (c callLog) RecordCall(r *flows.CallRecord) {
 			rec.Recording = d.Recording
 		}
 	}
-	if err := c.st.RecordCall(rec); err != nil {
-		// The store spools what it cannot queue: an error means it is closed.
-		c.log.Error().Err(err).Str("call", r.ID).Msg("call record not stored")
-	}
-	// whole-call recordings are listed with the call (queued after it)
-	for _, d := range r.Dials {
-		if d.Recording == "" {
-			continue
-		}
-		if err := c.st.SaveRecording(store.Recording{CallID: r.ID, Name: d.Recording, Duration: d.TalkTime, Created: d.Answered}); err != nil {
-			c.log.Error().Err(err).Str("call", r.ID).Msg("recording not stored")
-		}
-	}
+	return rec
 }
 
 // CallStarted stores the call as in progress: if callflow dies before the

@@ -75,7 +75,9 @@ type Server struct {
 	mail     *mailer.Mailer
 	presence *presence.Tracker
 	queues   *queues.Set
-	disks    map[string]string // name: directory, watched for free space
+	// callbacks call back queue callers (nil without ARI: none offered).
+	callbacks *callbacks
+	disks     map[string]string // name: directory, watched for free space
 
 	stop      chan struct{} // closed by Shutdown
 	stopOnce  sync.Once
@@ -134,13 +136,22 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		log.Warn().Err(err).Msg("agents' presence not read: every agent starts available")
 	}
 	m := metrics.New()
+	calls := callLog{st: st, log: log, node: cfg.NodeName()}
+	if cfg.ARI.Enabled {
+		// Its originator is the ARI application, made below (it needs the
+		// dispatcher, which needs the services).
+		s.callbacks = newCallbacks(nil, calls, log.With().Str("component", "callbacks").Logger())
+	}
 	svc := s.services(deps.Services)
 	s.hooks = webhooks.New(webhooks.Options{
 		Timeout: cfg.Webhooks.Timeout.D(), MaxAttempts: cfg.Webhooks.MaxAttempts, Secret: cfg.Webhooks.HMACSecret,
 		Mail: svc.Mail, Log: log.With().Str("component", "webhooks").Logger(),
 		Outbox: webhookOutbox{st}, Node: cfg.NodeName(),
 	})
-	sinks := append(sinks{callLog{st: st, log: log, node: cfg.NodeName()}, s.hooks, m}, deps.Sinks...)
+	sinks := append(sinks{calls, s.hooks, m}, deps.Sinks...)
+	if s.callbacks != nil {
+		sinks = append(sinks, s.callbacks) // after the record is queued: a callback rewrites it
+	}
 	s.dispatcher = &flows.Dispatcher{
 		Registry: s.registry,
 		Runner: &flows.Runner{
@@ -181,6 +192,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 			OnLatency:         deps.OnLatency,
 			Logger:            log.With().Str("component", "ari").Logger(),
 		}, s.dispatcher)
+		s.callbacks.originate = s.ari
 	}
 	if cfg.AGI.Listen != "" {
 		s.agi = agi.NewServer(agi.Options{
@@ -239,6 +251,9 @@ func (s *Server) services(over applets.Services) *applets.Services {
 		Agents:    s.presence,
 		Queues:    s.queues,
 	}
+	if s.callbacks != nil {
+		svc.Callbacks = s.callbacks
+	}
 	if over.Speech == nil {
 		ttsDir := cfg.TTSCacheDir()
 		if ttsDir == "" {
@@ -280,6 +295,7 @@ func (s *Server) services(over applets.Services) *applets.Services {
 	svc.SMS = overridden(svc.SMS, over.SMS)
 	svc.Agents = overridden(svc.Agents, over.Agents)
 	svc.Queues = overridden(svc.Queues, over.Queues)
+	svc.Callbacks = overridden(svc.Callbacks, over.Callbacks)
 	return svc
 }
 
@@ -538,6 +554,9 @@ func (s *Server) drain() {
 		}()
 	}
 	wg.Wait()
+	if s.callbacks != nil {
+		s.callbacks.stop()
+	}
 	for _, hs := range []*http.Server{s.http, s.pprof} {
 		if hs != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -54,7 +54,7 @@
       t.appendChild(head);
       var body = el("tbody");
       body.setAttribute("data-waiting", "");
-      q.waiting.forEach(function (c) { body.appendChild(row([c.position, c.number, secs(c.waited_s)])); });
+      q.waiting.forEach(function (c) { body.appendChild(row([c.position, c.number + (c.callback ? " (callback)" : ""), secs(c.waited_s)])); });
       if (!q.waiting.length) body.appendChild(row(["", "nobody waiting", ""]));
       t.appendChild(body);
       wrap.appendChild(t);
