@@ -119,7 +119,12 @@ func (a *App) hangupChannel(c *Call) {
 // leaves the channel up only when answered.
 func (a *App) ringOut(ctx context.Context, c *Call, target string, ring time.Duration, callerID string) call.DialStatus {
 	p := params{}
-	p.add("endpoint", target).add("app", a.opts.App).add("appArgs", dialedMarker+",callback").add("channelId", c.id)
+	// With no originator to take codecs from, formats keeps the channel at
+	// 8 kHz: without it Asterisk makes it signed linear at 192 kHz and
+	// resamples every prompt (NOTES: costly surprises). The caller's leg,
+	// dialled from this channel, takes its codecs from it.
+	p.add("endpoint", target).add("app", a.opts.App).add("appArgs", dialedMarker+",callback").add("channelId", c.id).
+		add("formats", "ulaw,alaw")
 	var body any
 	if callerID != "" {
 		body = map[string]any{"variables": map[string]string{"CALLERID(num)": callerID}}

@@ -77,6 +77,11 @@ func TestOriginateCallbackEndToEnd(t *testing.T) {
 			if back.Status == call.Answered && back.TalkTime <= 0 {
 				t.Errorf("no talk time: %+v", back)
 			}
+			for _, ch := range fh.srv.History() {
+				if ch.SampleRate != 8000 {
+					t.Errorf("%s made at %d Hz (formats %q, originator %q)", ch.Endpoint, ch.SampleRate, ch.Formats, ch.Originator)
+				}
+			}
 			release()
 			release() // once is enough; twice does no harm
 			checkNothingLeft(t, fh)
