@@ -14,19 +14,24 @@ const FlowsChannel = "callflow_flows"
 
 // ListenFlows calls changed each time another connection (another node,
 // `callflow flows` in another process) changes the database's flows, until
-// ctx ends. It holds one connection of its own and comes back after losing
-// it; the caller's poll stays the backup for what is missed meanwhile. On
-// SQLite, where nothing can notify, it returns at once.
+// ctx ends. On SQLite, where nothing can notify, it returns at once.
 func (s *Store) ListenFlows(ctx context.Context, changed func()) {
+	s.listenLoop(ctx, FlowsChannel, "flow changes", changed)
+}
+
+// listenLoop calls changed for each notification on channel until ctx
+// ends. It holds one connection of its own and comes back after losing it;
+// the caller's poll stays the backup for what is missed meanwhile.
+func (s *Store) listenLoop(ctx context.Context, channel, what string, changed func()) {
 	if !s.pg {
 		return
 	}
 	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
-		err := s.listen(ctx, changed)
+		err := s.listen(ctx, channel, changed)
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("store: not listening for flow changes; polling meanwhile")
+		s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("store: not listening for " + what + "; polling meanwhile")
 		select {
 		case <-ctx.Done():
 			return
@@ -35,13 +40,13 @@ func (s *Store) ListenFlows(ctx context.Context, changed func()) {
 	}
 }
 
-func (s *Store) listen(ctx context.Context, changed func()) error {
+func (s *Store) listen(ctx context.Context, channel string, changed func()) error {
 	conn, err := pgx.Connect(ctx, s.path)
 	if err != nil {
 		return fmt.Errorf("%s", redactDSN(err.Error(), s.path))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, `LISTEN `+FlowsChannel); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+channel); err != nil {
 		return err
 	}
 	// Whatever changed before LISTEN took effect is the poll's to find.
@@ -57,16 +62,21 @@ func (s *Store) listen(ctx context.Context, changed func()) error {
 // process may have changed the flows, numbers or users; closed when ctx
 // ends. On SQLite it is nil (nothing to listen to: the poll alone).
 func (s *Store) FlowChanges(ctx context.Context) <-chan struct{} {
+	return s.changes(ctx, FlowsChannel, "flow changes")
+}
+
+// changes is listenLoop as a channel (nil on SQLite).
+func (s *Store) changes(ctx context.Context, channel, what string) <-chan struct{} {
 	if !s.pg {
 		return nil
 	}
 	ch := make(chan struct{}, 1)
 	go func() {
 		defer close(ch)
-		s.ListenFlows(ctx, func() {
+		s.listenLoop(ctx, channel, what, func() {
 			select {
 			case ch <- struct{}{}:
-			default: // one pending value is enough: the poll reads the count
+			default: // one pending value is enough: the reader looks again
 			}
 		})
 	}()

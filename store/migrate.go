@@ -334,6 +334,24 @@ CREATE TABLE agent_claims (
 	until BIGINT NOT NULL
 );
 `},
+	{16, "queue waiting list", `
+-- The callers waiting in each queue, of every node (PostgreSQL: nodes
+-- share queues), in order of priority, then arrival (id). A node renews
+-- seen for its callers; a row not renewed is a dead node's, ignored and
+-- then swept.
+CREATE TABLE queue_waiting (
+	id       INTEGER PRIMARY KEY,
+	queue    TEXT NOT NULL,
+	call_id  TEXT NOT NULL,
+	node     TEXT NOT NULL,
+	number   TEXT NOT NULL DEFAULT '',
+	priority INTEGER NOT NULL DEFAULT 0,
+	callback INTEGER NOT NULL DEFAULT 0,
+	joined   BIGINT NOT NULL,
+	seen     BIGINT NOT NULL
+);
+CREATE INDEX queue_waiting_order ON queue_waiting(queue, priority, id);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// QueuesChannel is the PostgreSQL notification channel on which a change
+// to a shared waiting list (a caller joining or leaving, an agent coming
+// free) is announced to every node.
+const QueuesChannel = "callflow_queues"
+
+// QueueEntry is one caller in a shared waiting list.
+type QueueEntry struct {
+	ID       int64 // the place in line: lower came first
+	Queue    string
+	Call     string
+	Node     string
+	Number   string
+	Priority int
+	Callback bool
+	Joined   time.Time
+}
+
+// QueueJoin puts e in its queue's shared list and returns its id.
+func (s *Store) QueueJoin(ctx context.Context, e QueueEntry) (int64, error) {
+	var id int64
+	now := s.now().UnixNano()
+	err := s.w.QueryRowContext(ctx, `INSERT INTO queue_waiting (queue, call_id, node, number, priority, callback, joined, seen)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.Queue, e.Call, e.Node, e.Number, e.Priority, b2i(e.Callback), e.Joined.UnixNano(), now).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: queue join: %w", err)
+	}
+	s.queuesChanged(ctx)
+	return id, nil
+}
+
+// QueueLeave takes entry id out of its list.
+func (s *Store) QueueLeave(ctx context.Context, id int64) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM queue_waiting WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: queue leave: %w", err)
+	}
+	s.queuesChanged(ctx)
+	return nil
+}
+
+// QueueMark sets an entry's callback flag (the caller hung up keeping
+// their place).
+func (s *Store) QueueMark(ctx context.Context, id int64, callback bool) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE queue_waiting SET callback = ? WHERE id = ?`, b2i(callback), id); err != nil {
+		return fmt.Errorf("store: queue mark: %w", err)
+	}
+	return nil
+}
+
+// QueueRenew says the entries ids are still waiting, and sweeps the rows
+// no node renewed since staleBefore (their node died).
+func (s *Store) QueueRenew(ctx context.Context, ids []int64, staleBefore time.Time) error {
+	now := s.now().UnixNano()
+	for from := 0; from < len(ids); from += 500 {
+		chunk := ids[from:min(from+500, len(ids))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, now)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := `UPDATE queue_waiting SET seen = ? WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		if _, err := s.w.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: queue renew: %w", err)
+		}
+	}
+	res, err := s.w.ExecContext(ctx, `DELETE FROM queue_waiting WHERE seen < ?`, staleBefore.UnixNano())
+	if err != nil {
+		return fmt.Errorf("store: queue sweep: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.log.Warn().Int64("callers", n).Msg("store: queue places of a node gone away dropped")
+		s.queuesChanged(ctx)
+	}
+	return nil
+}
+
+// QueueList returns the entries of every queue renewed since staleBefore,
+// each queue's in order (priority, then arrival).
+func (s *Store) QueueList(ctx context.Context, staleBefore time.Time) ([]QueueEntry, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, queue, call_id, node, number, priority, callback, joined FROM queue_waiting
+WHERE seen >= ? ORDER BY queue, priority DESC, id`, staleBefore.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("store: queue list: %w", err)
+	}
+	defer rows.Close()
+	var out []QueueEntry
+	for rows.Next() {
+		var e QueueEntry
+		var cb int
+		var joined int64
+		if err := rows.Scan(&e.ID, &e.Queue, &e.Call, &e.Node, &e.Number, &e.Priority, &cb, &joined); err != nil {
+			return nil, fmt.Errorf("store: queue list: %w", err)
+		}
+		e.Callback, e.Joined = cb != 0, time.Unix(0, joined)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// QueuesChanged tells every node that a waiting list or an agent changed
+// (PostgreSQL; nothing on SQLite, whose queues are one node's).
+func (s *Store) QueuesChanged(ctx context.Context) { s.queuesChanged(ctx) }
+
+func (s *Store) queuesChanged(ctx context.Context) {
+	if !s.pg {
+		return
+	}
+	if _, err := s.w.ExecContext(ctx, `SELECT pg_notify('`+QueuesChannel+`', '')`); err != nil && ctx.Err() == nil {
+		s.log.Debug().Err(err).Msg("store: queue change not announced")
+	}
+}
+
+// QueueChanges is a value each time another node may have changed a
+// waiting list or freed an agent; closed when ctx ends. On SQLite nil.
+func (s *Store) QueueChanges(ctx context.Context) <-chan struct{} {
+	return s.changes(ctx, QueuesChannel, "queue changes")
+}
