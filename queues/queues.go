@@ -1,11 +1,15 @@
 package queues
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/store"
 )
 
 // Options configure a Set.
@@ -14,7 +18,37 @@ type Options struct {
 	// answered in time (default 20s, as app_queue's servicelevel).
 	ServiceLevel time.Duration
 	Now          func() time.Time
+	// Shared, when set, is the waiting list of every node (the store on
+	// PostgreSQL): a caller's position counts the callers of all nodes, in
+	// order of priority then arrival, so that nodes serving one queue
+	// serve its callers in the order they called. Run must run.
+	Shared Shared
+	Node   string
+	Log    zerolog.Logger
 }
+
+// Shared is a waiting list kept where every node sees it.
+type Shared interface {
+	QueueJoin(ctx context.Context, e store.QueueEntry) (int64, error)
+	QueueLeave(ctx context.Context, id int64) error
+	QueueMark(ctx context.Context, id int64, callback bool) error
+	QueueRenew(ctx context.Context, ids []int64, staleBefore time.Time) error
+	QueueList(ctx context.Context, staleBefore time.Time) ([]store.QueueEntry, error)
+	QueuesChanged(ctx context.Context)
+}
+
+// The shared list: each node renews its callers every sharedRenew; a
+// caller not renewed for sharedStale is a dead node's (ignored, then
+// swept). The list read is kept sharedFresh at most, and read again at
+// once after any change.
+const (
+	sharedRenew = 5 * time.Second
+	sharedStale = 30 * time.Second
+	sharedFresh = 250 * time.Millisecond
+	// sharedTimeout bounds each request to the shared list: a database
+	// away makes callers wait on this node's own list, not hang.
+	sharedTimeout = 2 * time.Second
+)
 
 // Set is every queue of this node. Safe for concurrent use.
 type Set struct {
@@ -24,6 +58,14 @@ type Set struct {
 	queues map[string]*queue
 	seq    int64
 	subs   map[chan struct{}]struct{}
+
+	// The shared list as last read (Options.Shared).
+	listMu   sync.Mutex // one read at a time; held while reading
+	list     map[string][]store.QueueEntry
+	listAt   time.Time
+	listOK   bool
+	announce chan struct{}  // Poke's news for the other nodes, sent by Run
+	bg       sync.WaitGroup // callers leaving the shared list
 }
 
 type queue struct {
@@ -50,6 +92,7 @@ type ticket struct {
 	wake   chan struct{} // a value: look again, the turn may have come
 	// callback: the caller hung up keeping the place, to be called back.
 	callback bool
+	row      int64 // the caller's row in the shared list (0: none)
 }
 
 // headWake is how many of a queue's first callers a change wakes at
@@ -66,7 +109,7 @@ func New(opts Options) *Set {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Set{opts: opts, queues: map[string]*queue{}, subs: map[chan struct{}]struct{}{}}
+	return &Set{opts: opts, queues: map[string]*queue{}, subs: map[chan struct{}]struct{}{}, announce: make(chan struct{}, 1)}
 }
 
 var _ applets.Queues = (*Set)(nil)
@@ -99,17 +142,140 @@ func (s *Set) Join(name string, c applets.QueueCaller) applets.QueueTicket {
 	})
 	s.changedLocked()
 	s.mu.Unlock()
+	if sh := s.opts.Shared; sh != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		row, err := sh.QueueJoin(ctx, store.QueueEntry{Queue: name, Call: c.ID, Node: s.opts.Node, Number: c.Number, Priority: c.Priority, Joined: t.joined})
+		cancel()
+		if err != nil {
+			s.opts.Log.Warn().Err(err).Str("queue", name).Msg("queue: the shared list is away: this caller waits in this node's list")
+		}
+		s.mu.Lock()
+		gone := t.done
+		if !gone {
+			t.row = row
+		}
+		s.mu.Unlock()
+		if gone && row != 0 {
+			s.leaveShared(row) // it left meanwhile
+		}
+		s.stale()
+	}
 	return t
 }
 
-// Waiting is how many callers wait in name.
+// leaveShared takes a row out of the shared list; one that stays (the
+// database away) is swept once this node stops renewing it.
+func (s *Set) leaveShared(row int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if err := s.opts.Shared.QueueLeave(ctx, row); err != nil {
+		s.opts.Log.Warn().Err(err).Msg("queue: a caller's place not taken out of the shared list: it lapses in 30s")
+	}
+	s.stale()
+}
+
+// stale makes the next read of the shared list go to the database.
+func (s *Set) stale() {
+	s.listMu.Lock()
+	s.listOK = false
+	s.listMu.Unlock()
+}
+
+// shared returns the shared list of every queue, read again when older
+// than sharedFresh or changed since; nil when it cannot be read.
+func (s *Set) shared() map[string][]store.QueueEntry {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	now := time.Now()
+	if s.listOK && now.Sub(s.listAt) < sharedFresh {
+		return s.list
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	rows, err := s.opts.Shared.QueueList(ctx, now.Add(-sharedStale))
+	if err != nil {
+		s.opts.Log.Warn().Err(err).Msg("queue: the shared list is away: positions from this node's list")
+		s.list, s.listOK, s.listAt = nil, true, now // not asked again at once
+		return nil
+	}
+	list := map[string][]store.QueueEntry{}
+	for _, e := range rows {
+		list[e.Queue] = append(list[e.Queue], e)
+	}
+	s.list, s.listOK, s.listAt = list, true, now
+	return list
+}
+
+// Run keeps this node's callers in the shared list (renewing them,
+// sweeping dead nodes'), tells the other nodes of Poke's news, and wakes
+// this node's callers at the head when changes says another node changed
+// something (PostgreSQL notifications). Without Options.Shared it returns
+// at once.
+func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
+	if s.opts.Shared == nil {
+		return
+	}
+	renew := time.NewTicker(sharedRenew)
+	defer renew.Stop()
+	defer s.bg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-renew.C:
+			s.mu.Lock()
+			var rows []int64
+			for _, q := range s.queues {
+				for _, t := range q.waiting {
+					if t.row != 0 {
+						rows = append(rows, t.row)
+					}
+				}
+			}
+			s.mu.Unlock()
+			rctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+			if err := s.opts.Shared.QueueRenew(rctx, rows, time.Now().Add(-sharedStale)); err != nil && ctx.Err() == nil {
+				s.opts.Log.Warn().Err(err).Msg("queue: this node's callers not renewed in the shared list")
+			}
+			cancel()
+		case <-s.announce:
+			actx, cancel := context.WithTimeout(ctx, sharedTimeout)
+			s.opts.Shared.QueuesChanged(actx)
+			cancel()
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			s.stale()
+			s.mu.Lock()
+			for _, q := range s.queues {
+				wakeHead(q, headWake)
+			}
+			s.changedLocked()
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Waiting is how many callers wait in name (on every node, with a shared
+// list).
 func (s *Set) Waiting(name string) int {
+	var list []store.QueueEntry
+	if s.opts.Shared != nil {
+		list = s.shared()[name]
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := len(list)
 	if q := s.queues[name]; q != nil {
-		return len(q.waiting)
+		for _, t := range q.waiting {
+			if list == nil || t.row == 0 {
+				n++ // not in the shared list, or the list unread
+			}
+		}
 	}
-	return 0
+	return n
 }
 
 // AverageWait is the mean wait of the callers of name answered today.
@@ -125,13 +291,20 @@ func (s *Set) AverageWait(name string) time.Duration {
 
 // Poke wakes the first max(free, headWake) callers of every queue to look
 // again: free agents may have come (free: how many are available now).
+// With a shared list the other nodes are told too.
 func (s *Set) Poke(free int) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, q := range s.queues {
 		wakeHead(q, max(free, headWake))
 	}
 	s.changedLocked()
+	s.mu.Unlock()
+	if s.opts.Shared != nil {
+		select {
+		case s.announce <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // wakeHead wakes the first n callers of q.
@@ -172,6 +345,21 @@ func (s *Set) Subscribe() (<-chan struct{}, func()) {
 }
 
 func (t *ticket) Position() int {
+	s := t.s
+	if s.opts.Shared != nil {
+		s.mu.Lock()
+		row := t.row
+		s.mu.Unlock()
+		if row != 0 {
+			for i, e := range s.shared()[t.q.name] {
+				if e.ID == row {
+					return i + 1
+				}
+			}
+		}
+		// Not in the list read (the database away, or just joined): this
+		// node's own order.
+	}
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
 	for i, w := range t.q.waiting {
@@ -185,10 +373,20 @@ func (t *ticket) Position() int {
 // MarkCallback says the caller hung up keeping their place: they are
 // called back when their turn comes (shown as such to staff).
 func (t *ticket) MarkCallback() {
-	t.s.mu.Lock()
+	s := t.s
+	s.mu.Lock()
 	t.callback = true
-	t.s.changedLocked()
-	t.s.mu.Unlock()
+	row := t.row
+	s.changedLocked()
+	s.mu.Unlock()
+	if row != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		if err := s.opts.Shared.QueueMark(ctx, row, true); err != nil {
+			s.opts.Log.Warn().Err(err).Msg("queue: callback not marked in the shared list")
+		}
+		s.stale()
+	}
 }
 
 // Changed has a value when the caller should look again: their turn may
@@ -206,11 +404,26 @@ func (t *ticket) Done(outcome, agent string) {
 		return
 	}
 	t.done = true
+	row := t.row
+	t.row = 0
 	q := s.queueLocked(t.q.name)
 	for i, w := range q.waiting {
 		if w == t {
 			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
-			if i < headWake {
+			if row != 0 {
+				// The callers behind look again once the shared list has
+				// lost this one; not under the lock, and not in the way of
+				// an answered caller's bridge: a database round trip.
+				s.bg.Add(1)
+				go func() {
+					defer s.bg.Done()
+					s.leaveShared(row)
+					s.mu.Lock()
+					wakeHead(q, headWake)
+					s.changedLocked()
+					s.mu.Unlock()
+				}()
+			} else if i < headWake {
 				wakeHead(q, headWake) // callers moved up to the head
 			}
 			break
@@ -261,22 +474,41 @@ type WaitingCaller struct {
 	Priority int     `json:"priority"`
 	// Callback: hung up keeping the place, to be called back.
 	Callback bool `json:"callback,omitempty"`
+	// Node is the node that holds the caller (with a shared list).
+	Node string `json:"node,omitempty"`
 }
 
-// Snapshot lists every queue, by name.
+// Snapshot lists every queue, by name: with a shared list, the callers of
+// every node (the day's figures stay this node's).
 func (s *Set) Snapshot() []Status {
+	var list map[string][]store.QueueEntry
+	if s.opts.Shared != nil {
+		list = s.shared()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	for name := range list {
+		s.queueLocked(name)
+	}
 	out := make([]Status, 0, len(s.queues))
 	for name := range s.queues {
 		q := s.queueLocked(name)
 		st := Status{Name: name, Waiting: []WaitingCaller{}, Answered: q.stats.answered, Abandoned: q.stats.abandoned,
 			TimedOut: q.stats.timedOut, Left: q.stats.left, ServiceLevel: 1, ServiceLevelS: s.opts.ServiceLevel.Seconds()}
-		for i, t := range q.waiting {
-			w := now.Sub(t.joined)
+		add := func(call, number, node string, joined time.Time, prio int, callback bool) {
+			w := now.Sub(joined)
 			st.Longest = max(st.Longest, w)
-			st.Waiting = append(st.Waiting, WaitingCaller{Position: i + 1, Call: t.caller.ID, Number: t.caller.Number, WaitedS: w.Seconds(), Priority: t.caller.Priority, Callback: t.callback})
+			st.Waiting = append(st.Waiting, WaitingCaller{Position: len(st.Waiting) + 1, Call: call, Number: number, WaitedS: w.Seconds(),
+				Priority: prio, Callback: callback, Node: node})
+		}
+		for _, e := range list[name] {
+			add(e.Call, e.Number, e.Node, e.Joined, e.Priority, e.Callback)
+		}
+		for _, t := range q.waiting {
+			if list == nil || t.row == 0 {
+				add(t.caller.ID, t.caller.Number, s.opts.Node, t.joined, t.caller.Priority, t.callback)
+			}
 		}
 		st.LongestS = st.Longest.Seconds()
 		if q.stats.answered > 0 {

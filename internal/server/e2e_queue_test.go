@@ -233,28 +233,9 @@ func httpGet(t *testing.T, url string) string {
 // support team: while alice rings for a caller on one node, a caller on the
 // other does not ring her too; once her call ends she takes the next.
 func TestTwoNodesNeverRingOneAgentAtOnce(t *testing.T) {
-	dsn := pgtest.Database(t, "claims")
-	dir := writeFlowDir(t, map[string]string{"team.toml": teamFlow})
 	astA, astB := aritest.NewServer(aritest.Options{SystemName: "boxa"}), aritest.NewServer(aritest.Options{SystemName: "boxb"})
-	defer astA.Close()
-	defer astB.Close()
-	for _, ast := range []*aritest.Server{astA, astB} {
-		ast.SetAgent("PJSIP/alice", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 1500 * time.Millisecond, HangupAfter: 500 * time.Millisecond})
-	}
-	st, err := store.Open(context.Background(), dsn, store.Options{SpoolPath: filepath.Join(t.TempDir(), "spool")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addTeam(t, st, "alice")
-	st.Close()
-	onDB := func(name string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.Database, c.DataDir, c.Node.Name, c.FlowsDir = dsn, t.TempDir(), name, dir
-			c.Agents.WrapUp.UnmarshalTOMLValue("0s")
-		}
-	}
-	a := startNode(t, astA, Deps{}, onDB("node-a"))
-	b := startNode(t, astB, Deps{}, onDB("node-b"))
+	a, b := twoNodes(t, "claims", map[string]string{"team.toml": teamFlow}, astA, astB,
+		aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 1500 * time.Millisecond, HangupAfter: 500 * time.Millisecond})
 
 	first, err := astA.PlaceCall(ctxT(t), aritest.CallSpec{Exten: "+914430000009"})
 	if err != nil {
@@ -441,4 +422,78 @@ func (h *harness) storedCall(id string, ok func(store.CallRecord) bool) store.Ca
 		return err == nil && ok(r)
 	})
 	return rec
+}
+
+// Two nodes on one PostgreSQL serve one queue: callers are answered in
+// the order they called whichever node took them. Alice talks to node-a's
+// first caller while node-b's, then node-a's, then node-b's callers join;
+// when she is free she takes node-b's caller (the head of the shared
+// list), not node-a's next one, and so on, alternating.
+func TestTwoNodesServeOneQueueInOrderOfArrival(t *testing.T) {
+	var mu sync.Mutex
+	var order []string // the node of each conversation alice had, in order
+	leg := func(node string) func(endpoint, event string) {
+		return func(endpoint, event string) {
+			if endpoint == "PJSIP/alice" && event == "bridged" {
+				mu.Lock()
+				order = append(order, node)
+				mu.Unlock()
+			}
+		}
+	}
+	astA := aritest.NewServer(aritest.Options{SystemName: "boxa", OnAgentLeg: leg("a")})
+	astB := aritest.NewServer(aritest.Options{SystemName: "boxb", OnAgentLeg: leg("b")})
+	a, b := twoNodes(t, "sharedqueue", map[string]string{"q.toml": queueFlow("+914430005000", "linear", "")}, astA, astB,
+		aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond, HangupAfter: 1500 * time.Millisecond})
+	const q = "default/Queue linear/wait"
+
+	var callers []*aritest.Caller
+	for i, ast := range []*aritest.Server{astA, astB, astA, astB} {
+		c, err := ast.PlaceCall(ctxT(t), aritest.CallSpec{Exten: "+914430005000", From: fmt.Sprintf("+1555000%04d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		callers = append(callers, c)
+		if i == 0 {
+			waitUntil(t, "alice talking to the first caller", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 1 })
+			continue
+		}
+		waitUntil(t, "the caller in the shared list", func() bool { return a.srv.queues.Waiting(q) == i && b.srv.queues.Waiting(q) == i })
+	}
+	for _, c := range callers {
+		hangupWhenDone(t, c)
+	}
+	mu.Lock()
+	got := strings.Join(order, " ")
+	mu.Unlock()
+	if got != "a b a b" {
+		t.Errorf("alice talked to callers of nodes %q, want a b a b (their order of arrival)", got)
+	}
+}
+
+// twoNodes starts node-a and node-b, each on its Asterisk (closed at the
+// end), on one PostgreSQL database with a support team of alice, who
+// answers as behaves on both.
+func twoNodes(t *testing.T, db string, flows map[string]string, astA, astB *aritest.Server, behaves aritest.AgentBehavior) (a, b *node) {
+	t.Helper()
+	dsn := pgtest.Database(t, db)
+	dir := writeFlowDir(t, flows)
+	t.Cleanup(astA.Close)
+	t.Cleanup(astB.Close)
+	for _, ast := range []*aritest.Server{astA, astB} {
+		ast.SetAgent("PJSIP/alice", behaves)
+	}
+	st, err := store.Open(context.Background(), dsn, store.Options{SpoolPath: filepath.Join(t.TempDir(), "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addTeam(t, st, "alice")
+	st.Close()
+	onDB := func(name string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Database, c.DataDir, c.Node.Name, c.FlowsDir = dsn, t.TempDir(), name, dir
+			c.Agents.WrapUp.UnmarshalTOMLValue("0s")
+		}
+	}
+	return startNode(t, astA, Deps{}, onDB("node-a")), startNode(t, astB, Deps{}, onDB("node-b"))
 }

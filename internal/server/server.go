@@ -131,7 +131,11 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		popts.Shared = st // nodes share the agents: one node rings an agent at a time
 	}
 	s.presence = presence.New(popts)
-	s.queues = queues.New(queues.Options{})
+	qopts := queues.Options{Node: cfg.NodeName(), Log: log.With().Str("component", "queues").Logger()}
+	if cfg.IsPostgres() {
+		qopts.Shared = st // nodes share each queue's waiting list: callers in order of arrival
+	}
+	s.queues = queues.New(qopts)
 	if err := s.presence.Load(context.Background()); err != nil {
 		log.Warn().Err(err).Msg("agents' presence not read: every agent starts available")
 	}
@@ -483,6 +487,10 @@ func (s *Server) Run(ctx context.Context) error {
 	goRun("flows", s.watcher.Run)
 	goRun("database flows", s.dbFlows.Run)
 	goRun("queues", s.wakeQueues)
+	goRun("shared queues", func(ctx context.Context) error {
+		s.queues.Run(ctx, s.store.QueueChanges(ctx)) // returns at once without a shared list
+		return nil
+	})
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
 	}
