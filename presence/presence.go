@@ -103,10 +103,17 @@ func (t *Tracker) Load(ctx context.Context) error {
 		return fmt.Errorf("presence: load: %w", err)
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	changed := false
 	for _, p := range ps {
 		a := t.agentLocked(p.Agent)
+		if a.chosen != State(p.State) || a.reason != p.Reason {
+			changed = true
+		}
 		a.chosen, a.reason, a.since = State(p.State), p.Reason, p.Since
+	}
+	t.mu.Unlock()
+	if changed {
+		t.changed() // another node's agent page: this node's queues look again
 	}
 	return nil
 }

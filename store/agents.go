@@ -235,6 +235,7 @@ ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, reason = excluded.re
 	if err != nil {
 		return fmt.Errorf("store: presence of %q: %w", p.Agent, err)
 	}
+	s.announce(ctx, PresenceChannel)
 	return nil
 }
 

@@ -105,17 +105,31 @@ WHERE seen >= ? ORDER BY queue, priority DESC, id`, staleBefore.UnixNano())
 	return out, rows.Err()
 }
 
+// PresenceChannel is the notification channel on which an agent's chosen
+// presence (available, paused, logged out) changing is announced.
+const PresenceChannel = "callflow_presence"
+
 // QueuesChanged tells every node that a waiting list or an agent changed
 // (PostgreSQL; nothing on SQLite, whose queues are one node's).
 func (s *Store) QueuesChanged(ctx context.Context) { s.queuesChanged(ctx) }
 
-func (s *Store) queuesChanged(ctx context.Context) {
+func (s *Store) queuesChanged(ctx context.Context) { s.announce(ctx, QueuesChannel) }
+
+// announce notifies channel (PostgreSQL only); a notification lost is the
+// listeners' poll or next change to make up for.
+func (s *Store) announce(ctx context.Context, channel string) {
 	if !s.pg {
 		return
 	}
-	if _, err := s.w.ExecContext(ctx, `SELECT pg_notify('`+QueuesChannel+`', '')`); err != nil && ctx.Err() == nil {
-		s.log.Debug().Err(err).Msg("store: queue change not announced")
+	if _, err := s.w.ExecContext(ctx, `SELECT pg_notify('`+channel+`', '')`); err != nil && ctx.Err() == nil {
+		s.log.Debug().Err(err).Str("channel", channel).Msg("store: change not announced")
 	}
+}
+
+// PresenceChanges is a value each time an agent's chosen presence may have
+// changed on another node; closed when ctx ends. On SQLite nil.
+func (s *Store) PresenceChanges(ctx context.Context) <-chan struct{} {
+	return s.changes(ctx, PresenceChannel, "presence changes")
 }
 
 // QueueChanges is a value each time another node may have changed a

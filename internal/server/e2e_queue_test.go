@@ -497,3 +497,20 @@ func twoNodes(t *testing.T, db string, flows map[string]string, astA, astB *arit
 	}
 	return startNode(t, astA, Deps{}, onDB("node-a")), startNode(t, astB, Deps{}, onDB("node-b"))
 }
+
+// An agent who pauses on one node's page is paused on every node at once.
+func TestTwoNodesSeeAnAgentsPresence(t *testing.T) {
+	a, b := twoNodes(t, "presence", map[string]string{"team.toml": teamFlow},
+		aritest.NewServer(aritest.Options{SystemName: "boxa"}), aritest.NewServer(aritest.Options{SystemName: "boxb"}), answerQuick())
+	if err := a.srv.presence.Set(ctxT(t), "alice", presence.Paused, "lunch"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "node-b sees alice paused", func() bool {
+		st := b.srv.presence.Status("alice")
+		return st.State == presence.Paused && st.Reason == "lunch"
+	})
+	if err := b.srv.presence.Set(ctxT(t), "alice", presence.Available, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "node-a sees alice back", func() bool { return a.srv.presence.Status("alice").State == presence.Available })
+}

@@ -491,6 +491,20 @@ func (s *Server) Run(ctx context.Context) error {
 		s.queues.Run(ctx, s.store.QueueChanges(ctx)) // returns at once without a shared list
 		return nil
 	})
+	goRun("shared presence", func(ctx context.Context) error {
+		// An agent's choice made on another node's page is in force here
+		// at once (PostgreSQL; nil channel, and nothing to do, on SQLite).
+		changes := s.store.PresenceChanges(ctx)
+		if changes == nil {
+			return nil
+		}
+		for range changes {
+			if err := s.presence.Load(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("agents' presence not read again")
+			}
+		}
+		return nil
+	})
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
 	}
