@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -261,7 +262,7 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 		}
 		free := q.free(members, tried, now)
 		if pos := ticket.Position(); pos > 0 && pos <= len(free) {
-			res, who, err := q.ring(ctx, env, q.order(ctx, env, name, free, members), answered, q.whisper(ctx, env, env.Now().Sub(joined)))
+			res, who, err := q.ring(ctx, env, q.pick(ctx, env, name, free, members, pos), answered, q.whisper(ctx, env, env.Now().Sub(joined)))
 			if res.Status == Answered {
 				answered(res.agent) // a transport that could not tell earlier
 				outcome = "answered"
@@ -421,49 +422,48 @@ func (q *queueStep) free(ms []AgentInfo, tried map[string]time.Time, now time.Ti
 	return out
 }
 
-// order puts the free agents in the order the strategy rings them; all
-// but ring_all ring the first only.
+// pick is whom the caller at pos rings: every free agent with ring_all;
+// else the pos-th free agent in the strategy's order, so that the callers
+// at the head, woken together, ring different agents rather than race for
+// the same one.
+func (q *queueStep) pick(ctx context.Context, env *Env, name string, free, all []AgentInfo, pos int) []AgentInfo {
+	ordered := q.order(ctx, env, name, free, all)
+	if q.p.Strategy == "ring_all" {
+		return ordered
+	}
+	k := min(max(pos, 1), len(ordered)) - 1
+	return ordered[k : k+1]
+}
+
+// order puts the free agents in the order the strategy rings them.
 func (q *queueStep) order(ctx context.Context, env *Env, name string, free, all []AgentInfo) []AgentInfo {
+	out := append([]AgentInfo(nil), free...)
 	switch q.p.Strategy {
-	case "ring_all":
-		return free
 	case "longest_idle":
-		best := 0
-		for i, m := range free {
-			if m.IdleSince.Before(free[best].IdleSince) {
-				best = i
-			}
-		}
-		return free[best : best+1]
+		sort.SliceStable(out, func(i, j int) bool { return out[i].IdleSince.Before(out[j].IdleSince) })
 	case "fewest_calls":
-		best := 0
-		for i, m := range free {
-			if m.Calls < free[best].Calls {
-				best = i
-			}
-		}
-		return free[best : best+1]
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Calls < out[j].Calls })
 	case "random":
-		i := rand.IntN(len(free))
-		return free[i : i+1]
+		rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	case "round_robin":
 		// The turn goes round every member (free or not), kept in the
-		// database: the first free agent at or after it rings.
+		// database: the free agents from it on, in team order.
 		if c := env.Services.Counters; c != nil && len(all) > 0 {
 			if pos, err := c.Next(ctx, "queue/"+name, len(all)); err == nil {
 				isFree := map[string]int{}
 				for i, m := range free {
 					isFree[m.Name] = i
 				}
+				out = out[:0]
 				for k := range all {
 					if i, ok := isFree[all[(pos+k)%len(all)].Name]; ok {
-						return free[i : i+1]
+						out = append(out, free[i])
 					}
 				}
 			}
 		}
 	}
-	return free[:1] // linear, and round_robin without a counter
+	return out // ring_all, linear: team order
 }
 
 // rung is how a try of agents ended.

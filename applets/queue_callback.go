@@ -165,7 +165,7 @@ func (j *callbackJob) wait(ctx context.Context, o Originator) (string, error) {
 		}
 		free := q.free(members, tried, now)
 		if pos := ticket.Position(); pos > 0 && pos <= len(free) {
-			agents := q.order(ctx, env, j.name, free, members)
+			agents := q.pick(ctx, env, j.name, free, members, pos)
 			st, rung, err := j.ring(ctx, o, agents, ticket)
 			for _, a := range rung {
 				tried[a] = env.Now()

@@ -43,7 +43,13 @@ type SharedClaims interface {
 	ClaimAgents(ctx context.Context, node string, names []string, now, until time.Time) ([]string, error)
 	ExtendAgents(ctx context.Context, node string, names []string, until time.Time) error
 	ReleaseAgents(ctx context.Context, node string, names []string) error
+	// ClaimedAgents: who is claimed anywhere now, and by which node.
+	ClaimedAgents(ctx context.Context, now time.Time) (map[string]string, error)
 }
+
+// elsewhereFresh is how long the list of agents other nodes hold is kept
+// before it is read again (at once after SharedChanged).
+const elsewhereFresh = 250 * time.Millisecond
 
 // How long a shared claim lasts: ringing, then talking (renewed while the
 // conversation goes on). A node that dies holds its agents that long at
@@ -73,6 +79,13 @@ type Tracker struct {
 	agents  map[string]*agent
 	devices map[string]string // Asterisk device ("PJSIP/1001") → its state ("INUSE")
 	subs    map[chan struct{}]struct{}
+
+	// The agents other nodes ring or connect now (Options.Shared), as
+	// last read.
+	elseMu    sync.Mutex // held while reading
+	elsewhere map[string]bool
+	elseAt    time.Time
+	elseOK    bool
 }
 
 type agent struct {
@@ -268,6 +281,7 @@ func (t *Tracker) Members(ctx context.Context, team string) ([]applets.AgentInfo
 	if err != nil {
 		return nil, wrapUnknown("team:"+team, err)
 	}
+	elsewhere := t.heldElsewhere(ctx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.opts.Now()
@@ -276,7 +290,11 @@ func (t *Tracker) Members(ctx context.Context, team string) ([]applets.AgentInfo
 	for _, ag := range as {
 		a := t.agentLocked(ag.Name)
 		a.endpoints = ag.Endpoints
-		info := applets.AgentInfo{Name: ag.Name, State: string(t.stateLocked(a, now)), Endpoints: ag.Endpoints, IdleSince: a.since}
+		state := t.stateLocked(a, now)
+		if state == Available && elsewhere[ag.Name] {
+			state = Busy // on another node's call: a queue here does not count on them
+		}
+		info := applets.AgentInfo{Name: ag.Name, State: string(state), Endpoints: ag.Endpoints, IdleSince: a.since}
 		if a.lastEnd.After(info.IdleSince) {
 			info.IdleSince = a.lastEnd
 		}
@@ -286,6 +304,43 @@ func (t *Tracker) Members(ctx context.Context, team string) ([]applets.AgentInfo
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// heldElsewhere returns the agents other nodes hold now (none without a
+// shared store, or while it does not answer: the claim still decides).
+func (t *Tracker) heldElsewhere(ctx context.Context) map[string]bool {
+	if t.opts.Shared == nil {
+		return nil
+	}
+	t.elseMu.Lock()
+	defer t.elseMu.Unlock()
+	now := time.Now()
+	if t.elseOK && now.Sub(t.elseAt) < elsewhereFresh {
+		return t.elsewhere
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedWrite)
+	defer cancel()
+	held, err := t.opts.Shared.ClaimedAgents(ctx, t.opts.Now())
+	t.elseAt, t.elseOK = now, true
+	if err != nil {
+		t.elsewhere = nil
+		return nil
+	}
+	t.elsewhere = map[string]bool{}
+	for agent, node := range held {
+		if node != t.opts.Node {
+			t.elsewhere[agent] = true
+		}
+	}
+	return t.elsewhere
+}
+
+// SharedChanged says another node may have claimed or freed an agent: the
+// next Members reads who is held elsewhere again.
+func (t *Tracker) SharedChanged() {
+	t.elseMu.Lock()
+	t.elseOK = false
+	t.elseMu.Unlock()
 }
 
 // ErrUnknownTarget is a team or agent that does not exist.

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -196,6 +197,12 @@ func (b *sharedBook) ReleaseAgents(ctx context.Context, node string, names []str
 	return nil
 }
 
+func (b *sharedBook) ClaimedAgents(context.Context, time.Time) (map[string]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.holder), nil
+}
+
 // Two nodes sharing claims never ring one agent at once: an agent rung
 // or talking on one node is not the other's until that call lets go.
 func TestSharedClaimsKeepAnAgentToOneNode(t *testing.T) {
@@ -213,6 +220,11 @@ func TestSharedClaimsKeepAnAgentToOneNode(t *testing.T) {
 	}
 	cb.Done()
 	ca.Answered("alice") // bob is free again, everywhere
+	// A queue on node b counts alice busy: she talks on node a.
+	b.SharedChanged()
+	if ms, err := b.Members(context.Background(), "support"); err != nil || memberState(ms, "alice") != "busy" || memberState(ms, "bob") != "available" {
+		t.Errorf("node b's members: %+v, %v", ms, err)
+	}
 	cb, got = b.Claim([]string{"alice", "bob"})
 	if !slices.Equal(got, []string{"bob"}) {
 		t.Errorf("node b claimed %v; alice talks on node a", got)
@@ -222,4 +234,13 @@ func TestSharedClaimsKeepAnAgentToOneNode(t *testing.T) {
 	if _, got = b.Claim([]string{"alice"}); !slices.Equal(got, []string{"alice"}) {
 		t.Errorf("after node a's call: node b claimed %v", got)
 	}
+}
+
+func memberState(ms []applets.AgentInfo, name string) string {
+	for _, m := range ms {
+		if m.Name == name {
+			return m.State
+		}
+	}
+	return ""
 }

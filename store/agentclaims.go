@@ -50,3 +50,22 @@ func (s *Store) ReleaseAgents(ctx context.Context, node string, names []string) 
 	}
 	return nil
 }
+
+// ClaimedAgents returns the agents whose claim runs past now, each with
+// the node holding it: who is ringing or talking anywhere.
+func (s *Store) ClaimedAgents(ctx context.Context, now time.Time) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT agent, node FROM agent_claims WHERE until >= ?`, now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("store: claimed agents: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var agent, node string
+		if err := rows.Scan(&agent, &node); err != nil {
+			return nil, fmt.Errorf("store: claimed agents: %w", err)
+		}
+		out[agent] = node
+	}
+	return out, rows.Err()
+}

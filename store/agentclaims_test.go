@@ -39,4 +39,11 @@ func TestAgentClaimsAreOneNodesAtATime(t *testing.T) {
 	if got, _ := a.ClaimAgents(ctx, "node-a", []string{"bob"}, now.Add(10*time.Minute), now.Add(11*time.Minute)); len(got) != 0 {
 		t.Errorf("an extended claim taken: %v", got)
 	}
+	held, err := a.ClaimedAgents(ctx, now.Add(30*time.Second))
+	if err != nil || len(held) != 3 || held["alice"] != "node-b" || held["bob"] != "node-b" || held["carol"] != "node-b" {
+		t.Errorf("claimed: %v, %v", held, err)
+	}
+	if held, _ := a.ClaimedAgents(ctx, now.Add(2*time.Minute)); len(held) != 1 || held["bob"] != "node-b" {
+		t.Errorf("claimed once the ringing ran out: %v", held)
+	}
 }

@@ -81,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.fault.lasts, "fault-for", 0, "how long the fault lasts (kill-node default 2s, db-outage default 30s)")
 	fs.StringVar(&o.fault.dbStop, "db-stop", "", "shell command that stops the database (db-restart, db-outage)")
 	fs.StringVar(&o.fault.dbStart, "db-start", "", "shell command that starts the database again")
-	fs.IntVar(&o.queueAgents, "queue", 0, "measure a queue instead: --concurrency callers wait for this many agents (first all paused for --duration, then all available)")
+	fs.IntVar(&o.queueAgents, "queue", 0, "measure a queue instead: --concurrency callers wait for this many agents (first all paused for --duration, then all available); with --nodes and a postgres:// --database, one queue over that many nodes")
 	fs.StringVar(&o.queueStrategy, "queue-strategy", "longest_idle", "the queue's strategy with --queue")
 	fs.BoolVar(&o.floor, "floor", false, "run the minimal raw ARI client (cmd/ari-floor) in callflow's place: the floor callflow's figures are measured against")
 	if err := fs.Parse(args); err != nil {

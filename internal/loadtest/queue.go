@@ -65,16 +65,30 @@ func (a *agentFree) event(endpoint, ev string) {
 	}
 }
 
+// qnode is one `callflow serve` of the queue mode, beside its Asterisk.
+type qnode struct {
+	name string
+	ast  *aritest.Server
+	ch   *child
+}
+
 // loadQueue measures a queue: o.conc callers wait in one queue for
-// o.queueAgents agents of the child `callflow serve`. First every agent is
-// paused, so that all callers only wait: the CPU of that minute, divided by
-// the callers waiting, is the cost of a waiting caller. Then every agent is
-// made available and the queue drains: every caller must be answered and
-// recorded once, and the time from an agent coming free to the next caller
-// being bridged to them is measured at the fake Asterisk.
+// o.queueAgents agents, taken by o.nodes `callflow serve` processes (each
+// beside a fake Asterisk of its own, callers spread over them in turn; more
+// than one node shares the queue through PostgreSQL). First every agent is
+// paused, so that all callers only wait: the CPU of that time, divided by
+// the callers waiting, is the cost of a waiting caller. Then every agent
+// is made available and the queue drains: every caller must be answered
+// and recorded once; the time from an agent coming free to the next caller
+// being bridged to them is measured at the fake Asterisks, and how far
+// callers were answered out of their order of arrival (across nodes).
 func loadQueue(ctx context.Context, o loadOptions, stdout io.Writer) error {
 	if !canMeasureChild() {
 		return errors.New("loadtest: --queue needs Linux /proc")
+	}
+	nNodes := max(o.nodes, 1)
+	if nNodes > 1 && !store.IsPostgres(o.database) {
+		return fmt.Errorf("%w: --queue with --nodes needs --database postgres://... (nodes share a queue on PostgreSQL only)", errUsage)
 	}
 	dir, cleanup, err := workDir("callflow-loadtest-queue-", o.keep)
 	if err != nil {
@@ -94,49 +108,83 @@ func loadQueue(ctx context.Context, o loadOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	db := filepath.Join(dir, "callflow.db")
-	token, agents, err := seedQueueAgents(ctx, db, o.queueAgents)
+	db := o.database
+	if db == "" {
+		db = filepath.Join(dir, "callflow.db")
+	}
+	token, agents, err := seedQueueAgents(ctx, db, filepath.Join(dir, "seed-spool.jsonl"), o.queueAgents)
 	if err != nil {
 		return err
 	}
 	free := &agentFree{freed: map[string]time.Time{}}
-	ast := newLoadFake(o, aritest.Options{NoRequestLog: true, OnAgentLeg: free.event, RecordingsDir: filepath.Join(dir, "recordings")})
-	defer ast.Close()
-	for _, a := range agents {
-		ast.SetAgent("PJSIP/"+a, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 200 * time.Millisecond, HangupAfter: o.talk})
+	nodes := make([]*qnode, nNodes)
+	defer func() {
+		for _, nd := range nodes {
+			if nd != nil {
+				if nd.ch != nil {
+					nd.ch.kill()
+				}
+				nd.ast.Close()
+			}
+		}
+	}()
+	for i := range nodes {
+		nd := &qnode{name: fmt.Sprintf("node-%d", i+1)}
+		nodeDir := filepath.Join(dir, nd.name)
+		nd.ast = newLoadFake(o, aritest.Options{SystemName: fmt.Sprintf("box%d", i+1), NoRequestLog: true, OnAgentLeg: free.event,
+			RecordingsDir: filepath.Join(nodeDir, "recordings")})
+		nodes[i] = nd
+		for _, a := range agents {
+			nd.ast.SetAgent("PJSIP/"+a, aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 200 * time.Millisecond, HangupAfter: o.talk})
+		}
+		web, err := freeLoopbackAddr()
+		if err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		cfgPath := filepath.Join(nodeDir, "callflow.toml")
+		cfg := childConfig(flowsDir, db, nd.ast.RecordingsDir(), nd.ast.URL(), web, "", o.logLevel) + "\n[agents]\nwrap_up = \"0s\"\n" + nodeSection(nd.name)
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		if nd.ch, err = startChild(bin, nodeDir, cfgPath, web, ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: callflow serve pid %d, log %s\n", nd.name, nd.ch.pid, nd.ch.logPath)
 	}
-	web, err := freeLoopbackAddr()
-	if err != nil {
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	cfgPath := filepath.Join(dir, "callflow.toml")
-	cfg := childConfig(flowsDir, db, ast.RecordingsDir(), ast.URL(), web, "", o.logLevel) + "\n[agents]\nwrap_up = \"0s\"\n"
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	ch, err := startChild(bin, dir, cfgPath, web, "")
-	if err != nil {
-		return err
-	}
-	defer ch.kill()
-	fmt.Fprintf(stdout, "callflow serve pid %d, log %s; %d agents (paused), %d callers\n", ch.pid, ch.logPath, len(agents), o.conc)
-	if err := ch.waitReady(ctx, 30*time.Second); err != nil {
-		return err
+	fmt.Fprintf(stdout, "%d agents (paused), %d callers over %d node(s)\n", len(agents), o.conc, nNodes)
+	for _, nd := range nodes {
+		if err := nd.ch.waitReady(ctx, 30*time.Second); err != nil {
+			return fmt.Errorf("%s: %w", nd.name, err)
+		}
 	}
 
 	// Every caller joins while no agent takes calls.
-	var answered, failed, gone atomic.Int64
+	var failed, gone atomic.Int64
 	var wg sync.WaitGroup
 	callers := make([]*aritest.Caller, 0, o.conc)
+	var bmu sync.Mutex
+	var bridgedOrder []int // arrival index of each caller, in the order they were bridged
 	interval := time.Duration(float64(time.Second) / o.rate)
 	for i := 0; i < o.conc && ctx.Err() == nil; i++ {
-		c, err := ast.PlaceCall(ctx, aritest.CallSpec{Exten: queueNumber, From: fmt.Sprintf("+1555%07d", i), Talk: time.Hour})
+		c, err := nodes[i%nNodes].ast.PlaceCall(ctx, aritest.CallSpec{Exten: queueNumber, From: fmt.Sprintf("+1555%07d", i), Talk: time.Hour})
 		if err != nil {
 			failed.Add(1)
 			continue
 		}
 		callers = append(callers, c)
-		wg.Add(1)
+		arrival := len(callers) - 1
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := c.WaitBridged(ctx); err == nil {
+				bmu.Lock()
+				bridgedOrder = append(bridgedOrder, arrival)
+				bmu.Unlock()
+			}
+		}()
 		go func() {
 			defer wg.Done()
 			<-c.Done()
@@ -144,8 +192,9 @@ func loadQueue(ctx context.Context, o loadOptions, stdout io.Writer) error {
 		}()
 		time.Sleep(interval)
 	}
+	// With a shared list every node counts every caller; else one node.
 	waitingNow := func() float64 {
-		m, err := ch.metrics()
+		m, err := nodes[0].ch.metrics()
 		if err != nil {
 			return -1
 		}
@@ -159,27 +208,34 @@ func loadQueue(ctx context.Context, o loadOptions, stdout io.Writer) error {
 
 	// --duration of waiting alone.
 	hold := o.duration
-	u0, s0, err := procCPU(ch.pid)
-	if err != nil {
-		return err
+	cpu := func() (time.Duration, float64) {
+		var total time.Duration
+		var rss float64
+		for _, nd := range nodes {
+			u, s, _ := procCPU(nd.ch.pid)
+			r, _, _ := procMem(nd.ch.pid)
+			total += u + s
+			rss += mb(r)
+		}
+		return total, rss
 	}
-	rss0, _, _ := procMem(ch.pid)
+	c0, rss0 := cpu()
 	select {
 	case <-ctx.Done():
 		return errors.New("loadtest: interrupted")
 	case <-time.After(hold):
 	}
-	u1, s1, _ := procCPU(ch.pid)
-	held := u1 + s1 - u0 - s0
+	c1, rss1 := cpu()
+	held := c1 - c0
 	perCallerMinute := time.Duration(float64(held) / max(waiting, 1) / hold.Minutes())
-	rss1, _, _ := procMem(ch.pid)
-	fmt.Fprintf(stdout, "waiting only, %s: CPU %s, %s per waiting caller per minute (RSS %.1f MB → %.1f MB)\n",
-		hold, held.Round(time.Millisecond), perCallerMinute.Round(time.Microsecond), mb(rss0), mb(rss1))
+	fmt.Fprintf(stdout, "waiting only, %s: CPU %s over the nodes, %s per waiting caller per minute (RSS %.1f MB → %.1f MB)\n",
+		hold, held.Round(time.Millisecond), perCallerMinute.Round(time.Microsecond), rss0, rss1)
 
-	// The agents come: the queue drains.
+	// The agents come (set on node-1; the others hear of it): the queue
+	// drains.
 	start := time.Now()
 	for _, a := range agents {
-		if err := setPresence(ctx, ch, token, a, "available"); err != nil {
+		if err := setPresence(ctx, nodes[0].ch, token, a, "available"); err != nil {
 			return err
 		}
 	}
@@ -202,17 +258,22 @@ func loadQueue(ctx context.Context, o loadOptions, stdout io.Writer) error {
 		}
 	}
 	drain := time.Since(start)
-	ch.settle(ctx, 30*time.Second)
-	if _, _, err := ch.stop(90 * time.Second); err != nil {
-		return err
+	for _, nd := range nodes {
+		nd.ch.settle(ctx, 30*time.Second)
+	}
+	for _, nd := range nodes {
+		if _, _, err := nd.ch.stop(90 * time.Second); err != nil {
+			return fmt.Errorf("%s: %w", nd.name, err)
+		}
 	}
 	recs, waits, err := queueRecords(db)
 	if err != nil {
 		return err
 	}
+	answered := 0
 	for _, oc := range recs {
 		if oc.name == "completed" {
-			answered.Add(int64(oc.n))
+			answered += oc.n
 		}
 	}
 	p := free.lat.Percentiles(0.5, 0.99)
@@ -220,20 +281,40 @@ func loadQueue(ctx context.Context, o loadOptions, stdout io.Writer) error {
 		drain.Round(time.Second), len(callers), recs, len(waits), longest(waits))
 	fmt.Fprintf(stdout, "agent free → next caller bridged (%d samples, %s ring included): p50 %s p99 %s max %s\n",
 		free.lat.Count(), 200*time.Millisecond, fmtDur(p[0]), fmtDur(p[1]), fmtDur(free.lat.Max()))
+	late, worst := outOfOrder(bridgedOrder, len(agents))
+	fmt.Fprintf(stdout, "order of arrival (across nodes): %d of %d callers answered after a caller who came more than %d places after them; the furthest %d places\n",
+		late, len(bridgedOrder), len(agents), worst)
 	var errs []error
 	if failed.Load() > 0 {
 		errs = append(errs, fmt.Errorf("loadtest: %d callers could not call", failed.Load()))
 	}
-	if int(answered.Load()) != len(callers) || len(waits) != len(callers) {
-		errs = append(errs, fmt.Errorf("loadtest: %d callers, %d answered, %d waits recorded", len(callers), answered.Load(), len(waits)))
+	if answered != len(callers) || len(waits) != len(callers) || len(bridgedOrder) != len(callers) {
+		errs = append(errs, fmt.Errorf("loadtest: %d callers, %d answered, %d bridged, %d waits recorded", len(callers), answered, len(bridgedOrder), len(waits)))
 	}
 	return errors.Join(errs...)
 }
 
+// outOfOrder looks at the arrival indexes of callers in the order they
+// were answered: a caller is late when someone who arrived more than slack
+// places after them was answered first (slack: as many callers as agents
+// can be rung at one moment). It returns the late callers and the largest
+// such gap.
+func outOfOrder(answered []int, slack int) (late, worst int) {
+	maxSoFar := -1
+	for _, a := range answered {
+		if maxSoFar-a > slack {
+			late++
+		}
+		worst = max(worst, maxSoFar-a)
+		maxSoFar = max(maxSoFar, a)
+	}
+	return late, worst
+}
+
 // seedQueueAgents makes the database before callflow starts: n agents,
 // paused, in team "load", and an admin token to unpause them with.
-func seedQueueAgents(ctx context.Context, db string, n int) (token string, agents []string, err error) {
-	st, err := store.Open(ctx, db, store.Options{BcryptCost: 4})
+func seedQueueAgents(ctx context.Context, db, spool string, n int) (token string, agents []string, err error) {
+	st, err := store.Open(ctx, db, store.Options{BcryptCost: 4, SpoolPath: spool})
 	if err != nil {
 		return "", nil, err
 	}
@@ -287,11 +368,11 @@ func setPresence(ctx context.Context, ch *child, token, agent, state string) err
 
 // queueRecords reads the calls' outcomes and each queue step's wait.
 func queueRecords(db string) ([]outcomeCount, []time.Duration, error) {
-	_, outcomes, err := countRecords(db)
+	_, outcomes, err := countRecordsIn(db)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openRecords(db)
+	st, err := openShared(db)
 	if err != nil {
 		return nil, nil, err
 	}

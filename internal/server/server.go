@@ -361,6 +361,10 @@ func (s *Server) fetchRecording(ctx context.Context, name string) (io.ReadCloser
 	return nil, err
 }
 
+// presencePoll is how often a node on PostgreSQL reads the agents'
+// presence again without being told of a change.
+const presencePoll = 5 * time.Second
+
 // wakeQueues wakes the callers waiting in queues whenever an agent's
 // presence changes (a call ended, an agent logged in), until ctx ends.
 func (s *Server) wakeQueues(ctx context.Context) error {
@@ -488,7 +492,25 @@ func (s *Server) Run(ctx context.Context) error {
 	goRun("database flows", s.dbFlows.Run)
 	goRun("queues", s.wakeQueues)
 	goRun("shared queues", func(ctx context.Context) error {
-		s.queues.Run(ctx, s.store.QueueChanges(ctx)) // returns at once without a shared list
+		// Another node's news (a caller left, an agent freed): who is held
+		// elsewhere is read again, then the queues here look again.
+		in := s.store.QueueChanges(ctx)
+		if in == nil {
+			return nil // SQLite: each node's own queues
+		}
+		changes, done := make(chan struct{}, 1), make(chan struct{})
+		go func() {
+			defer close(done)
+			for range in { // until ctx ends
+				s.presence.SharedChanged()
+				select {
+				case changes <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		s.queues.Run(ctx, changes)
+		<-done
 		return nil
 	})
 	goRun("shared presence", func(ctx context.Context) error {
@@ -498,12 +520,22 @@ func (s *Server) Run(ctx context.Context) error {
 		if changes == nil {
 			return nil
 		}
-		for range changes {
+		// The poll is the backup for a notification missed (the listening
+		// connection lost, or not yet made).
+		poll := time.NewTicker(presencePoll)
+		defer poll.Stop()
+		for {
+			select {
+			case _, ok := <-changes:
+				if !ok {
+					return nil
+				}
+			case <-poll.C:
+			}
 			if err := s.presence.Load(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn().Err(err).Msg("agents' presence not read again")
 			}
 		}
-		return nil
 	})
 	if s.ari != nil {
 		goRun("ari", s.ari.Run)
