@@ -62,6 +62,9 @@ type App struct {
 	// adopted are conversations an earlier process bridged (orphans.go).
 	adopted  map[string]*adoption
 	nAdopted atomic.Int64
+	// adoptionsOver: Run is ending; a time limit that fires now does
+	// nothing (guarded by mu).
+	adoptionsOver bool
 	ended    recentlyEnded
 	// moved are channels a standby moved here from its primary (standby.go).
 	moved   map[string]bool // true once its StasisStart arrived

@@ -205,11 +205,31 @@ func (a *App) adopt(b *bridgeData, ours map[string]*channelData) {
 	if oldest.IsZero() {
 		oldest = time.Now()
 	}
-	// Two parties who never hang up still leave in the end.
-	ad.limit = time.AfterFunc(time.Until(oldest.Add(a.opts.MaxCallDuration)), func() {
+	// Two parties who never hang up still leave in the end. The end runs
+	// as a helper (Run's end, and tests, wait for helpers): counted at
+	// once when the limit is already past, else when the timer fires,
+	// unless Run is ending by then.
+	end := func() {
+		defer a.helpers.Done()
 		a.log.Warn().Str("bridge", ad.bridge).Msg("adopted conversation reached the maximum call duration: hanging up")
 		a.endAdoption(ad, "")
-	})
+	}
+	if d := time.Until(oldest.Add(a.opts.MaxCallDuration)); d > 0 {
+		ad.limit = time.AfterFunc(d, func() {
+			a.mu.Lock()
+			over := a.adoptionsOver
+			if !over {
+				a.helpers.Add(1)
+			}
+			a.mu.Unlock()
+			if !over {
+				end()
+			}
+		})
+	} else {
+		a.helpers.Add(1)
+		go end()
+	}
 	a.log.Warn().Str("bridge", b.ID).Strs("channels", ad.members).Msg("reconcile: conversation bridged by an earlier run left to go on; it is ended when one side leaves")
 }
 
@@ -237,7 +257,9 @@ func (a *App) endAdoption(ad *adoption, left string) {
 	}
 	a.nAdopted.Add(-int64(len(ad.members)))
 	a.mu.Unlock()
-	ad.limit.Stop()
+	if ad.limit != nil {
+		ad.limit.Stop()
+	}
 	a.log.Info().Str("bridge", ad.bridge).Str("left", left).Msg("adopted conversation over")
 	if a.opts.ConversationOver != nil {
 		a.opts.ConversationOver(ad.members, time.Now())
@@ -255,8 +277,11 @@ func (a *App) endAdoption(ad *adoption, left string) {
 func (a *App) stopAdoptions() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.adoptionsOver = true
 	for id, ad := range a.adopted {
-		ad.limit.Stop()
+		if ad.limit != nil {
+			ad.limit.Stop()
+		}
 		delete(a.adopted, id)
 	}
 	a.nAdopted.Store(0)
