@@ -41,11 +41,6 @@ type Options struct {
 	// 256: big enough to amortize a commit, small enough that Next and
 	// other synchronous writes never wait long behind a batch).
 	MaxBatch int
-	// GroupWait is how long the writer, woken by a record, waits for more
-	// before it commits (default 20ms; negative: not at all). Records
-	// come a few per call: committing them together saves a transaction
-	// and a wake-up of the writer for each. Flush and Close end the wait.
-	GroupWait time.Duration
 	// BusyTimeout is how long SQLite waits for a lock before a statement
 	// fails with SQLITE_BUSY (default 5s). The writer then backs off and
 	// retries; synchronous methods return the error.
@@ -79,9 +74,6 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
-	}
-	if o.GroupWait == 0 {
-		o.GroupWait = 20 * time.Millisecond
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second

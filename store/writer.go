@@ -245,12 +245,6 @@ func (w *writer) run() {
 	}()
 	max := w.s.opts.MaxBatch
 	batch := make([]op, 0, max)
-	var group *time.Timer
-	defer func() {
-		if group != nil {
-			group.Stop()
-		}
-	}()
 	for {
 		batch = batch[:0]
 		// The channel holds older records than the overflow: it goes first.
@@ -280,53 +274,20 @@ func (w *writer) run() {
 				continue
 			}
 		}
-		batch = w.fill(batch, max)
-		if len(batch) < max && w.s.opts.GroupWait > 0 && l.stopC != nil {
-			// A moment for the records that follow to share the commit;
-			// sends meanwhile do not wake the writer.
-			if group == nil {
-				group = time.NewTimer(w.s.opts.GroupWait)
-			} else {
-				group.Reset(w.s.opts.GroupWait)
-			}
+	fill:
+		for len(batch) < max {
 			select {
-			case <-group.C:
-			case <-w.kick:
-				stopTimer(group)
-			case <-l.stopC:
-				stopTimer(group)
-				w.sawStop(l)
+			case o := <-w.ch:
+				batch = append(batch, o)
+			default:
+				break fill
 			}
-			batch = w.fill(batch, max)
 		}
 		if !w.write(l, batch) {
 			w.abandon(l, batch)
 			return
 		}
 		w.advance(len(batch))
-	}
-}
-
-// fill adds what the queue holds now to batch, up to max.
-func (w *writer) fill(batch []op, max int) []op {
-	for len(batch) < max {
-		select {
-		case o := <-w.ch:
-			batch = append(batch, o)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// stopTimer stops t and empties its channel, ready for Reset.
-func stopTimer(t *time.Timer) {
-	if !t.Stop() {
-		select {
-		case <-t.C:
-		default:
-		}
 	}
 }
 
