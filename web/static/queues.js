@@ -33,7 +33,7 @@
   function draw(v) {
     root.textContent = "";
     if (!v.queues.length) {
-      root.appendChild(el("p", "No caller has waited in a queue on this node since it started.", "muted"));
+      root.appendChild(el("p", "No caller has waited in a queue since this node started.", "muted"));
     }
     v.queues.forEach(function (q) {
       var sec = el("section", null, "card queue");
@@ -54,7 +54,10 @@
       t.appendChild(head);
       var body = el("tbody");
       body.setAttribute("data-waiting", "");
-      q.waiting.forEach(function (c) { body.appendChild(row([c.position, c.number + (c.callback ? " (callback)" : ""), secs(c.waited_s)])); });
+      // With nodes sharing the queue, each caller says which node holds them.
+      q.waiting.forEach(function (c) {
+        body.appendChild(row([c.position, c.number + (c.callback ? " (callback)" : "") + (c.node ? " · " + c.node : ""), secs(c.waited_s)]));
+      });
       if (!q.waiting.length) body.appendChild(row(["", "nobody waiting", ""]));
       t.appendChild(body);
       wrap.appendChild(t);
