@@ -40,6 +40,7 @@ type Gauges struct {
 type QueueFigures struct {
 	Name                string
 	Waiting             int
+	Callbacks           int // of the waiting: hung up, to be called back
 	LongestWait         time.Duration
 	Answered, Abandoned int // today
 }
@@ -139,6 +140,7 @@ func (m *Metrics) Handler() http.Handler {
 
 var (
 	queueWaitingDesc   = prometheus.NewDesc("callflow_queue_waiting", "Callers waiting in the queue now.", []string{"queue"}, nil)
+	queueCallbacksDesc = prometheus.NewDesc("callflow_queue_callbacks_waiting", "Callers keeping their place in the queue to be called back.", []string{"queue"}, nil)
 	queueLongestDesc   = prometheus.NewDesc("callflow_queue_longest_wait_seconds", "The longest wait of the callers waiting now.", []string{"queue"}, nil)
 	queueAnsweredDesc  = prometheus.NewDesc("callflow_queue_answered_today", "Callers of the queue answered today.", []string{"queue"}, nil)
 	queueAbandonedDesc = prometheus.NewDesc("callflow_queue_abandoned_today", "Callers who hung up while waiting in the queue today.", []string{"queue"}, nil)
@@ -152,7 +154,7 @@ type queueCollector struct {
 }
 
 func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queueWaitingDesc, queueLongestDesc, queueAnsweredDesc, queueAbandonedDesc, agentsDesc} {
+	for _, d := range []*prometheus.Desc{queueWaitingDesc, queueCallbacksDesc, queueLongestDesc, queueAnsweredDesc, queueAbandonedDesc, agentsDesc} {
 		ch <- d
 	}
 }
@@ -161,6 +163,7 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.queues != nil {
 		for _, q := range c.queues() {
 			ch <- prometheus.MustNewConstMetric(queueWaitingDesc, prometheus.GaugeValue, float64(q.Waiting), q.Name)
+			ch <- prometheus.MustNewConstMetric(queueCallbacksDesc, prometheus.GaugeValue, float64(q.Callbacks), q.Name)
 			ch <- prometheus.MustNewConstMetric(queueLongestDesc, prometheus.GaugeValue, q.LongestWait.Seconds(), q.Name)
 			ch <- prometheus.MustNewConstMetric(queueAnsweredDesc, prometheus.GaugeValue, float64(q.Answered), q.Name)
 			ch <- prometheus.MustNewConstMetric(queueAbandonedDesc, prometheus.GaugeValue, float64(q.Abandoned), q.Name)

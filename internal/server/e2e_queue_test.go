@@ -365,6 +365,9 @@ callback_retry = "10s"`)})
 		snap := h.srv.queues.Snapshot()
 		return len(snap) == 1 && len(snap[0].Waiting) == 2 && snap[0].Waiting[0].Callback && snap[0].Waiting[0].Number == "+15550000001"
 	})
+	if m := httpGet(t, "http://"+h.cfg.HTTP.Listen+"/metrics"); !strings.Contains(m, `callflow_queue_callbacks_waiting{queue="default/Queue linear/wait"} 1`) {
+		t.Error("/metrics does not count the callback waiting")
+	}
 
 	if err := tr.Set(ctx, "alice", presence.Available, ""); err != nil {
 		t.Fatal(err)

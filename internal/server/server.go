@@ -397,7 +397,13 @@ func (s *Server) gauges() metrics.Gauges {
 	g.Queues = func() []metrics.QueueFigures {
 		var out []metrics.QueueFigures
 		for _, q := range s.queues.Snapshot() {
-			out = append(out, metrics.QueueFigures{Name: q.Name, Waiting: len(q.Waiting), LongestWait: q.Longest, Answered: q.Answered, Abandoned: q.Abandoned})
+			cb := 0
+			for _, w := range q.Waiting {
+				if w.Callback {
+					cb++
+				}
+			}
+			out = append(out, metrics.QueueFigures{Name: q.Name, Waiting: len(q.Waiting), Callbacks: cb, LongestWait: q.Longest, Answered: q.Answered, Abandoned: q.Abandoned})
 		}
 		return out
 	}
