@@ -65,7 +65,7 @@ type App struct {
 	// adoptionsOver: Run is ending; a time limit that fires now does
 	// nothing (guarded by mu).
 	adoptionsOver bool
-	ended    recentlyEnded
+	ended         recentlyEnded
 	// moved are channels a standby moved here from its primary (standby.go).
 	moved   map[string]bool // true once its StasisStart arrived
 	standby standbyState
