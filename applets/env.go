@@ -121,6 +121,19 @@ type Callbacks interface {
 	Start(job CallbackJob)
 }
 
+// CallbackPlace is where a caller asked for a callback: the queue step of
+// a flow, and the number they had called. A node that takes over a dead
+// node's callbacks finds the step by it.
+type CallbackPlace struct {
+	Workspace, Flow, Step, Called string
+}
+
+// CallbackResumer is a step that can call back a caller whose request
+// another node took (that node is gone): the job for the place t keeps.
+type CallbackResumer interface {
+	ResumeCallback(env *Env, queue string, t QueueTicket, callID, number, called string, joined time.Time) CallbackJob
+}
+
 // CallbackJob is one callback: Run waits for the caller's turn and places
 // the calls with o; ctx ends at shutdown.
 type CallbackJob struct {

@@ -87,20 +87,31 @@ func callbackNumber(n string) bool {
 // caller's flow to go on (outcome callback).
 func (q *queueStep) requestCallback(env *Env, name string, ticket QueueTicket, joined time.Time) Result {
 	number := env.Call.Caller()
-	if m, ok := ticket.(interface{ MarkCallback() }); ok {
-		m.MarkCallback()
+	markCallback(ticket, CallbackPlace{Workspace: env.Flow.Workspace, Flow: env.Flow.Name, Step: env.Step, Called: env.Call.Called()})
+	env.Services.Callbacks.Start(q.ResumeCallback(env, name, ticket, env.Call.ID(), number, env.Call.Called(), joined))
+	env.Note("callback", number)
+	env.State.Vars["queue_callback"] = number
+	return Result{Outcome: "callback"}
+}
+
+func markCallback(t QueueTicket, p CallbackPlace) {
+	if m, ok := t.(interface{ MarkCallback(CallbackPlace) }); ok {
+		m.MarkCallback(p)
 	}
+}
+
+// ResumeCallback is the job that calls back number for the place t
+// keeps: for a request just made, or one taken over from a node gone
+// (env has no call then: its flow, step and services).
+func (q *queueStep) ResumeCallback(env *Env, name string, t QueueTicket, callID, number, called string, joined time.Time) CallbackJob {
 	job := &callbackJob{
-		q: q, call: env.Call.ID(), name: name, ticket: ticket, joined: joined,
-		number: number, called: env.Call.Called(),
+		q: q, call: callID, name: name, ticket: t, joined: joined,
+		number: number, called: called,
 		dial: strings.ReplaceAll(q.p.CallbackDial, "${number}", number),
 		env: &Env{Flow: env.Flow, Step: env.Step, State: NewState(), Services: env.Services,
 			Log: env.Log.With().Str("callback", number).Logger()},
 	}
-	env.Services.Callbacks.Start(CallbackJob{Call: env.Call.ID(), Run: job.run})
-	env.Note("callback", number)
-	env.State.Vars["queue_callback"] = number
-	return Result{Outcome: "callback"}
+	return CallbackJob{Call: callID, Run: job.run}
 }
 
 // callbackJob is one caller's callback, run once their call is over.
@@ -190,9 +201,7 @@ func (j *callbackJob) wait(ctx context.Context, o Originator) (string, error) {
 					return outcome, nil
 				}
 				ticket = env.Services.Queues.Join(j.name, QueueCaller{ID: j.call, Number: j.number, Priority: q.p.Priority})
-				if m, ok := ticket.(interface{ MarkCallback() }); ok {
-					m.MarkCallback()
-				}
+				markCallback(ticket, CallbackPlace{Workspace: env.Flow.Workspace, Flow: env.Flow.Name, Step: env.Step, Called: j.called})
 				continue
 			}
 			if len(rung) > 0 {

@@ -237,6 +237,9 @@ func (r *Runner) finish(rec *CallRecord, state *applets.State, flow *Flow) {
 	rec.Abandoned = rec.Outcome == "hangup" && !reachedAgent && len(state.Voicemails) == 0
 }
 
+// Info is what a step of f knows of its flow.
+func (f *Flow) Info() applets.FlowInfo { return flowInfo(f) }
+
 func flowInfo(f *Flow) applets.FlowInfo {
 	fi := applets.FlowInfo{Name: f.Name, Workspace: f.Workspace, Version: f.Version, Record: f.Settings.Record, WhisperAccept: f.Settings.WhisperAccept}
 	fi.Whisper, fi.WhisperText, _ = f.Settings.WhisperMedia() // a bad one never loads

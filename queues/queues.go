@@ -25,13 +25,18 @@ type Options struct {
 	Shared Shared
 	Node   string
 	Log    zerolog.Logger
+	// OnAdopt, with Shared, is given each callback this node takes over
+	// from a node that stopped renewing its places (it died), with the
+	// ticket that keeps the caller's place here: it calls them back.
+	OnAdopt func(e store.QueueEntry, t applets.QueueTicket)
 }
 
 // Shared is a waiting list kept where every node sees it.
 type Shared interface {
 	QueueJoin(ctx context.Context, e store.QueueEntry) (int64, error)
 	QueueLeave(ctx context.Context, id int64) error
-	QueueMark(ctx context.Context, id int64, callback bool) error
+	QueueMarkCallback(ctx context.Context, id int64, p store.CallbackPlace) error
+	QueueAdoptCallbacks(ctx context.Context, node string, staleBefore time.Time) ([]store.QueueEntry, error)
 	QueueRenew(ctx context.Context, ids []int64, staleBefore time.Time) error
 	QueueList(ctx context.Context, staleBefore time.Time) ([]store.QueueEntry, error)
 	QueuesChanged(ctx context.Context)
@@ -163,6 +168,26 @@ func (s *Set) Join(name string, c applets.QueueCaller) applets.QueueTicket {
 	return t
 }
 
+// adopt makes this node's ticket for a place taken over from another node.
+func (s *Set) adopt(e store.QueueEntry) applets.QueueTicket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queueLocked(e.Queue)
+	s.seq++
+	t := &ticket{s: s, q: q, caller: applets.QueueCaller{ID: e.Call, Number: e.Number, Priority: e.Priority}, seq: s.seq,
+		joined: e.Joined, wake: make(chan struct{}, 1), callback: true, row: e.ID}
+	q.waiting = append(q.waiting, t)
+	sort.SliceStable(q.waiting, func(i, j int) bool {
+		a, b := q.waiting[i], q.waiting[j]
+		if a.caller.Priority != b.caller.Priority {
+			return a.caller.Priority > b.caller.Priority
+		}
+		return a.joined.Before(b.joined)
+	})
+	s.changedLocked()
+	return t
+}
+
 // leaveShared takes a row out of the shared list; one that stays (the
 // database away) is swept once this node stops renewing it.
 func (s *Set) leaveShared(row int64) {
@@ -234,6 +259,18 @@ func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
 			}
 			s.mu.Unlock()
 			rctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+			if s.opts.OnAdopt != nil {
+				// Before the sweep: callbacks of a dead node are taken over,
+				// not dropped.
+				adopted, err := s.opts.Shared.QueueAdoptCallbacks(rctx, s.opts.Node, time.Now().Add(-sharedStale))
+				if err != nil && ctx.Err() == nil {
+					s.opts.Log.Warn().Err(err).Msg("queue: callbacks of nodes gone not taken over for now")
+				}
+				for _, e := range adopted {
+					s.opts.Log.Warn().Str("queue", e.Queue).Str("call", e.Call).Str("number", e.Number).Msg("queue: a callback of a node gone taken over")
+					s.opts.OnAdopt(e, s.adopt(e))
+				}
+			}
 			if err := s.opts.Shared.QueueRenew(rctx, rows, time.Now().Add(-sharedStale)); err != nil && ctx.Err() == nil {
 				s.opts.Log.Warn().Err(err).Msg("queue: this node's callers not renewed in the shared list")
 			}
@@ -372,7 +409,7 @@ func (t *ticket) Position() int {
 
 // MarkCallback says the caller hung up keeping their place: they are
 // called back when their turn comes (shown as such to staff).
-func (t *ticket) MarkCallback() {
+func (t *ticket) MarkCallback(p applets.CallbackPlace) {
 	s := t.s
 	s.mu.Lock()
 	t.callback = true
@@ -382,7 +419,7 @@ func (t *ticket) MarkCallback() {
 	if row != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 		defer cancel()
-		if err := s.opts.Shared.QueueMark(ctx, row, true); err != nil {
+		if err := s.opts.Shared.QueueMarkCallback(ctx, row, store.CallbackPlace(p)); err != nil {
 			s.opts.Log.Warn().Err(err).Msg("queue: callback not marked in the shared list")
 		}
 		s.stale()

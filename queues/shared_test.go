@@ -66,13 +66,17 @@ func (f *fakeShared) QueueLeave(_ context.Context, id int64) error {
 	return nil
 }
 
-func (f *fakeShared) QueueMark(_ context.Context, id int64, cb bool) error {
+func (f *fakeShared) QueueMarkCallback(_ context.Context, id int64, p store.CallbackPlace) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e := f.rows[id]
-	e.Callback = cb
+	e.Callback, e.Place = true, p
 	f.rows[id] = e
 	return nil
+}
+
+func (f *fakeShared) QueueAdoptCallbacks(context.Context, string, time.Time) ([]store.QueueEntry, error) {
+	return nil, nil
 }
 
 func (f *fakeShared) QueueRenew(context.Context, []int64, time.Time) error { return nil }

@@ -352,6 +352,15 @@ CREATE TABLE queue_waiting (
 );
 CREATE INDEX queue_waiting_order ON queue_waiting(queue, priority, id);
 `},
+	{17, "queue callbacks any node can take over", `
+-- A caller waiting for a callback: the flow and step that took the
+-- request, and the number they called, so that another node can call
+-- them back when the node holding their place is gone.
+ALTER TABLE queue_waiting ADD COLUMN workspace TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue_waiting ADD COLUMN flow TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue_waiting ADD COLUMN step TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue_waiting ADD COLUMN called TEXT NOT NULL DEFAULT '';
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

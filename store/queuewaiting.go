@@ -22,6 +22,14 @@ type QueueEntry struct {
 	Priority int
 	Callback bool
 	Joined   time.Time
+	// A callback's request: where it was made and the number called.
+	Place CallbackPlace
+}
+
+// CallbackPlace is where a caller asked for a callback: the queue step of
+// a flow, and the number they had called (shown when called back).
+type CallbackPlace struct {
+	Workspace, Flow, Step, Called string
 }
 
 // QueueJoin puts e in its queue's shared list and returns its id.
@@ -46,13 +54,38 @@ func (s *Store) QueueLeave(ctx context.Context, id int64) error {
 	return nil
 }
 
-// QueueMark sets an entry's callback flag (the caller hung up keeping
-// their place).
-func (s *Store) QueueMark(ctx context.Context, id int64, callback bool) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE queue_waiting SET callback = ? WHERE id = ?`, b2i(callback), id); err != nil {
+// QueueMarkCallback marks an entry as a callback's (the caller hung up
+// keeping their place), with where it was asked for.
+func (s *Store) QueueMarkCallback(ctx context.Context, id int64, p CallbackPlace) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE queue_waiting SET callback = 1, workspace = ?, flow = ?, step = ?, called = ? WHERE id = ?`,
+		p.Workspace, p.Flow, p.Step, p.Called, id); err != nil {
 		return fmt.Errorf("store: queue mark: %w", err)
 	}
 	return nil
+}
+
+// QueueAdoptCallbacks takes for node the callbacks whose node stopped
+// renewing them before staleBefore (it died): they keep their place, now
+// node's, and are returned for node to call back.
+func (s *Store) QueueAdoptCallbacks(ctx context.Context, node string, staleBefore time.Time) ([]QueueEntry, error) {
+	rows, err := s.w.QueryContext(ctx, `UPDATE queue_waiting SET node = ?, seen = ? WHERE callback = 1 AND seen < ?
+RETURNING id, queue, call_id, node, number, priority, joined, workspace, flow, step, called`, node, s.now().UnixNano(), staleBefore.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("store: adopt callbacks: %w", err)
+	}
+	defer rows.Close()
+	var out []QueueEntry
+	for rows.Next() {
+		e := QueueEntry{Callback: true}
+		var joined int64
+		if err := rows.Scan(&e.ID, &e.Queue, &e.Call, &e.Node, &e.Number, &e.Priority, &joined,
+			&e.Place.Workspace, &e.Place.Flow, &e.Place.Step, &e.Place.Called); err != nil {
+			return nil, fmt.Errorf("store: adopt callbacks: %w", err)
+		}
+		e.Joined = time.Unix(0, joined)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // QueueRenew says the entries ids are still waiting, and sweeps the rows

@@ -75,7 +75,7 @@ func TestQueueWaitingListIsSharedInArrivalOrder(t *testing.T) {
 	if err := a.QueueLeave(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.QueueMark(ctx, second, true); err != nil {
+	if err := b.QueueMarkCallback(ctx, second, CallbackPlace{Workspace: "acme", Flow: "Support", Step: "wait", Called: "+15550001000"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := order(a); got != "vip@node-b c2@node-b c3@node-a other@node-a " {
@@ -96,10 +96,17 @@ func TestQueueWaitingListIsSharedInArrivalOrder(t *testing.T) {
 			mine = append(mine, e.ID)
 		}
 	}
+	// node-b stopped renewing: c2's callback is adopted by node-a, the
+	// rest of node-b's places are swept.
+	adopted, err := a.QueueAdoptCallbacks(ctx, "node-a", cut)
+	if err != nil || len(adopted) != 1 || adopted[0].Call != "c2" || adopted[0].Node != "node-a" ||
+		adopted[0].Place != (CallbackPlace{Workspace: "acme", Flow: "Support", Step: "wait", Called: "+15550001000"}) {
+		t.Fatalf("adopted: %+v, %v", adopted, err)
+	}
 	if err := a.QueueRenew(ctx, mine, cut); err != nil {
 		t.Fatal(err)
 	}
-	if got := order(a); got != "c3@node-a other@node-a " {
+	if got := order(a); got != "c2@node-a c3@node-a other@node-a " {
 		t.Errorf("after node-b stopped renewing: %s", got)
 	}
 }

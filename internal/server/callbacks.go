@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -12,6 +13,33 @@ import (
 	"github.com/callflow/callflow/flows"
 	"github.com/callflow/callflow/store"
 )
+
+// adoptCallback calls back, from this node, a caller whose callback a
+// node that is gone held: the flow's queue step makes the job. A flow or
+// step that is no longer there gives the place up.
+func (s *Server) adoptCallback(e store.QueueEntry, t applets.QueueTicket) {
+	log := s.log.With().Str("call", e.Call).Str("flow", e.Place.Flow).Str("step", e.Place.Step).Logger()
+	if s.callbacks == nil {
+		t.Done("left", "")
+		return
+	}
+	f, ok := s.registry.Current().ByName(e.Place.Flow)
+	var st *flows.Step
+	if ok {
+		st, ok = f.Step(e.Place.Step)
+	}
+	var r applets.CallbackResumer
+	if ok {
+		r, ok = st.Run.(applets.CallbackResumer)
+	}
+	if !ok {
+		log.Error().Str("number", e.Number).Msg("callback taken over, but its flow or queue step is gone: given up (call the number back by hand)")
+		t.Done("left", "")
+		return
+	}
+	env := &applets.Env{Flow: f.Info(), Step: st.ID, Services: s.dispatcher.Runner.Services, Log: log}
+	s.callbacks.Adopt(r.ResumeCallback(env, e.Queue, t, e.Call, e.Number, e.Place.Called, e.Joined))
+}
 
 // callbacks runs this node's queue callbacks (applets.Callbacks). A job
 // waits until the call that asked for it is over (its record reaches
@@ -75,6 +103,37 @@ func (c *callbacks) RecordCall(r *flows.CallRecord) {
 	go func() {
 		defer c.wg.Done()
 		res := job.Run(c.ctx, c.originate)
+		c.finish(row, res)
+		c.mu.Lock()
+		c.running--
+		c.mu.Unlock()
+	}()
+}
+
+// Adopt runs now a callback taken over from a node that is gone: its
+// call is long over, and its record is read from the database when the
+// callback ends.
+func (c *callbacks) Adopt(job applets.CallbackJob) {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	c.running++
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		res := job.Run(c.ctx, c.originate)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
+		row, err := c.rows.st.GetCall(ctx, job.Call, store.AllWorkspaces())
+		cancel()
+		if err != nil {
+			// Its node died before writing it: the callback is recorded
+			// on its own, under the call's id.
+			c.log.Warn().Err(err).Str("call", job.Call).Msg("callback taken over: the call's record is missing")
+			row = store.CallRecord{ID: job.Call, Flow: res.Flow, Started: res.Started, Ended: res.Ended, Outcome: "callback", Node: c.rows.node}
+		}
 		c.finish(row, res)
 		c.mu.Lock()
 		c.running--

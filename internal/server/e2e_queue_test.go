@@ -461,7 +461,14 @@ func TestTwoNodesServeOneQueueInOrderOfArrival(t *testing.T) {
 			waitUntil(t, "alice talking to the first caller", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 1 })
 			continue
 		}
-		waitUntil(t, "the caller in the shared list", func() bool { return a.srv.queues.Waiting(q) == i && b.srv.queues.Waiting(q) == i })
+		// Each node sees exactly the callers placed after the first, in
+		// the order they called (the first one's place goes a moment
+		// after its answer).
+		want := ""
+		for _, w := range callers[1:] {
+			want += w.ID() + " "
+		}
+		waitUntil(t, "the caller in the shared list", func() bool { return waitingIDs(a, q) == want && waitingIDs(b, q) == want })
 	}
 	for _, c := range callers {
 		hangupWhenDone(t, c)
@@ -516,4 +523,85 @@ func TestTwoNodesSeeAnAgentsPresence(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "node-a sees alice back", func() bool { return a.srv.presence.Status("alice").State == presence.Available })
+}
+
+// A node that dies holding a callback does not take it along: the place
+// lapses, another node takes it over, rings the agent and calls the caller
+// back, and the call's record gets the callback as on the node that took
+// the request.
+func TestACallbackOfANodeGoneIsCalledBackByAnother(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t, "adoptcallback")
+	dir := writeFlowDir(t, map[string]string{"q.toml": queueFlow("+914430006000", "linear", `callback_key = "2"
+callback_dial = "PJSIP/${number}@trunk"`)})
+	// What the dead node left, a minute ago: the call's record, and the
+	// caller's place with their callback request, no longer renewed.
+	ago := func() time.Time { return time.Now().Add(-time.Minute) }
+	st, err := store.Open(ctx, dsn, store.Options{SpoolPath: filepath.Join(t.TempDir(), "spool"), Now: ago})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addTeam(t, st, "alice")
+	started := ago()
+	if err := st.RecordCall(store.CallRecord{ID: "dead.1", Flow: "Queue linear", Called: "+914430006000", Caller: "+15550000077",
+		Started: started, Ended: started.Add(20 * time.Second), Outcome: "completed", Node: "node-dead",
+		Steps: []store.StepRecord{{Flow: "Queue linear", Step: "wait", Applet: "queue", Outcome: "callback", Started: started, Ended: started.Add(15 * time.Second)}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.QueueJoin(ctx, store.QueueEntry{Queue: "default/Queue linear/wait", Call: "dead.1", Node: "node-dead", Number: "+15550000077", Joined: started})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.QueueMarkCallback(ctx, id, store.CallbackPlace{Workspace: "default", Flow: "Queue linear", Step: "wait", Called: "+914430006000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	ast := aritest.NewServer(aritest.Options{SystemName: "boxb"})
+	t.Cleanup(ast.Close)
+	ast.SetAgent("PJSIP/alice", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond, HangupAfter: 3 * time.Second})
+	ast.SetAgent("PJSIP/+15550000077@trunk", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 200 * time.Millisecond, HangupAfter: time.Second})
+	b := startNode(t, ast, Deps{}, func(c *config.Config) {
+		c.Database, c.DataDir, c.Node.Name, c.FlowsDir = dsn, t.TempDir(), "node-b", dir
+		c.Agents.WrapUp.UnmarshalTOMLValue("0s")
+	})
+	var rec store.CallRecord
+	waitUntil(t, "the callback made and recorded", func() bool {
+		_ = b.srv.Store().Flush(ctxT(t))
+		r, err := b.srv.Store().GetCall(ctxT(t), "dead.1", store.AllWorkspaces())
+		rec = r
+		return err == nil && slices.Contains(r.Tags, "callback")
+	})
+	var path []string
+	for _, s := range rec.Steps {
+		path = append(path, s.Step+":"+s.Outcome)
+	}
+	if got := strings.Join(path, " "); got != "wait:callback wait:answered" {
+		t.Errorf("steps: %s", got)
+	}
+	var order []string
+	for _, ch := range ast.History() {
+		if ch.Endpoint != "" {
+			order = append(order, ch.Endpoint)
+		}
+	}
+	if got := strings.Join(order, " "); got != "PJSIP/alice PJSIP/+15550000077@trunk" {
+		t.Errorf("rang %s", got)
+	}
+}
+
+// waitingIDs lists the calls waiting in queue q as node n sees them.
+func waitingIDs(n *node, q string) string {
+	out := ""
+	for _, st := range n.srv.queues.Snapshot() {
+		if st.Name == q {
+			for _, w := range st.Waiting {
+				out += w.Call + " "
+			}
+		}
+	}
+	return out
 }

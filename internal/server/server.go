@@ -134,6 +134,9 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	qopts := queues.Options{Node: cfg.NodeName(), Log: log.With().Str("component", "queues").Logger()}
 	if cfg.IsPostgres() {
 		qopts.Shared = st // nodes share each queue's waiting list: callers in order of arrival
+		if cfg.ARI.Enabled {
+			qopts.OnAdopt = s.adoptCallback // a dead node's callbacks are called back from here
+		}
 	}
 	s.queues = queues.New(qopts)
 	if err := s.presence.Load(context.Background()); err != nil {
