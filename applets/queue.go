@@ -543,11 +543,7 @@ func (q *queueStep) whisper(ctx context.Context, env *Env, waited time.Duration)
 		case waited < time.Minute:
 			wait = fmt.Sprintf("%d seconds", int(waited.Seconds()))
 		}
-		said := q.p.Name // the queue as people name it: its name, else its flow's
-		if said == "" {
-			said = env.Flow.Name
-		}
-		text = strings.TrimSpace(text + " " + said + ". Waited " + wait + ".")
+		text = strings.TrimSpace(text + " " + q.spokenName(env) + ". Waited " + wait + ".")
 	}
 	if text != "" {
 		m, err := env.Media(ctx, nil, text)
@@ -557,6 +553,14 @@ func (q *queueStep) whisper(ctx context.Context, env *Env, waited time.Duration)
 		out = append(out, m...)
 	}
 	return out
+}
+
+// spokenName is the queue as people name it: its name, else its flow's.
+func (q *queueStep) spokenName(env *Env) string {
+	if q.p.Name != "" {
+		return q.p.Name
+	}
+	return env.Flow.Name
 }
 
 // music is what the caller hears while an agent rings: the queue's music,

@@ -287,11 +287,7 @@ func (j *callbackJob) whisper(ctx context.Context) []Media {
 	env, q := j.env, j.q
 	waited := env.Now().Sub(j.joined)
 	out := append([]Media(nil), env.Flow.Whisper...)
-	said := q.p.Name
-	if said == "" {
-		said = env.Flow.Name
-	}
-	text := strings.TrimSpace(env.Flow.WhisperText + " Callback. " + said + ". Asked " + fmt.Sprintf("%d minutes ago.", int(waited.Minutes())))
+	text := strings.TrimSpace(env.Flow.WhisperText + " Callback. " + q.spokenName(env) + ". Asked " + fmt.Sprintf("%d minutes ago.", int(waited.Minutes())))
 	m, err := env.Media(ctx, nil, text)
 	if err != nil {
 		env.Log.Warn().Err(err).Msg("callback whisper not spoken")

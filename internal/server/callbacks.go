@@ -83,37 +83,41 @@ func (c *callbacks) Start(job applets.CallbackJob) {
 	c.pending[job.Call] = job
 }
 
-// RecordCall is the end of a call: a callback it asked for starts now.
+// RecordCall is the end of a call: a callback it asked for starts now,
+// and is added to the record just made when it ends.
 func (c *callbacks) RecordCall(r *flows.CallRecord) {
 	c.mu.Lock()
 	job, ok := c.pending[r.ID]
 	delete(c.pending, r.ID)
-	if ok && c.stopped {
-		ok = false
-	}
-	if ok {
-		c.running++
-		c.wg.Add(1)
-	}
 	c.mu.Unlock()
 	if !ok {
 		return
 	}
 	row := c.rows.fullRow(r)
-	go func() {
-		defer c.wg.Done()
-		res := job.Run(c.ctx, c.originate)
-		c.finish(row, res)
-		c.mu.Lock()
-		c.running--
-		c.mu.Unlock()
-	}()
+	c.run(job, func(applets.CallbackResult) store.CallRecord { return row })
 }
 
 // Adopt runs now a callback taken over from a node that is gone: its
 // call is long over, and its record is read from the database when the
 // callback ends.
 func (c *callbacks) Adopt(job applets.CallbackJob) {
+	c.run(job, func(res applets.CallbackResult) store.CallRecord {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
+		defer cancel()
+		row, err := c.rows.st.GetCall(ctx, job.Call, store.AllWorkspaces())
+		if err != nil {
+			// Its node died before writing it: the callback is recorded
+			// on its own, under the call's id.
+			c.log.Warn().Err(err).Str("call", job.Call).Msg("callback taken over: the call's record is missing")
+			row = store.CallRecord{ID: job.Call, Flow: res.Flow, Started: res.Started, Ended: res.Ended, Outcome: "callback", Node: c.rows.node}
+		}
+		return row
+	})
+}
+
+// run runs job in the background, unless stopping, and adds its result to
+// the record row gives once it ends.
+func (c *callbacks) run(job applets.CallbackJob, row func(applets.CallbackResult) store.CallRecord) {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
@@ -125,16 +129,7 @@ func (c *callbacks) Adopt(job applets.CallbackJob) {
 	go func() {
 		defer c.wg.Done()
 		res := job.Run(c.ctx, c.originate)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
-		row, err := c.rows.st.GetCall(ctx, job.Call, store.AllWorkspaces())
-		cancel()
-		if err != nil {
-			// Its node died before writing it: the callback is recorded
-			// on its own, under the call's id.
-			c.log.Warn().Err(err).Str("call", job.Call).Msg("callback taken over: the call's record is missing")
-			row = store.CallRecord{ID: job.Call, Flow: res.Flow, Started: res.Started, Ended: res.Ended, Outcome: "callback", Node: c.rows.node}
-		}
-		c.finish(row, res)
+		c.finish(row(res), res)
 		c.mu.Lock()
 		c.running--
 		c.mu.Unlock()

@@ -21,6 +21,19 @@ to = ["team:support"]
 ring_timeout = "2s"
 `
 
+// withTeam makes, before the server starts, the support team of the given
+// agents (the server follows their phones from its first connect).
+func withTeam(t *testing.T, agents ...string) func(*config.Config) {
+	return func(cfg *config.Config) {
+		st, err := store.Open(context.Background(), cfg.Database, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		addTeam(t, st, agents...)
+	}
+}
+
 // addTeam makes the support team of the given agents, each at PJSIP/NAME.
 func addTeam(t *testing.T, st *store.Store, agents ...string) {
 	t.Helper()
@@ -58,16 +71,7 @@ func waitState(t *testing.T, tr *presence.Tracker, agent string, want presence.S
 func TestTeamRingsAvailableAgentsOnly(t *testing.T) {
 	ctx := context.Background()
 	h := startWith(t, harnessOptions{flowsDir: writeFlowDir(t, map[string]string{"team.toml": teamFlow}),
-		tweak: []func(*config.Config){func(cfg *config.Config) {
-			// The agents exist before the server starts: it follows
-			// their phones' device states from its first connect.
-			st, err := store.Open(ctx, cfg.Database, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			addTeam(t, st, "alice", "bob", "carol")
-		}}})
+		tweak: []func(*config.Config){withTeam(t, "alice", "bob", "carol")}})
 	defer h.stop()
 	for _, a := range []string{"PJSIP/alice", "PJSIP/bob"} {
 		h.ast.SetAgent(a, answerQuick()) // would win if rung: they must not be

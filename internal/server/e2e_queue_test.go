@@ -47,13 +47,7 @@ applet = "hangup"
 func startQueueServer(t *testing.T, files map[string]string) *harness {
 	t.Helper()
 	return startWith(t, harnessOptions{flowsDir: writeFlowDir(t, files),
-		tweak: []func(*config.Config){func(cfg *config.Config) {
-			st, err := store.Open(context.Background(), cfg.Database, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			addTeam(t, st, "alice", "bob", "carol")
+		tweak: []func(*config.Config){withTeam(t, "alice", "bob", "carol"), func(cfg *config.Config) {
 			cfg.Agents.WrapUp.UnmarshalTOMLValue("0s")
 			cfg.HTTP.Listen = freePort(t)
 		}}})
@@ -289,13 +283,7 @@ func TestQueueOverAGI(t *testing.T) {
 		tweak: []func(*config.Config){func(cfg *config.Config) {
 			cfg.ARI.Enabled = false
 			cfg.AGI.Listen = freePort(t)
-			st, err := store.Open(ctx, cfg.Database, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			addTeam(t, st, "alice", "bob", "carol")
-		}}})
+		}, withTeam(t, "alice", "bob", "carol")}})
 	defer h.stop()
 	tr := h.srv.presence
 	for _, a := range []string{"alice", "bob", "carol"} {
