@@ -175,9 +175,15 @@ type QueueTicket interface {
 	// Changed has a value when the caller should look again: their turn
 	// may have come (callers ahead left, an agent became free).
 	Changed() <-chan struct{}
-	// Done leaves the queue with an outcome (answered: by agent).
+	// Done leaves the queue with an outcome (answered: by agent), or with
+	// QueueKept lets the place go without leaving.
 	Done(outcome, agent string)
 }
+
+// QueueKept is the Done of a callback whose node stops before its turn:
+// the place stays in the database, and the next node up (another, or
+// this one after a restart) calls the caller back.
+const QueueKept = "kept"
 
 // AgentStats, when the agents directory has them, say who of a team is
 // logged in and order a queue's agents (longest idle, fewest calls).

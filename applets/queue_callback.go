@@ -156,10 +156,12 @@ func (j *callbackJob) wait(ctx context.Context, o Originator) (string, error) {
 	outcome := "interrupted"
 	ticket := j.ticket
 	defer func() {
-		switch outcome {
-		case "expired":
+		switch {
+		case outcome == "expired":
 			ticket.Done("timeout", "")
-		case "interrupted", "no_answer":
+		case outcome == "interrupted" && ctx.Err() != nil:
+			ticket.Done(QueueKept, "") // the node stops: the next one calls back
+		case outcome == "interrupted" || outcome == "no_answer":
 			ticket.Done("left", "") // a no-op once an agent answered
 		}
 	}()

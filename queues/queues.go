@@ -25,10 +25,22 @@ type Options struct {
 	Shared Shared
 	Node   string
 	Log    zerolog.Logger
-	// OnAdopt, with Shared, is given each callback this node takes over
-	// from a node that stopped renewing its places (it died), with the
-	// ticket that keeps the caller's place here: it calls them back.
+	// Kept, without Shared, keeps this node's callbacks in the database
+	// (SQLite): a callback outlives a restart, and Run gives the ones kept
+	// to OnAdopt once the node is up again.
+	Kept Kept
+	// OnAdopt is given each callback this node takes over, with the ticket
+	// that keeps the caller's place here: it calls them back. With Shared,
+	// a node's that stopped renewing its places (it died) or let them go
+	// (it stopped); with Kept, this node's own from before a restart.
 	OnAdopt func(e store.QueueEntry, t applets.QueueTicket)
+}
+
+// Kept is where one node keeps its callbacks.
+type Kept interface {
+	QueueJoin(ctx context.Context, e store.QueueEntry) (int64, error)
+	QueueLeave(ctx context.Context, id int64) error
+	QueueKeptCallbacks(ctx context.Context, node string) ([]store.QueueEntry, error)
 }
 
 // Shared is a waiting list kept where every node sees it.
@@ -37,6 +49,7 @@ type Shared interface {
 	QueueLeave(ctx context.Context, id int64) error
 	QueueMarkCallback(ctx context.Context, id int64, p store.CallbackPlace) error
 	QueueAdoptCallbacks(ctx context.Context, node string, staleBefore time.Time) ([]store.QueueEntry, error)
+	QueueRelease(ctx context.Context, id int64) error
 	QueueRenew(ctx context.Context, ids []int64, staleBefore time.Time) error
 	QueueList(ctx context.Context, staleBefore time.Time) ([]store.QueueEntry, error)
 	QueuesChanged(ctx context.Context)
@@ -98,6 +111,7 @@ type ticket struct {
 	// callback: the caller hung up keeping the place, to be called back.
 	callback bool
 	row      int64 // the caller's row in the shared list (0: none)
+	kept     int64 // the callback's row kept without a shared list (0: none)
 }
 
 // headWake is how many of a queue's first callers a change wakes at
@@ -161,7 +175,7 @@ func (s *Set) Join(name string, c applets.QueueCaller) applets.QueueTicket {
 		}
 		s.mu.Unlock()
 		if gone && row != 0 {
-			s.leaveShared(row) // it left meanwhile
+			s.leaveShared(row, false) // it left meanwhile
 		}
 		s.stale()
 	}
@@ -175,7 +189,12 @@ func (s *Set) adopt(e store.QueueEntry) applets.QueueTicket {
 	q := s.queueLocked(e.Queue)
 	s.seq++
 	t := &ticket{s: s, q: q, caller: applets.QueueCaller{ID: e.Call, Number: e.Number, Priority: e.Priority}, seq: s.seq,
-		joined: e.Joined, wake: make(chan struct{}, 1), callback: true, row: e.ID}
+		joined: e.Joined, wake: make(chan struct{}, 1), callback: true}
+	if s.opts.Shared != nil {
+		t.row = e.ID
+	} else {
+		t.kept = e.ID
+	}
 	q.waiting = append(q.waiting, t)
 	sort.SliceStable(q.waiting, func(i, j int) bool {
 		a, b := q.waiting[i], q.waiting[j]
@@ -189,12 +208,18 @@ func (s *Set) adopt(e store.QueueEntry) applets.QueueTicket {
 }
 
 // leaveShared takes a row out of the shared list; one that stays (the
-// database away) is swept once this node stops renewing it.
-func (s *Set) leaveShared(row int64) {
+// database away) is swept once this node stops renewing it. With keep, a
+// callback's row stays, let go for the next node to adopt (this one is
+// stopping).
+func (s *Set) leaveShared(row int64, keep bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
-	if err := s.opts.Shared.QueueLeave(ctx, row); err != nil {
-		s.opts.Log.Warn().Err(err).Msg("queue: a caller's place not taken out of the shared list: it lapses in 30s")
+	leave, failed := s.opts.Shared.QueueLeave, "queue: a caller's place not taken out of the shared list: it lapses in 30s"
+	if keep {
+		leave, failed = s.opts.Shared.QueueRelease, "queue: a callback not let go: another node takes it over in 30s"
+	}
+	if err := leave(ctx, row); err != nil {
+		s.opts.Log.Warn().Err(err).Msg(failed)
 	}
 	s.stale()
 }
@@ -238,6 +263,7 @@ func (s *Set) shared() map[string][]store.QueueEntry {
 // at once.
 func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
 	if s.opts.Shared == nil {
+		s.runKept(ctx)
 		return
 	}
 	renew := time.NewTicker(sharedRenew)
@@ -267,7 +293,7 @@ func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
 					s.opts.Log.Warn().Err(err).Msg("queue: callbacks of nodes gone not taken over for now")
 				}
 				for _, e := range adopted {
-					s.opts.Log.Warn().Str("queue", e.Queue).Str("call", e.Call).Str("number", e.Number).Msg("queue: a callback of a node gone taken over")
+					s.opts.Log.Warn().Str("queue", e.Queue).Str("call", e.Call).Str("number", e.Number).Msg("queue: a callback of a node stopped or gone taken over")
 					s.opts.OnAdopt(e, s.adopt(e))
 				}
 			}
@@ -293,6 +319,33 @@ func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// runKept, without a shared list, calls back the callbacks kept before a
+// restart, once the node is up (its first renew's time), and waits for
+// the callbacks done to leave the database.
+func (s *Set) runKept(ctx context.Context) {
+	defer s.bg.Wait()
+	if s.opts.Kept == nil || s.opts.OnAdopt == nil {
+		<-ctx.Done()
+		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(sharedRenew):
+	}
+	rctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	kept, err := s.opts.Kept.QueueKeptCallbacks(rctx, s.opts.Node)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		s.opts.Log.Error().Err(err).Msg("queue: callbacks kept before the restart not read: they are called back after the next one")
+	}
+	for _, e := range kept {
+		s.opts.Log.Info().Str("queue", e.Queue).Str("call", e.Call).Str("number", e.Number).Msg("queue: a callback kept over the restart resumed")
+		s.opts.OnAdopt(e, s.adopt(e))
+	}
+	<-ctx.Done()
 }
 
 // Waiting is how many callers wait in name (on every node, with a shared
@@ -413,9 +466,12 @@ func (t *ticket) MarkCallback(p applets.CallbackPlace) {
 	s := t.s
 	s.mu.Lock()
 	t.callback = true
-	row := t.row
+	row, keep := t.row, s.opts.Shared == nil && s.opts.Kept != nil && t.kept == 0 && !t.done
 	s.changedLocked()
 	s.mu.Unlock()
+	if keep {
+		t.keep(p)
+	}
 	if row != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 		defer cancel()
@@ -423,6 +479,30 @@ func (t *ticket) MarkCallback(p applets.CallbackPlace) {
 			s.opts.Log.Warn().Err(err).Msg("queue: callback not marked in the shared list")
 		}
 		s.stale()
+	}
+}
+
+// keep writes the callback into the database, to outlive a restart.
+func (t *ticket) keep(p applets.CallbackPlace) {
+	s := t.s
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	id, err := s.opts.Kept.QueueJoin(ctx, store.QueueEntry{Queue: t.q.name, Call: t.caller.ID, Node: s.opts.Node, Number: t.caller.Number,
+		Priority: t.caller.Priority, Callback: true, Joined: t.joined, Place: store.CallbackPlace(p)})
+	if err != nil {
+		s.opts.Log.Warn().Err(err).Str("queue", t.q.name).Msg("queue: callback not kept in the database: a restart loses it")
+		return
+	}
+	s.mu.Lock()
+	gone := t.done
+	if !gone {
+		t.kept = id
+	}
+	s.mu.Unlock()
+	if gone { // done meanwhile
+		if err := s.opts.Kept.QueueLeave(ctx, id); err != nil {
+			s.opts.Log.Warn().Err(err).Msg("queue: a callback done stays in the database")
+		}
 	}
 }
 
@@ -441,8 +521,8 @@ func (t *ticket) Done(outcome, agent string) {
 		return
 	}
 	t.done = true
-	row := t.row
-	t.row = 0
+	row, kept := t.row, t.kept
+	t.row, t.kept = 0, 0
 	q := s.queueLocked(t.q.name)
 	for i, w := range q.waiting {
 		if w == t {
@@ -454,7 +534,7 @@ func (t *ticket) Done(outcome, agent string) {
 				s.bg.Add(1)
 				go func() {
 					defer s.bg.Done()
-					s.leaveShared(row)
+					s.leaveShared(row, outcome == applets.QueueKept)
 					s.mu.Lock()
 					wakeHead(q, headWake)
 					s.changedLocked()
@@ -465,6 +545,21 @@ func (t *ticket) Done(outcome, agent string) {
 			}
 			break
 		}
+	}
+	if kept != 0 && outcome != applets.QueueKept {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+			defer cancel()
+			if err := s.opts.Kept.QueueLeave(ctx, kept); err != nil {
+				s.opts.Log.Warn().Err(err).Str("queue", q.name).Msg("queue: a callback done stays in the database: it is called again after a restart")
+			}
+		}()
+	}
+	if outcome == applets.QueueKept {
+		s.changedLocked()
+		return // not a way out of the queue: the place is the next node's
 	}
 	waited := s.opts.Now().Sub(t.joined)
 	switch outcome {

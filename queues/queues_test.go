@@ -1,10 +1,13 @@
 package queues
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/store"
 )
 
 type clock struct{ t time.Time }
@@ -80,5 +83,76 @@ func TestPokeWakesTheHeadOnly(t *testing.T) {
 		default:
 			t.Errorf("caller %d not woken with 6 agents free", i+1)
 		}
+	}
+}
+
+// keptRows is one node's database of kept callbacks.
+type keptRows struct {
+	mu   sync.Mutex
+	rows map[int64]store.QueueEntry
+	seq  int64
+}
+
+func (k *keptRows) QueueJoin(_ context.Context, e store.QueueEntry) (int64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.seq++
+	e.ID = k.seq
+	k.rows[e.ID] = e
+	return e.ID, nil
+}
+
+func (k *keptRows) QueueLeave(_ context.Context, id int64) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.rows, id)
+	return nil
+}
+
+func (k *keptRows) QueueKeptCallbacks(context.Context, string) ([]store.QueueEntry, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []store.QueueEntry
+	for _, e := range k.rows {
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (k *keptRows) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.rows)
+}
+
+// Without a shared list a callback is written to the database when the
+// caller asks for it, leaves it when it is done, and stays there when the
+// node stops before its turn (Done kept: not counted as a way out).
+func TestCallbacksAreKeptInTheDatabaseUntilDone(t *testing.T) {
+	db := &keptRows{rows: map[int64]store.QueueEntry{}}
+	s := New(Options{Kept: db, Node: "box"})
+	place := applets.CallbackPlace{Workspace: "default", Flow: "Sales", Step: "wait", Called: "+914430001234"}
+	answered := s.Join("sales", applets.QueueCaller{ID: "c1", Number: "+15550001"})
+	stopping := s.Join("sales", applets.QueueCaller{ID: "c2", Number: "+15550002"})
+	stays := s.Join("sales", applets.QueueCaller{ID: "c3", Number: "+15550003"})
+	for _, tk := range []applets.QueueTicket{answered, stopping} {
+		tk.(*ticket).MarkCallback(place)
+	}
+	if db.count() != 2 {
+		t.Fatalf("kept %d callbacks, want 2 (a caller still on the line is not kept)", db.count())
+	}
+	answered.Done("answered", "alice")
+	stopping.Done(applets.QueueKept, "")
+	stays.Done("hangup", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Run(ctx, nil) // waits for the database writes
+	kept, _ := db.QueueKeptCallbacks(context.Background(), "box")
+	if len(kept) != 1 || kept[0].Call != "c2" || kept[0].Place != store.CallbackPlace(place) || kept[0].Node != "box" || !kept[0].Callback {
+		t.Errorf("kept after the stop: %+v", kept)
+	}
+	st := s.Snapshot()[0]
+	if st.Answered != 1 || st.Abandoned != 1 || st.Left != 0 || len(st.Waiting) != 0 {
+		t.Errorf("figures: answered %d abandoned %d left %d waiting %d", st.Answered, st.Abandoned, st.Left, len(st.Waiting))
 	}
 }

@@ -79,6 +79,15 @@ func (f *fakeShared) QueueAdoptCallbacks(context.Context, string, time.Time) ([]
 	return nil, nil
 }
 
+func (f *fakeShared) QueueRelease(_ context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.rows[id]
+	e.Node = "" // let go: any node's to adopt
+	f.rows[id] = e
+	return nil
+}
+
 func (f *fakeShared) QueueRenew(context.Context, []int64, time.Time) error { return nil }
 
 func (f *fakeShared) QueueList(context.Context, time.Time) ([]store.QueueEntry, error) {

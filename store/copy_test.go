@@ -33,6 +33,11 @@ func TestCopyMovesEveryRowOnceAndAgainAddsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A callback the box keeps to make: the new database's nodes make it.
+	if _, err := src.QueueJoin(ctx, QueueEntry{Queue: "acme/Acme Support/wait", Call: "c4", Node: "box", Number: "+15550004", Callback: true,
+		Joined: t0, Place: CallbackPlace{Workspace: "acme", Flow: "Acme Support", Step: "wait"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	dst := openAt(t, filepath.Join(dir, "new.db"), testOptions())
 	for round := range 2 {
@@ -54,6 +59,12 @@ func TestCopyMovesEveryRowOnceAndAgainAddsNothing(t *testing.T) {
 	}
 	if _, err := dst.CreateUser(ctx, NewUser{Name: "bob", Password: "pw", Role: RoleStaff}); err != nil {
 		t.Errorf("a new user after the copy: %v", err)
+	}
+	if kept, err := dst.QueueKeptCallbacks(ctx, "box"); err != nil || len(kept) != 1 || kept[0].Place.Flow != "Acme Support" {
+		t.Errorf("the callback on the copy: %+v, %v", kept, err)
+	}
+	if _, err := dst.QueueJoin(ctx, QueueEntry{Queue: "q", Call: "new", Node: "box", Joined: t0}); err != nil {
+		t.Errorf("a caller joining after the copy: %v", err)
 	}
 	c, err := dst.GetCall(ctx, "c3", AllWorkspaces())
 	if err != nil || len(c.Steps) != 3 || c.Voicemails != 1 {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ type CallbackPlace struct {
 func (s *Store) QueueJoin(ctx context.Context, e QueueEntry) (int64, error) {
 	var id int64
 	now := s.now().UnixNano()
-	err := s.w.QueryRowContext(ctx, `INSERT INTO queue_waiting (queue, call_id, node, number, priority, callback, joined, seen)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.Queue, e.Call, e.Node, e.Number, e.Priority, b2i(e.Callback), e.Joined.UnixNano(), now).Scan(&id)
+	err := s.w.QueryRowContext(ctx, `INSERT INTO queue_waiting (queue, call_id, node, number, priority, callback, joined, seen, workspace, flow, step, called)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.Queue, e.Call, e.Node, e.Number, e.Priority, b2i(e.Callback), e.Joined.UnixNano(), now,
+		e.Place.Workspace, e.Place.Flow, e.Place.Step, e.Place.Called).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: queue join: %w", err)
 	}
@@ -64,6 +66,29 @@ func (s *Store) QueueMarkCallback(ctx context.Context, id int64, p CallbackPlace
 	return nil
 }
 
+// QueueRelease gives up this node's hold on callback id while keeping
+// its place (the node is stopping): any node's next QueueAdoptCallbacks
+// takes it, this one's too once it is back.
+func (s *Store) QueueRelease(ctx context.Context, id int64) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE queue_waiting SET seen = 0 WHERE id = ? AND callback = 1`, id); err != nil {
+		return fmt.Errorf("store: queue release: %w", err)
+	}
+	s.queuesChanged(ctx)
+	return nil
+}
+
+// QueueKeptCallbacks returns the callbacks node keeps in the database
+// (one node's queues: SQLite), oldest first, to call back after a
+// restart.
+func (s *Store) QueueKeptCallbacks(ctx context.Context, node string) ([]QueueEntry, error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT id, queue, call_id, node, number, priority, joined, workspace, flow, step, called
+FROM queue_waiting WHERE callback = 1 AND node = ? ORDER BY id`, node)
+	if err != nil {
+		return nil, fmt.Errorf("store: kept callbacks: %w", err)
+	}
+	return scanCallbacks(rows, "kept callbacks")
+}
+
 // QueueAdoptCallbacks takes for node the callbacks whose node stopped
 // renewing them before staleBefore (it died): they keep their place, now
 // node's, and are returned for node to call back.
@@ -73,6 +98,10 @@ RETURNING id, queue, call_id, node, number, priority, joined, workspace, flow, s
 	if err != nil {
 		return nil, fmt.Errorf("store: adopt callbacks: %w", err)
 	}
+	return scanCallbacks(rows, "adopt callbacks")
+}
+
+func scanCallbacks(rows *sql.Rows, what string) ([]QueueEntry, error) {
 	defer rows.Close()
 	var out []QueueEntry
 	for rows.Next() {
@@ -80,12 +109,15 @@ RETURNING id, queue, call_id, node, number, priority, joined, workspace, flow, s
 		var joined int64
 		if err := rows.Scan(&e.ID, &e.Queue, &e.Call, &e.Node, &e.Number, &e.Priority, &joined,
 			&e.Place.Workspace, &e.Place.Flow, &e.Place.Step, &e.Place.Called); err != nil {
-			return nil, fmt.Errorf("store: adopt callbacks: %w", err)
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
 		e.Joined = time.Unix(0, joined)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // QueueRenew says the entries ids are still waiting, and sweeps the rows

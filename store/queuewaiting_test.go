@@ -110,3 +110,46 @@ func TestQueueWaitingListIsSharedInArrivalOrder(t *testing.T) {
 		t.Errorf("after node-b stopped renewing: %s", got)
 	}
 }
+
+// A callback a stopping node lets go keeps its place and its request, and
+// the next node to look adopts it at once; a node's kept callbacks are its
+// own, oldest first, until one leaves.
+func TestACallbackLetGoIsAdoptedAtOnceAndKeptOnesAreTheNodes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kept.db")
+	a := openAt(t, path, testOptions())
+	b := openAnother(t, path, testOptions())
+	place := CallbackPlace{Workspace: "default", Flow: "Sales", Step: "wait", Called: "+914430001234"}
+	joined := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	keep := func(node, call string) int64 {
+		t.Helper()
+		id, err := a.QueueJoin(ctx, QueueEntry{Queue: "sales", Call: call, Node: node, Number: "+1555" + call, Callback: true, Joined: joined, Place: place})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first, _, other := keep("node-a", "c1"), keep("node-a", "c2"), keep("node-b", "c3")
+	stale := time.Now().Add(-30 * time.Second)
+	if got, err := b.QueueAdoptCallbacks(ctx, "node-b", stale); err != nil || len(got) != 0 {
+		t.Fatalf("adopted while renewed: %v, %v", got, err)
+	}
+	kept, err := a.QueueKeptCallbacks(ctx, "node-a")
+	if err != nil || len(kept) != 2 || kept[0].ID != first || kept[0].Place != place || !kept[0].Joined.Equal(joined) || kept[1].Call != "c2" {
+		t.Fatalf("node-a's kept callbacks: %+v, %v", kept, err)
+	}
+	if err := a.QueueRelease(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.QueueAdoptCallbacks(ctx, "node-b", stale)
+	if err != nil || len(got) != 1 || got[0].ID != first || got[0].Call != "c1" || got[0].Place != place || got[0].Number != "+1555c1" {
+		t.Fatalf("adopted after the release: %+v, %v", got, err)
+	}
+	if err := a.QueueLeave(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	kept, err = b.QueueKeptCallbacks(ctx, "node-b")
+	if err != nil || len(kept) != 1 || kept[0].ID != first {
+		t.Errorf("node-b's kept callbacks after adopting c1 and c3 leaving: %+v, %v", kept, err)
+	}
+}

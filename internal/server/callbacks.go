@@ -38,7 +38,9 @@ func (s *Server) adoptCallback(e store.QueueEntry, t applets.QueueTicket) {
 		return
 	}
 	env := &applets.Env{Flow: f.Info(), Step: st.ID, Services: s.dispatcher.Runner.Services, Log: log}
-	s.callbacks.Adopt(r.ResumeCallback(env, e.Queue, t, e.Call, e.Number, e.Place.Called, e.Joined))
+	if !s.callbacks.Adopt(r.ResumeCallback(env, e.Queue, t, e.Call, e.Number, e.Place.Called, e.Joined)) {
+		t.Done(applets.QueueKept, "") // taken while stopping: let go again
+	}
 }
 
 // callbacks runs this node's queue callbacks (applets.Callbacks). A job
@@ -48,9 +50,9 @@ func (s *Server) adoptCallback(e store.QueueEntry, t applets.QueueTicket) {
 // record as a step, and the record written again: one call in the
 // history, with the callback's legs.
 //
-// Callbacks waiting live in this process: a node that is killed loses
-// them, and their calls' records show the request (outcome callback) with
-// no step after it, for staff to call back by hand.
+// Callbacks waiting are kept in the database: a node that stops lets its
+// callbacks go for the next node up (or itself after a restart) to call
+// back; with SQLite, a node killed calls its own back when it is up again.
 type callbacks struct {
 	originate applets.Originator
 	rows      callLog
@@ -97,11 +99,11 @@ func (c *callbacks) RecordCall(r *flows.CallRecord) {
 	c.run(job, func(applets.CallbackResult) store.CallRecord { return row })
 }
 
-// Adopt runs now a callback taken over from a node that is gone: its
-// call is long over, and its record is read from the database when the
-// callback ends.
-func (c *callbacks) Adopt(job applets.CallbackJob) {
-	c.run(job, func(res applets.CallbackResult) store.CallRecord {
+// Adopt runs now a callback taken over from a node that is gone (or from
+// this node before a restart): its call is long over, and its record is
+// read from the database when the callback ends. False: stopping, not run.
+func (c *callbacks) Adopt(job applets.CallbackJob) bool {
+	return c.run(job, func(res applets.CallbackResult) store.CallRecord {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
 		defer cancel()
 		row, err := c.rows.st.GetCall(ctx, job.Call, store.AllWorkspaces())
@@ -117,11 +119,11 @@ func (c *callbacks) Adopt(job applets.CallbackJob) {
 
 // run runs job in the background, unless stopping, and adds its result to
 // the record row gives once it ends.
-func (c *callbacks) run(job applets.CallbackJob, row func(applets.CallbackResult) store.CallRecord) {
+func (c *callbacks) run(job applets.CallbackJob, row func(applets.CallbackResult) store.CallRecord) bool {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.running++
 	c.wg.Add(1)
@@ -134,6 +136,7 @@ func (c *callbacks) run(job applets.CallbackJob, row func(applets.CallbackResult
 		c.running--
 		c.mu.Unlock()
 	}()
+	return true
 }
 
 // Waiting is how many callbacks this node holds (asked for or running).
@@ -176,7 +179,7 @@ func (c *callbacks) stop() {
 	c.mu.Lock()
 	c.stopped = true
 	if n := len(c.pending) + c.running; n > 0 {
-		c.log.Warn().Int("callbacks", n).Msg("shutting down: callbacks still waiting are given up (their calls' records say so)")
+		c.log.Warn().Int("callbacks", n).Msg("shutting down: callbacks still waiting keep their places for the next node up (or this one after a restart)")
 	}
 	c.mu.Unlock()
 	c.cancel()

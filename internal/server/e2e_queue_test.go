@@ -381,13 +381,7 @@ callback_retry = "10s"`)})
 	if rec.TalkTime < time.Second {
 		t.Errorf("talk time %v", rec.TalkTime)
 	}
-	var order []string // the channels placed, in the order they were made
-	for _, ch := range h.ast.History() {
-		if ch.Endpoint != "" {
-			order = append(order, ch.Endpoint)
-		}
-	}
-	if got := strings.Join(order, " "); got != "PJSIP/alice PJSIP/+15550000001@trunk PJSIP/alice" {
+	if got := dialled(h.ast); got != "PJSIP/alice PJSIP/+15550000001@trunk PJSIP/alice" {
 		t.Errorf("the agent is rung first, then the caller, then the next caller's agent: %s", got)
 	}
 	if r2 := h.record(second.ID()); stepPath(r2) != "wait:answered" {
@@ -570,13 +564,7 @@ callback_dial = "PJSIP/${number}@trunk"`)})
 	if got := strings.Join(path, " "); got != "wait:callback wait:answered" {
 		t.Errorf("steps: %s", got)
 	}
-	var order []string
-	for _, ch := range ast.History() {
-		if ch.Endpoint != "" {
-			order = append(order, ch.Endpoint)
-		}
-	}
-	if got := strings.Join(order, " "); got != "PJSIP/alice PJSIP/+15550000077@trunk" {
+	if got := dialled(ast); got != "PJSIP/alice PJSIP/+15550000077@trunk" {
 		t.Errorf("rang %s", got)
 	}
 }
@@ -592,4 +580,125 @@ func waitingIDs(n *node, q string) string {
 		}
 	}
 	return out
+}
+
+// A callback waiting when its node stops (SQLite: one node) keeps its
+// place in the database, and the node calls the caller back once it is up
+// again.
+func TestACallbackOutlivesARestart(t *testing.T) {
+	ctx := context.Background()
+	dir := writeFlowDir(t, map[string]string{"q.toml": queueFlow("+914430007000", "linear", `callback_key = "2"
+callback_dial = "PJSIP/${number}@trunk"`)})
+	db := filepath.Join(t.TempDir(), "callflow.db")
+	boot := func(team bool) *harness {
+		tweaks := []func(*config.Config){func(cfg *config.Config) {
+			cfg.Database, cfg.Node.Name = db, "box"
+			cfg.Agents.WrapUp.UnmarshalTOMLValue("0s")
+		}}
+		if team {
+			tweaks = append(tweaks, withTeam(t, "alice"))
+		}
+		return startWith(t, harnessOptions{flowsDir: dir, tweak: tweaks})
+	}
+	first := boot(true)
+	if err := first.srv.presence.Set(ctx, "alice", presence.Paused, "meeting"); err != nil {
+		t.Fatal(err)
+	}
+	caller := first.call(aritest.CallSpec{Exten: "+914430007000", From: "+15550000088"})
+	waitUntil(t, "the caller waiting", func() bool { return first.srv.queues.Waiting("default/Queue linear/wait") == 1 })
+	caller.Press("2")
+	<-caller.Done()
+	waitUntil(t, "the callback's place kept", onlyCallbackWaiting(first.srv))
+	first.stop()
+
+	second := boot(false)
+	second.ast.SetAgent("PJSIP/alice", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond, HangupAfter: 2 * time.Second})
+	second.ast.SetAgent("PJSIP/+15550000088@trunk", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 200 * time.Millisecond, HangupAfter: time.Second})
+	if err := second.srv.presence.Set(ctx, "alice", presence.Available, ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := second.storedCall(caller.ID(), func(c store.CallRecord) bool {
+		return len(c.Steps) > 0 && c.Steps[len(c.Steps)-1].Outcome == "answered"
+	})
+	if got := storedPath(rec); got != "wait:callback bye:hangup wait:interrupted wait:answered" {
+		t.Errorf("steps: %s", got)
+	}
+	if got := dialled(second.ast); got != "PJSIP/alice PJSIP/+15550000088@trunk" {
+		t.Errorf("rang %s", got)
+	}
+	waitUntil(t, "the callback done leaving the database", func() bool {
+		kept, err := second.srv.Store().QueueKeptCallbacks(ctx, "box")
+		return err == nil && len(kept) == 0
+	})
+}
+
+// A node that stops with a callback waiting lets it go at once: another
+// node on the database calls the caller back, without waiting for the
+// stopped node's place to lapse.
+func TestACallbackOfANodeStoppingIsCalledBackByAnother(t *testing.T) {
+	flow := queueFlow("+914430008000", "linear", `callback_key = "2"
+callback_dial = "PJSIP/${number}@trunk"`)
+	astA, astB := aritest.NewServer(aritest.Options{SystemName: "boxa"}), aritest.NewServer(aritest.Options{SystemName: "boxb"})
+	a, b := twoNodes(t, "stopcallback", map[string]string{"q.toml": flow}, astA, astB,
+		aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 100 * time.Millisecond, HangupAfter: 2 * time.Second})
+	astB.SetAgent("PJSIP/+15550000099@trunk", aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 200 * time.Millisecond, HangupAfter: time.Second})
+	ctx := ctxT(t)
+	if err := a.srv.presence.Set(ctx, "alice", presence.Paused, "meeting"); err != nil {
+		t.Fatal(err)
+	}
+	caller, err := astA.PlaceCall(ctx, aritest.CallSpec{Exten: "+914430008000", From: "+15550000099"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the caller waiting", func() bool { return waitingIDs(a, "default/Queue linear/wait") == caller.ID()+" " })
+	caller.Press("2")
+	<-caller.Done()
+	waitUntil(t, "the callback's place kept", onlyCallbackWaiting(a.srv))
+	a.close()
+	stopped := time.Now()
+	if err := b.srv.presence.Set(ctx, "alice", presence.Available, ""); err != nil {
+		t.Fatal(err)
+	}
+	var rec store.CallRecord
+	waitUntil(t, "the callback made from node b and recorded", func() bool {
+		_ = b.srv.Store().Flush(ctx)
+		r, err := b.srv.Store().GetCall(ctx, caller.ID(), store.AllWorkspaces())
+		rec = r
+		return err == nil && len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Outcome == "answered"
+	})
+	t.Logf("called back from node b %s after node a stopped (the place lapses only after %s)", time.Since(stopped).Round(100*time.Millisecond), 30*time.Second)
+	if got := storedPath(rec); got != "wait:callback bye:hangup wait:interrupted wait:answered" {
+		t.Errorf("steps: %s", got)
+	}
+	if got := dialled(astB); got != "PJSIP/alice PJSIP/+15550000099@trunk" {
+		t.Errorf("node b rang %s", got)
+	}
+}
+
+// storedPath is a stored record's steps as "step:outcome ...".
+func storedPath(r store.CallRecord) string {
+	var path []string
+	for _, s := range r.Steps {
+		path = append(path, s.Step+":"+s.Outcome)
+	}
+	return strings.Join(path, " ")
+}
+
+// dialled is the endpoints ast was asked to call, in order.
+func dialled(ast *aritest.Server) string {
+	var order []string
+	for _, ch := range ast.History() {
+		if ch.Endpoint != "" {
+			order = append(order, ch.Endpoint)
+		}
+	}
+	return strings.Join(order, " ")
+}
+
+// onlyCallbackWaiting: srv's one queue has one caller waiting, a callback.
+func onlyCallbackWaiting(srv *Server) func() bool {
+	return func() bool {
+		snap := srv.queues.Snapshot()
+		return len(snap) == 1 && len(snap[0].Waiting) == 1 && snap[0].Waiting[0].Callback
+	}
 }

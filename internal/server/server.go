@@ -134,9 +134,13 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	qopts := queues.Options{Node: cfg.NodeName(), Log: log.With().Str("component", "queues").Logger()}
 	if cfg.IsPostgres() {
 		qopts.Shared = st // nodes share each queue's waiting list: callers in order of arrival
-		if cfg.ARI.Enabled {
-			qopts.OnAdopt = s.adoptCallback // a dead node's callbacks are called back from here
-		}
+	} else {
+		qopts.Kept = st // one node's callbacks outlive its restart
+	}
+	if cfg.ARI.Enabled {
+		// Callbacks of a node gone, or of this one before a restart, are
+		// called back from here.
+		qopts.OnAdopt = s.adoptCallback
 	}
 	s.queues = queues.New(qopts)
 	if err := s.presence.Load(context.Background()); err != nil {
@@ -505,7 +509,8 @@ func (s *Server) Run(ctx context.Context) error {
 		// elsewhere is read again, then the queues here look again.
 		in := s.store.QueueChanges(ctx)
 		if in == nil {
-			return nil // SQLite: each node's own queues
+			s.queues.Run(ctx, nil) // SQLite: each node's own queues, its callbacks kept
+			return nil
 		}
 		changes, done := make(chan struct{}, 1), make(chan struct{})
 		go func() {
