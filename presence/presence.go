@@ -58,6 +58,9 @@ const (
 	sharedRing  = 2 * time.Minute
 	sharedTalk  = 10 * time.Minute
 	sharedWrite = 2 * time.Second // the longest a claim waits for the database
+	// claimSkew is how long after a claim ran out the other nodes are told
+	// to look again: their clocks may be that much behind this one's.
+	claimSkew = 200 * time.Millisecond
 )
 
 // Options configure a Tracker.
@@ -465,7 +468,8 @@ func (c *claim) release(keep string) {
 }
 
 // renew keeps the talking agent's shared claim until Done.
-func (c *claim) renew(name string, stop <-chan struct{}) {
+func (c *claim) renew(name string, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
 	tick := time.NewTicker(sharedTalk / 3)
 	defer tick.Stop()
 	for {
@@ -489,6 +493,7 @@ type claim struct {
 	done     bool
 	shared   []string      // claims held in Options.Shared
 	talking  chan struct{} // closed at Done: the renewal stops
+	renewed  chan struct{} // closed when it has
 }
 
 // Answered moves the answering agent to talking and frees the others.
@@ -516,8 +521,8 @@ func (c *claim) Answered(name string) {
 	if c.t.opts.Shared != nil {
 		c.release(name)
 		if name != "" && slices.Contains(c.shared, name) {
-			c.talking = make(chan struct{})
-			go c.renew(name, c.talking)
+			c.talking, c.renewed = make(chan struct{}), make(chan struct{})
+			go c.renew(name, c.talking, c.renewed)
 		}
 	}
 	c.t.changed()
@@ -549,8 +554,20 @@ func (c *claim) Done() {
 	if c.t.opts.Shared != nil {
 		if c.talking != nil {
 			close(c.talking)
+			<-c.renewed // its last renewal must not outlast the wrap-up's
 		}
-		c.release("")
+		// The agent who talked stays claimed through wrap-up, so that no
+		// other node rings them before it is over; the claim then runs out
+		// and the other nodes are told to look again.
+		keep := ""
+		if wrap := c.t.opts.WrapUp; wrap > 0 && c.answered != "" && slices.Contains(c.shared, c.answered) {
+			keep = c.answered
+			ctx, cancel := context.WithTimeout(context.Background(), sharedWrite)
+			_ = c.t.opts.Shared.ExtendAgents(ctx, c.t.opts.Node, []string{keep}, time.Now().Add(wrap))
+			cancel()
+			time.AfterFunc(wrap+claimSkew, c.t.changed)
+		}
+		c.release(keep)
 	}
 	c.t.changed()
 }

@@ -466,7 +466,7 @@ func TestTwoNodesServeOneQueueInOrderOfArrival(t *testing.T) {
 // twoNodes starts node-a and node-b, each on its Asterisk (closed at the
 // end), on one PostgreSQL database with a support team of alice, who
 // answers as behaves on both.
-func twoNodes(t *testing.T, db string, flows map[string]string, astA, astB *aritest.Server, behaves aritest.AgentBehavior) (a, b *node) {
+func twoNodes(t *testing.T, db string, flows map[string]string, astA, astB *aritest.Server, behaves aritest.AgentBehavior, tweaks ...func(*config.Config)) (a, b *node) {
 	t.Helper()
 	dsn := pgtest.Database(t, db)
 	dir := writeFlowDir(t, flows)
@@ -485,6 +485,9 @@ func twoNodes(t *testing.T, db string, flows map[string]string, astA, astB *arit
 		return func(c *config.Config) {
 			c.Database, c.DataDir, c.Node.Name, c.FlowsDir = dsn, t.TempDir(), name, dir
 			c.Agents.WrapUp.UnmarshalTOMLValue("0s")
+			for _, f := range tweaks {
+				f(c)
+			}
 		}
 	}
 	return startNode(t, astA, Deps{}, onDB("node-a")), startNode(t, astB, Deps{}, onDB("node-b"))
@@ -700,5 +703,44 @@ func onlyCallbackWaiting(srv *Server) func() bool {
 	return func() bool {
 		snap := srv.queues.Snapshot()
 		return len(snap) == 1 && len(snap[0].Waiting) == 1 && snap[0].Waiting[0].Callback
+	}
+}
+
+// An agent in wrap-up after a call on one node is not rung by another
+// node until the wrap-up is over.
+func TestWrapUpOnOneNodeHoldsTheAgentOnEvery(t *testing.T) {
+	const wrap = 2 * time.Second
+	astA, astB := aritest.NewServer(aritest.Options{SystemName: "boxa"}), aritest.NewServer(aritest.Options{SystemName: "boxb"})
+	_, b := twoNodes(t, "wrapup", map[string]string{"q.toml": queueFlow("+914430005000", "linear", "")}, astA, astB,
+		aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 50 * time.Millisecond, HangupAfter: 300 * time.Millisecond},
+		func(c *config.Config) { c.Agents.WrapUp.UnmarshalTOMLValue(wrap.String()) })
+	ctx := ctxT(t)
+	first, err := astA.PlaceCall(ctx, aritest.CallSpec{Exten: "+914430005000", From: "+15550000101"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-first.Done()
+	ended := time.Now()
+	second, err := astB.PlaceCall(ctx, aritest.CallSpec{Exten: "+914430005000", From: "+15550000102"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(wrap / 2)
+	if got := dialled(astB); got != "" {
+		t.Errorf("node b rang %s half way through alice's wrap-up on node a", got)
+	}
+	<-second.Done()
+	if got := dialled(astB); got != "PJSIP/alice" {
+		t.Errorf("node b rang %q, want alice once her wrap-up was over", got)
+	}
+	t.Logf("node b rang alice %s after her call on node a ended (wrap-up %s)", time.Since(ended).Round(100*time.Millisecond), wrap)
+	var rec store.CallRecord
+	waitUntil(t, "node b's call recorded", func() bool {
+		_ = b.srv.Store().Flush(ctx)
+		rec, err = b.srv.Store().GetCall(ctx, second.ID(), store.AllWorkspaces())
+		return err == nil && rec.Outcome != "in_progress"
+	})
+	if got := storedPath(rec); !strings.HasPrefix(got, "wait:answered") {
+		t.Errorf("node b's caller: %s", got)
 	}
 }
