@@ -25,6 +25,9 @@ type Options struct {
 	Shared Shared
 	Node   string
 	Log    zerolog.Logger
+	// Days, when set, keeps this node's figures of the day (they outlive
+	// a restart) and adds the other nodes' to them. Run must run.
+	Days Days
 	// Kept, without Shared, keeps this node's callbacks in the database
 	// (SQLite): a callback outlives a restart, and Run gives the ones kept
 	// to OnAdopt once the node is up again.
@@ -84,6 +87,14 @@ type Set struct {
 	listOK   bool
 	announce chan struct{}  // Poke's news for the other nodes, sent by Run
 	bg       sync.WaitGroup // callers leaving the shared list
+
+	// The figures of the day (Options.Days): the other nodes' as last read,
+	// by queue, for othersDay; whether this node's changed since written,
+	// and were taken back from before a restart.
+	others       map[string]dayStats
+	othersDay    string
+	daysDirty    bool
+	daysRestored bool
 }
 
 type queue struct {
@@ -259,16 +270,19 @@ func (s *Set) shared() map[string][]store.QueueEntry {
 // Run keeps this node's callers in the shared list (renewing them,
 // sweeping dead nodes'), tells the other nodes of Poke's news, and wakes
 // this node's callers at the head when changes says another node changed
-// something (PostgreSQL notifications). Without Options.Shared it returns
-// at once.
+// something (PostgreSQL notifications). Without Options.Shared it calls
+// back the callbacks kept before a restart. With Options.Days it writes
+// and reads the figures of the day. It returns when ctx ends.
 func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
+	defer s.bg.Wait()
+	defer s.flushDays()
+	s.syncDays(ctx) // today's figures from before a restart, at once
 	if s.opts.Shared == nil {
-		s.runKept(ctx)
+		s.runLocal(ctx)
 		return
 	}
 	renew := time.NewTicker(sharedRenew)
 	defer renew.Stop()
-	defer s.bg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -301,6 +315,7 @@ func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
 				s.opts.Log.Warn().Err(err).Msg("queue: this node's callers not renewed in the shared list")
 			}
 			cancel()
+			s.syncDays(ctx)
 		case <-s.announce:
 			actx, cancel := context.WithTimeout(ctx, sharedTimeout)
 			s.opts.Shared.QueuesChanged(actx)
@@ -321,20 +336,29 @@ func (s *Set) Run(ctx context.Context, changes <-chan struct{}) {
 	}
 }
 
-// runKept, without a shared list, calls back the callbacks kept before a
-// restart, once the node is up (its first renew's time), and waits for
-// the callbacks done to leave the database.
-func (s *Set) runKept(ctx context.Context) {
-	defer s.bg.Wait()
-	if s.opts.Kept == nil || s.opts.OnAdopt == nil {
-		<-ctx.Done()
-		return
+// runLocal, without a shared list, calls back the callbacks kept before
+// a restart once the node is up (at its first tick), and keeps the
+// figures of the day in step.
+func (s *Set) runLocal(ctx context.Context) {
+	tick := time.NewTicker(sharedRenew)
+	defer tick.Stop()
+	adopted := s.opts.Kept == nil || s.opts.OnAdopt == nil
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !adopted {
+			adopted = true
+			s.adoptKept(ctx)
+		}
+		s.syncDays(ctx)
 	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(sharedRenew):
-	}
+}
+
+// adoptKept gives OnAdopt the callbacks this node kept before a restart.
+func (s *Set) adoptKept(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	kept, err := s.opts.Kept.QueueKeptCallbacks(rctx, s.opts.Node)
 	cancel()
@@ -345,7 +369,6 @@ func (s *Set) runKept(ctx context.Context) {
 		s.opts.Log.Info().Str("queue", e.Queue).Str("call", e.Call).Str("number", e.Number).Msg("queue: a callback kept over the restart resumed")
 		s.opts.OnAdopt(e, s.adopt(e))
 	}
-	<-ctx.Done()
 }
 
 // Waiting is how many callers wait in name (on every node, with a shared
@@ -372,11 +395,11 @@ func (s *Set) Waiting(name string) int {
 func (s *Set) AverageWait(name string) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := s.queueLocked(name)
-	if q.stats.answered == 0 {
+	d := s.dayLocked(s.queueLocked(name))
+	if d.answered == 0 {
 		return 0
 	}
-	return q.stats.waitSum / time.Duration(q.stats.answered)
+	return d.waitSum / time.Duration(d.answered)
 }
 
 // Poke wakes the first max(free, headWake) callers of every queue to look
@@ -577,6 +600,7 @@ func (t *ticket) Done(outcome, agent string) {
 	default:
 		q.stats.left++
 	}
+	s.daysDirty = true
 	s.changedLocked()
 }
 
@@ -626,8 +650,9 @@ func (s *Set) Snapshot() []Status {
 	out := make([]Status, 0, len(s.queues))
 	for name := range s.queues {
 		q := s.queueLocked(name)
-		st := Status{Name: name, Waiting: []WaitingCaller{}, Answered: q.stats.answered, Abandoned: q.stats.abandoned,
-			TimedOut: q.stats.timedOut, Left: q.stats.left, ServiceLevel: 1, ServiceLevelS: s.opts.ServiceLevel.Seconds()}
+		day := s.dayLocked(q)
+		st := Status{Name: name, Waiting: []WaitingCaller{}, Answered: day.answered, Abandoned: day.abandoned,
+			TimedOut: day.timedOut, Left: day.left, ServiceLevel: 1, ServiceLevelS: s.opts.ServiceLevel.Seconds()}
 		add := func(call, number, node string, joined time.Time, prio int, callback bool) {
 			w := now.Sub(joined)
 			st.Longest = max(st.Longest, w)
@@ -643,9 +668,9 @@ func (s *Set) Snapshot() []Status {
 			}
 		}
 		st.LongestS = st.Longest.Seconds()
-		if q.stats.answered > 0 {
-			st.AverageS = (q.stats.waitSum / time.Duration(q.stats.answered)).Seconds()
-			st.ServiceLevel = float64(q.stats.inLevel) / float64(q.stats.answered)
+		if day.answered > 0 {
+			st.AverageS = (day.waitSum / time.Duration(day.answered)).Seconds()
+			st.ServiceLevel = float64(day.inLevel) / float64(day.answered)
 		}
 		out = append(out, st)
 	}

@@ -2,6 +2,8 @@ package queues
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +156,106 @@ func TestCallbacksAreKeptInTheDatabaseUntilDone(t *testing.T) {
 	st := s.Snapshot()[0]
 	if st.Answered != 1 || st.Abandoned != 1 || st.Left != 0 || len(st.Waiting) != 0 {
 		t.Errorf("figures: answered %d abandoned %d left %d waiting %d", st.Answered, st.Abandoned, st.Left, len(st.Waiting))
+	}
+}
+
+// daysTable is the database's figures of the day, by queue, day and node.
+type daysTable struct {
+	mu   sync.Mutex
+	rows map[[3]string]store.QueueDay
+	down bool
+}
+
+func (d *daysTable) QueueDaysSave(_ context.Context, days []store.QueueDay) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.down {
+		return errors.New("database away")
+	}
+	for _, r := range days {
+		d.rows[[3]string{r.Queue, r.Day, r.Node}] = r
+	}
+	return nil
+}
+
+func (d *daysTable) QueueDays(_ context.Context, day string) ([]store.QueueDay, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.down {
+		return nil, errors.New("database away")
+	}
+	var out []store.QueueDay
+	for _, r := range d.rows {
+		if r.Day == day {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// The figures of the day are written as they change, added up over the
+// nodes, and taken back by a node after a restart; a node that could not
+// read what it wrote before does not overwrite it.
+func TestDayFiguresOutliveARestartAndAddUpOverNodes(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)}
+	db := &daysTable{rows: map[[3]string]store.QueueDay{}}
+	node := func(name string) *Set {
+		return New(Options{Days: db, Node: name, Now: c.now, ServiceLevel: 20 * time.Second})
+	}
+	serve := func(s *Set, id string, wait time.Duration, outcome string) {
+		tk := s.Join("sales", applets.QueueCaller{ID: id})
+		c.t = c.t.Add(wait)
+		tk.Done(outcome, "alice")
+	}
+	ctx := context.Background()
+	a, b := node("a"), node("b")
+	serve(a, "a1", 10*time.Second, "answered")
+	serve(a, "a2", 30*time.Second, "answered")
+	serve(b, "b1", 5*time.Second, "hangup")
+	a.syncDays(ctx)
+	b.syncDays(ctx)
+	a.syncDays(ctx) // now with b's
+	figures := func(s *Set) string {
+		st := s.Snapshot()[0]
+		return fmt.Sprintf("answered %d abandoned %d average %.0fs level %.2f", st.Answered, st.Abandoned, st.AverageS, st.ServiceLevel)
+	}
+	const both = "answered 2 abandoned 1 average 20s level 0.50"
+	if got := figures(a); got != both {
+		t.Errorf("node a: %s, want %s", got, both)
+	}
+	if got := figures(b); got != both {
+		t.Errorf("node b: %s, want %s", got, both)
+	}
+	if got := a.AverageWait("sales"); got != 20*time.Second {
+		t.Errorf("average wait for announcements: %v", got)
+	}
+
+	// Node a restarts while the database is away: nothing is written
+	// until it has read back what it wrote.
+	db.mu.Lock()
+	db.down = true
+	db.mu.Unlock()
+	a = node("a")
+	a.syncDays(ctx)
+	serve(a, "a3", 40*time.Second, "answered")
+	a.flushDays()
+	db.mu.Lock()
+	db.down = false
+	db.mu.Unlock()
+	a.syncDays(ctx)
+	const after = "answered 3 abandoned 1 average 27s level 0.33"
+	if got := figures(a); got != after {
+		t.Errorf("node a after the restart: %s, want %s", got, after)
+	}
+	b.syncDays(ctx)
+	if got := figures(b); got != after {
+		t.Errorf("node b after a's restart: %s, want %s", got, after)
+	}
+
+	// The next day starts at zero.
+	c.t = c.t.Add(24 * time.Hour)
+	a.syncDays(ctx)
+	if got := figures(a); got != "answered 0 abandoned 0 average 0s level 1.00" {
+		t.Errorf("the next day: %s", got)
 	}
 }

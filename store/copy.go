@@ -55,6 +55,7 @@ var copyTables = []struct{ name, identity string }{
 	{"outbox", "id"}, // deliveries still waiting for a retry
 	{"agent_endpoints", ""}, {"teams", ""}, {"team_members", ""}, {"agent_presence", ""},
 	{"queue_waiting", "id"}, // on SQLite, the callbacks kept to be made
+	{"queue_days", ""},
 }
 
 // TableCount is one table's rows after a copy, on each side.

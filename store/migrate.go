@@ -361,6 +361,23 @@ ALTER TABLE queue_waiting ADD COLUMN flow TEXT NOT NULL DEFAULT '';
 ALTER TABLE queue_waiting ADD COLUMN step TEXT NOT NULL DEFAULT '';
 ALTER TABLE queue_waiting ADD COLUMN called TEXT NOT NULL DEFAULT '';
 `},
+	{18, "queue figures of the day per node", `
+-- Each node's figures of the day for each queue, written as they change:
+-- they outlive a restart, and the nodes sharing a queue add each other's.
+CREATE TABLE queue_days (
+	queue       TEXT NOT NULL,
+	day         TEXT NOT NULL,
+	node        TEXT NOT NULL,
+	answered    INTEGER NOT NULL DEFAULT 0,
+	abandoned   INTEGER NOT NULL DEFAULT 0,
+	timed_out   INTEGER NOT NULL DEFAULT 0,
+	left_queue  INTEGER NOT NULL DEFAULT 0,
+	in_level    INTEGER NOT NULL DEFAULT 0,
+	wait_sum_ms BIGINT NOT NULL DEFAULT 0,
+	longest_ms  BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (queue, day, node)
+);
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

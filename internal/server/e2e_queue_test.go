@@ -707,11 +707,12 @@ func onlyCallbackWaiting(srv *Server) func() bool {
 }
 
 // An agent in wrap-up after a call on one node is not rung by another
-// node until the wrap-up is over.
+// node until the wrap-up is over; each node's queue page then counts the
+// calls both answered today.
 func TestWrapUpOnOneNodeHoldsTheAgentOnEvery(t *testing.T) {
 	const wrap = 2 * time.Second
 	astA, astB := aritest.NewServer(aritest.Options{SystemName: "boxa"}), aritest.NewServer(aritest.Options{SystemName: "boxb"})
-	_, b := twoNodes(t, "wrapup", map[string]string{"q.toml": queueFlow("+914430005000", "linear", "")}, astA, astB,
+	a, b := twoNodes(t, "wrapup", map[string]string{"q.toml": queueFlow("+914430005000", "linear", "")}, astA, astB,
 		aritest.AgentBehavior{Mode: aritest.AgentAnswer, RingFor: 50 * time.Millisecond, HangupAfter: 300 * time.Millisecond},
 		func(c *config.Config) { c.Agents.WrapUp.UnmarshalTOMLValue(wrap.String()) })
 	ctx := ctxT(t)
@@ -742,5 +743,11 @@ func TestWrapUpOnOneNodeHoldsTheAgentOnEvery(t *testing.T) {
 	})
 	if got := storedPath(rec); !strings.HasPrefix(got, "wait:answered") {
 		t.Errorf("node b's caller: %s", got)
+	}
+	for _, n := range []*node{a, b} {
+		waitUntil(t, n.cfg.NodeName()+" counting both nodes' answered calls", func() bool {
+			snap := n.srv.queues.Snapshot()
+			return len(snap) == 1 && snap[0].Answered == 2
+		})
 	}
 }

@@ -131,7 +131,8 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		popts.Shared = st // nodes share the agents: one node rings an agent at a time
 	}
 	s.presence = presence.New(popts)
-	qopts := queues.Options{Node: cfg.NodeName(), Log: log.With().Str("component", "queues").Logger()}
+	qopts := queues.Options{Node: cfg.NodeName(), Log: log.With().Str("component", "queues").Logger(),
+		Days: st} // the day's figures outlive a restart, and are every node's
 	if cfg.IsPostgres() {
 		qopts.Shared = st // nodes share each queue's waiting list: callers in order of arrival
 	} else {
