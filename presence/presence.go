@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/internal/fresh"
 	"github.com/callflow/callflow/store"
 )
 
@@ -85,10 +86,7 @@ type Tracker struct {
 
 	// The agents other nodes ring or connect now (Options.Shared), as
 	// last read.
-	elseMu    sync.Mutex // held while reading
-	elsewhere map[string]bool
-	elseAt    time.Time
-	elseOK    bool
+	elsewhere fresh.Value[map[string]bool]
 }
 
 type agent struct {
@@ -109,7 +107,8 @@ func New(opts Options) *Tracker {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Tracker{opts: opts, agents: map[string]*agent{}, devices: map[string]string{}, subs: map[chan struct{}]struct{}{}}
+	return &Tracker{opts: opts, agents: map[string]*agent{}, devices: map[string]string{}, subs: map[chan struct{}]struct{}{},
+		elsewhere: fresh.Value[map[string]bool]{For: elsewhereFresh}}
 }
 
 // Load reads the recorded presence of every agent.
@@ -315,36 +314,27 @@ func (t *Tracker) heldElsewhere(ctx context.Context) map[string]bool {
 	if t.opts.Shared == nil {
 		return nil
 	}
-	t.elseMu.Lock()
-	defer t.elseMu.Unlock()
-	now := time.Now()
-	if t.elseOK && now.Sub(t.elseAt) < elsewhereFresh {
-		return t.elsewhere
-	}
-	ctx, cancel := context.WithTimeout(ctx, sharedWrite)
-	defer cancel()
-	held, err := t.opts.Shared.ClaimedAgents(ctx, t.opts.Now())
-	t.elseAt, t.elseOK = now, true
-	if err != nil {
-		t.elsewhere = nil
-		return nil
-	}
-	t.elsewhere = map[string]bool{}
-	for agent, node := range held {
-		if node != t.opts.Node {
-			t.elsewhere[agent] = true
+	held, _ := t.elsewhere.Get(func() (map[string]bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, sharedWrite)
+		defer cancel()
+		claims, err := t.opts.Shared.ClaimedAgents(ctx, t.opts.Now())
+		if err != nil {
+			return nil, err
 		}
-	}
-	return t.elsewhere
+		held := map[string]bool{}
+		for agent, node := range claims {
+			if node != t.opts.Node {
+				held[agent] = true
+			}
+		}
+		return held, nil
+	})
+	return held
 }
 
 // SharedChanged says another node may have claimed or freed an agent: the
 // next Members reads who is held elsewhere again.
-func (t *Tracker) SharedChanged() {
-	t.elseMu.Lock()
-	t.elseOK = false
-	t.elseMu.Unlock()
-}
+func (t *Tracker) SharedChanged() { t.elsewhere.Stale() }
 
 // ErrUnknownTarget is a team or agent that does not exist.
 var ErrUnknownTarget = errors.New("presence: no such team or agent")

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/callflow/callflow/applets"
+	"github.com/callflow/callflow/internal/fresh"
 	"github.com/callflow/callflow/store"
 )
 
@@ -80,13 +81,9 @@ type Set struct {
 	seq    int64
 	subs   map[chan struct{}]struct{}
 
-	// The shared list as last read (Options.Shared).
-	listMu   sync.Mutex // one read at a time; held while reading
-	list     map[string][]store.QueueEntry
-	listAt   time.Time
-	listOK   bool
-	announce chan struct{}  // Poke's news for the other nodes, sent by Run
-	bg       sync.WaitGroup // callers leaving the shared list
+	list     fresh.Value[map[string][]store.QueueEntry] // the shared list as last read (Options.Shared)
+	announce chan struct{}                              // Poke's news for the other nodes, sent by Run
+	bg       sync.WaitGroup                             // callers leaving the shared list
 
 	// The figures of the day (Options.Days): the other nodes' as last read,
 	// by queue, for othersDay; whether this node's changed since written,
@@ -139,7 +136,8 @@ func New(opts Options) *Set {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Set{opts: opts, queues: map[string]*queue{}, subs: map[chan struct{}]struct{}{}, announce: make(chan struct{}, 1)}
+	return &Set{opts: opts, queues: map[string]*queue{}, subs: map[chan struct{}]struct{}{}, announce: make(chan struct{}, 1),
+		list: fresh.Value[map[string][]store.QueueEntry]{For: sharedFresh}}
 }
 
 var _ applets.Queues = (*Set)(nil)
@@ -236,34 +234,27 @@ func (s *Set) leaveShared(row int64, keep bool) {
 }
 
 // stale makes the next read of the shared list go to the database.
-func (s *Set) stale() {
-	s.listMu.Lock()
-	s.listOK = false
-	s.listMu.Unlock()
-}
+func (s *Set) stale() { s.list.Stale() }
 
 // shared returns the shared list of every queue, read again when older
 // than sharedFresh or changed since; nil when it cannot be read.
 func (s *Set) shared() map[string][]store.QueueEntry {
-	s.listMu.Lock()
-	defer s.listMu.Unlock()
-	now := time.Now()
-	if s.listOK && now.Sub(s.listAt) < sharedFresh {
-		return s.list
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-	defer cancel()
-	rows, err := s.opts.Shared.QueueList(ctx, now.Add(-sharedStale))
+	list, err := s.list.Get(func() (map[string][]store.QueueEntry, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		rows, err := s.opts.Shared.QueueList(ctx, time.Now().Add(-sharedStale))
+		if err != nil {
+			return nil, err
+		}
+		list := map[string][]store.QueueEntry{}
+		for _, e := range rows {
+			list[e.Queue] = append(list[e.Queue], e)
+		}
+		return list, nil
+	})
 	if err != nil {
 		s.opts.Log.Warn().Err(err).Msg("queue: the shared list is away: positions from this node's list")
-		s.list, s.listOK, s.listAt = nil, true, now // not asked again at once
-		return nil
 	}
-	list := map[string][]store.QueueEntry{}
-	for _, e := range rows {
-		list[e.Queue] = append(list[e.Queue], e)
-	}
-	s.list, s.listOK, s.listAt = list, true, now
 	return list
 }
 
