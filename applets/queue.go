@@ -251,18 +251,14 @@ func (q *queueStep) Run(ctx context.Context, env *Env) (Result, error) {
 			return Result{Outcome: outcome}, nil
 		}
 		changed := ticket.Changed() // before looking, so no change is missed
-		members, err := q.members(ctx, env)
-		if err != nil {
-			env.Log.Warn().Err(err).Msg("queue: agents unknown for now")
-		}
+		members, agents, err := q.turn(ctx, env, name, ticket, tried, now)
 		if q.p.LeaveWhenEmpty && err == nil && loggedIn(members) == 0 {
 			outcome = "no_agents"
 			env.Note("agents", "none logged in")
 			return Result{Outcome: outcome}, nil
 		}
-		free := q.free(members, tried, now)
-		if pos := ticket.Position(); pos > 0 && pos <= len(free) {
-			res, who, err := q.ring(ctx, env, q.pick(ctx, env, name, free, members, pos), answered, q.whisper(ctx, env, env.Now().Sub(joined)))
+		if agents != nil {
+			res, who, err := q.ring(ctx, env, agents, answered, q.whisper(ctx, env, env.Now().Sub(joined)))
 			if res.Status == Answered {
 				answered(res.agent) // a transport that could not tell earlier
 				outcome = "answered"
@@ -347,6 +343,21 @@ func (q *queueStep) left(env *Env, key string, err error, outcome *string) (Resu
 
 // members are the agents of the step's teams (each once, in team order)
 // with their state; a directory without states lists the agents free now.
+// turn reads the team now and, when the caller's turn has come (their
+// place is within the free agents not tried lately), the agents to ring
+// in strategy order; nil when it has not. err: the team could not be read.
+func (q *queueStep) turn(ctx context.Context, env *Env, name string, t QueueTicket, tried map[string]time.Time, now time.Time) (members, ring []AgentInfo, err error) {
+	members, err = q.members(ctx, env)
+	if err != nil {
+		env.Log.Warn().Err(err).Msg("queue: agents unknown for now")
+	}
+	free := q.free(members, tried, now)
+	if pos := t.Position(); pos > 0 && pos <= len(free) {
+		ring = q.pick(ctx, env, name, free, members, pos)
+	}
+	return members, ring, err
+}
+
 func (q *queueStep) members(ctx context.Context, env *Env) ([]AgentInfo, error) {
 	seen := map[string]bool{}
 	var out []AgentInfo

@@ -172,13 +172,7 @@ func (j *callbackJob) wait(ctx context.Context, o Originator) (string, error) {
 			return outcome, nil
 		}
 		changed := ticket.Changed()
-		members, err := q.members(ctx, env)
-		if err != nil {
-			env.Log.Warn().Err(err).Msg("callback: agents unknown for now")
-		}
-		free := q.free(members, tried, now)
-		if pos := ticket.Position(); pos > 0 && pos <= len(free) {
-			agents := q.pick(ctx, env, j.name, free, members, pos)
+		if _, agents, _ := q.turn(ctx, env, j.name, ticket, tried, now); agents != nil {
 			st, rung, err := j.ring(ctx, o, agents, ticket)
 			for _, a := range rung {
 				tried[a] = env.Now()
