@@ -19,7 +19,14 @@ const (
 	defaultCallbackExpires  = 4 * time.Hour
 	// callbackRing is how long the caller's phone rings when called back.
 	callbackRing = 30 * time.Second
+	// notRungRetry is how soon the agent's phone is tried again when it
+	// could not be rung at all (Asterisk away, restarting).
+	notRungRetry = 5 * time.Second
 )
+
+// errAgentNotRung: the agent's phone could not be rung (the transport
+// away). The caller keeps their place and it is tried again.
+var errAgentNotRung = errors.New("callback: the agent's phone not rung")
 
 func (q *queueStep) validCallback(p Params, errs *problems) {
 	q.cbAttempts = q.p.CallbackAttempts
@@ -180,6 +187,12 @@ func (j *callbackJob) wait(ctx context.Context, o Originator) (string, error) {
 			switch {
 			case ctx.Err() != nil:
 				return outcome, nil
+			case errors.Is(err, errAgentNotRung):
+				env.Log.Warn().Err(err).Dur("retry_in", notRungRetry).Msg("callback: tried again soon, the place kept")
+				if !pause(ctx, notRungRetry, nil) {
+					return outcome, nil
+				}
+				continue
 			case err != nil:
 				return outcome, err
 			case st == Answered:
@@ -225,7 +238,7 @@ func (j *callbackJob) ring(ctx context.Context, o Originator, agents []AgentInfo
 	}
 	agentCall, res, release, err := o.Originate(ctx, OriginateSpec{Targets: targets, RingTimeout: q.ringTimeout, CallerID: j.number, Number: j.called})
 	if err != nil {
-		return "", got, fmt.Errorf("callback: ringing the agent: %w", err)
+		return "", nil, fmt.Errorf("%w: %w", errAgentNotRung, err) // nobody rung: nobody to skip next time
 	}
 	if res.Status != "" {
 		j.dials = append(j.dials, res)

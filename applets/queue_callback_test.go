@@ -2,6 +2,7 @@ package applets_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -72,9 +73,14 @@ func (j *jobs) Start(job applets.CallbackJob) { j.list = append(j.list, job) }
 type phones struct {
 	agent, caller applets.DialStatus
 	dialled       []string
+	away          int // the first requests fail: Asterisk away
 }
 
 func (p *phones) Originate(_ context.Context, spec applets.OriginateSpec) (applets.Call, applets.DialResult, func(), error) {
+	if p.away > 0 {
+		p.away--
+		return nil, applets.DialResult{}, nil, errors.New("ari: not connected")
+	}
 	p.dialled = append(p.dialled, spec.Targets...)
 	if p.agent != applets.Answered {
 		return nil, applets.DialResult{Status: p.agent}, nil, nil
@@ -106,10 +112,12 @@ func TestQueueCallbackKeepsThePlaceAndCallsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		caller        applets.DialStatus
+		away          int
 		want, dialled string
 	}{
-		{"caller answers", applets.Answered, "answered", "PJSIP/alice PJSIP/+15557654321@trunk"},
-		{"caller does not answer", applets.NoAnswer, "no_answer", "PJSIP/alice PJSIP/+15557654321@trunk"},
+		{"caller answers", applets.Answered, 0, "answered", "PJSIP/alice PJSIP/+15557654321@trunk"},
+		{"caller does not answer", applets.NoAnswer, 0, "no_answer", "PJSIP/alice PJSIP/+15557654321@trunk"},
+		{"asterisk away at first", applets.Answered, 1, "answered", "PJSIP/alice PJSIP/+15557654321@trunk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			team := &oneAgent{state: "paused"}
@@ -129,7 +137,7 @@ func TestQueueCallbackKeepsThePlaceAndCallsBack(t *testing.T) {
 				t.Fatalf("the place is not kept: %+v", snap)
 			}
 			team.set("available")
-			p := &phones{agent: applets.Answered, caller: tc.caller}
+			p := &phones{agent: applets.Answered, caller: tc.caller, away: tc.away}
 			res := cbs.list[0].Run(context.Background(), p)
 			if res.Outcome != tc.want || strings.Join(p.dialled, " ") != tc.dialled {
 				t.Errorf("callback: %s after %v, want %s after %s", res.Outcome, p.dialled, tc.want, tc.dialled)
