@@ -44,8 +44,11 @@ type SharedClaims interface {
 	ClaimAgents(ctx context.Context, node string, names []string, now, until time.Time) ([]string, error)
 	ExtendAgents(ctx context.Context, node string, names []string, until time.Time) error
 	ReleaseAgents(ctx context.Context, node string, names []string) error
-	// ClaimedAgents: who is claimed anywhere now, and by which node.
-	ClaimedAgents(ctx context.Context, now time.Time) (map[string]string, error)
+	// WrapUpAgents keeps the claims through the agents' wrap-up.
+	WrapUpAgents(ctx context.Context, node string, names []string, until time.Time) error
+	// ClaimedAgents: who is claimed anywhere now, by which node, and
+	// whether for a wrap-up.
+	ClaimedAgents(ctx context.Context, now time.Time) (map[string]store.AgentClaim, error)
 }
 
 // elsewhereFresh is how long the list of agents other nodes hold is kept
@@ -86,7 +89,7 @@ type Tracker struct {
 
 	// The agents other nodes ring or connect now (Options.Shared), as
 	// last read.
-	elsewhere fresh.Value[map[string]bool]
+	elsewhere fresh.Value[map[string]State] // Busy or WrapUp
 }
 
 type agent struct {
@@ -108,7 +111,7 @@ func New(opts Options) *Tracker {
 		opts.Now = time.Now
 	}
 	return &Tracker{opts: opts, agents: map[string]*agent{}, devices: map[string]string{}, subs: map[chan struct{}]struct{}{},
-		elsewhere: fresh.Value[map[string]bool]{For: elsewhereFresh}}
+		elsewhere: fresh.Value[map[string]State]{For: elsewhereFresh}}
 }
 
 // Load reads the recorded presence of every agent.
@@ -239,11 +242,12 @@ func (t *Tracker) Status(name string) Status {
 
 // Snapshot returns every agent the tracker knows, by name.
 func (t *Tracker) Snapshot() []Status {
+	elsewhere := t.heldElsewhere(context.Background())
 	t.mu.Lock()
 	now := t.opts.Now()
 	out := make([]Status, 0, len(t.agents))
 	for name, a := range t.agents {
-		out = append(out, Status{Agent: name, State: t.stateLocked(a, now), Reason: a.reason, Since: a.since})
+		out = append(out, Status{Agent: name, State: withElsewhere(t.stateLocked(a, now), elsewhere[name]), Reason: a.reason, Since: a.since})
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Agent < out[j].Agent })
@@ -292,10 +296,8 @@ func (t *Tracker) Members(ctx context.Context, team string) ([]applets.AgentInfo
 	for _, ag := range as {
 		a := t.agentLocked(ag.Name)
 		a.endpoints = ag.Endpoints
-		state := t.stateLocked(a, now)
-		if state == Available && elsewhere[ag.Name] {
-			state = Busy // on another node's call: a queue here does not count on them
-		}
+		// On another node's call: a queue here does not count on them.
+		state := withElsewhere(t.stateLocked(a, now), elsewhere[ag.Name])
 		info := applets.AgentInfo{Name: ag.Name, State: string(state), Endpoints: ag.Endpoints, IdleSince: a.since}
 		if a.lastEnd.After(info.IdleSince) {
 			info.IdleSince = a.lastEnd
@@ -308,28 +310,42 @@ func (t *Tracker) Members(ctx context.Context, team string) ([]applets.AgentInfo
 	return out, nil
 }
 
-// heldElsewhere returns the agents other nodes hold now (none without a
-// shared store, or while it does not answer: the claim still decides).
-func (t *Tracker) heldElsewhere(ctx context.Context) map[string]bool {
+// heldElsewhere returns the agents other nodes hold now, each busy (rung
+// or talking) or in wrap-up: none without a shared store, or while it does
+// not answer (the claim still decides).
+func (t *Tracker) heldElsewhere(ctx context.Context) map[string]State {
 	if t.opts.Shared == nil {
 		return nil
 	}
-	held, _ := t.elsewhere.Get(func() (map[string]bool, error) {
+	held, _ := t.elsewhere.Get(func() (map[string]State, error) {
 		ctx, cancel := context.WithTimeout(ctx, sharedWrite)
 		defer cancel()
 		claims, err := t.opts.Shared.ClaimedAgents(ctx, t.opts.Now())
 		if err != nil {
 			return nil, err
 		}
-		held := map[string]bool{}
-		for agent, node := range claims {
-			if node != t.opts.Node {
-				held[agent] = true
+		held := map[string]State{}
+		for agent, c := range claims {
+			switch {
+			case c.Node == t.opts.Node:
+			case c.WrapUp:
+				held[agent] = WrapUp
+			default:
+				held[agent] = Busy
 			}
 		}
 		return held, nil
 	})
 	return held
+}
+
+// withElsewhere is state as every node sees it: an agent available here
+// is busy, or in wrap-up, on another node's call.
+func withElsewhere(state State, elsewhere State) State {
+	if state == Available && elsewhere != "" {
+		return elsewhere
+	}
+	return state
 }
 
 // SharedChanged says another node may have claimed or freed an agent: the
@@ -553,7 +569,7 @@ func (c *claim) Done() {
 		if wrap := c.t.opts.WrapUp; wrap > 0 && c.answered != "" && slices.Contains(c.shared, c.answered) {
 			keep = c.answered
 			ctx, cancel := context.WithTimeout(context.Background(), sharedWrite)
-			_ = c.t.opts.Shared.ExtendAgents(ctx, c.t.opts.Node, []string{keep}, time.Now().Add(wrap))
+			_ = c.t.opts.Shared.WrapUpAgents(ctx, c.t.opts.Node, []string{keep}, time.Now().Add(wrap))
 			cancel()
 			time.AfterFunc(wrap+claimSkew, c.t.changed)
 		}

@@ -3,7 +3,6 @@ package presence
 import (
 	"context"
 	"errors"
-	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -197,10 +196,16 @@ func (b *sharedBook) ReleaseAgents(ctx context.Context, node string, names []str
 	return nil
 }
 
-func (b *sharedBook) ClaimedAgents(context.Context, time.Time) (map[string]string, error) {
+func (b *sharedBook) WrapUpAgents(context.Context, string, []string, time.Time) error { return nil }
+
+func (b *sharedBook) ClaimedAgents(context.Context, time.Time) (map[string]store.AgentClaim, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return maps.Clone(b.holder), nil
+	out := map[string]store.AgentClaim{}
+	for agent, node := range b.holder {
+		out[agent] = store.AgentClaim{Node: node}
+	}
+	return out, nil
 }
 
 // Two nodes sharing claims never ring one agent at once: an agent rung

@@ -16,8 +16,8 @@ func (s *Store) ClaimAgents(ctx context.Context, node string, names []string, no
 	var got []string
 	for _, n := range names {
 		var agent string
-		err := s.w.QueryRowContext(ctx, `INSERT INTO agent_claims (agent, node, until) VALUES (?, ?, ?)
-ON CONFLICT (agent) DO UPDATE SET node = excluded.node, until = excluded.until
+		err := s.w.QueryRowContext(ctx, `INSERT INTO agent_claims (agent, node, until, wrap_up) VALUES (?, ?, ?, 0)
+ON CONFLICT (agent) DO UPDATE SET node = excluded.node, until = excluded.until, wrap_up = 0
 WHERE agent_claims.until < ? OR agent_claims.node = excluded.node
 RETURNING agent`, n, node, until.UnixNano(), now.UnixNano()).Scan(&agent)
 		switch {
@@ -41,6 +41,17 @@ func (s *Store) ExtendAgents(ctx context.Context, node string, names []string, u
 	return nil
 }
 
+// WrapUpAgents keeps node's claims on names until until, through the
+// agents' wrap-up after a call.
+func (s *Store) WrapUpAgents(ctx context.Context, node string, names []string, until time.Time) error {
+	for _, n := range names {
+		if _, err := s.w.ExecContext(ctx, `UPDATE agent_claims SET until = ?, wrap_up = 1 WHERE agent = ? AND node = ?`, until.UnixNano(), n, node); err != nil {
+			return fmt.Errorf("store: wrap-up of agent %q: %w", n, err)
+		}
+	}
+	return nil
+}
+
 // ReleaseAgents gives back node's claims on names.
 func (s *Store) ReleaseAgents(ctx context.Context, node string, names []string) error {
 	for _, n := range names {
@@ -51,21 +62,31 @@ func (s *Store) ReleaseAgents(ctx context.Context, node string, names []string) 
 	return nil
 }
 
+// AgentClaim is who holds an agent now, and whether for their wrap-up
+// after a call (else ringing or talking).
+type AgentClaim struct {
+	Node   string
+	WrapUp bool
+}
+
 // ClaimedAgents returns the agents whose claim runs past now, each with
-// the node holding it: who is ringing or talking anywhere.
-func (s *Store) ClaimedAgents(ctx context.Context, now time.Time) (map[string]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT agent, node FROM agent_claims WHERE until >= ?`, now.UnixNano())
+// the node holding it: who is ringing, talking or in wrap-up anywhere.
+func (s *Store) ClaimedAgents(ctx context.Context, now time.Time) (map[string]AgentClaim, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT agent, node, wrap_up FROM agent_claims WHERE until >= ?`, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("store: claimed agents: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
+	out := map[string]AgentClaim{}
 	for rows.Next() {
-		var agent, node string
-		if err := rows.Scan(&agent, &node); err != nil {
+		var agent string
+		var c AgentClaim
+		var wrap int
+		if err := rows.Scan(&agent, &c.Node, &wrap); err != nil {
 			return nil, fmt.Errorf("store: claimed agents: %w", err)
 		}
-		out[agent] = node
+		c.WrapUp = wrap != 0
+		out[agent] = c
 	}
 	return out, rows.Err()
 }

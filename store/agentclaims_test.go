@@ -39,11 +39,22 @@ func TestAgentClaimsAreOneNodesAtATime(t *testing.T) {
 	if got, _ := a.ClaimAgents(ctx, "node-a", []string{"bob"}, now.Add(10*time.Minute), now.Add(11*time.Minute)); len(got) != 0 {
 		t.Errorf("an extended claim taken: %v", got)
 	}
+	if err := b.WrapUpAgents(ctx, "node-b", []string{"carol"}, now.Add(45*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	talking, wrapping := AgentClaim{Node: "node-b"}, AgentClaim{Node: "node-b", WrapUp: true}
 	held, err := a.ClaimedAgents(ctx, now.Add(30*time.Second))
-	if err != nil || len(held) != 3 || held["alice"] != "node-b" || held["bob"] != "node-b" || held["carol"] != "node-b" {
+	if err != nil || len(held) != 3 || held["alice"] != talking || held["bob"] != talking || held["carol"] != wrapping {
 		t.Errorf("claimed: %v, %v", held, err)
 	}
-	if held, _ := a.ClaimedAgents(ctx, now.Add(2*time.Minute)); len(held) != 1 || held["bob"] != "node-b" {
-		t.Errorf("claimed once the ringing ran out: %v", held)
+	if held, _ := a.ClaimedAgents(ctx, now.Add(2*time.Minute)); len(held) != 1 || held["bob"] != talking {
+		t.Errorf("claimed once the ringing and the wrap-up ran out: %v", held)
+	}
+	// A new call's claim is not a wrap-up's.
+	if got, _ := b.ClaimAgents(ctx, "node-b", []string{"carol"}, now.Add(50*time.Second), now.Add(3*time.Minute)); !slices.Equal(got, []string{"carol"}) {
+		t.Errorf("carol after her wrap-up: %v", got)
+	}
+	if held, _ := a.ClaimedAgents(ctx, now.Add(time.Minute)); held["carol"] != talking {
+		t.Errorf("carol rung again: %+v", held["carol"])
 	}
 }

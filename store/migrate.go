@@ -378,6 +378,11 @@ CREATE TABLE queue_days (
 	PRIMARY KEY (queue, day, node)
 );
 `},
+	{19, "agent claims through wrap-up", `
+-- A claim held after the call, through the agent's wrap-up: other nodes
+-- show the agent in wrap-up rather than busy.
+ALTER TABLE agent_claims ADD COLUMN wrap_up INTEGER NOT NULL DEFAULT 0;
+`},
 }
 
 // SchemaVersion is the schema version this program writes.

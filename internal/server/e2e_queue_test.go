@@ -730,6 +730,15 @@ func TestWrapUpOnOneNodeHoldsTheAgentOnEvery(t *testing.T) {
 	if got := dialled(astB); got != "" {
 		t.Errorf("node b rang %s half way through alice's wrap-up on node a", got)
 	}
+	shown := presence.State("not at all")
+	for _, st := range b.srv.presence.Snapshot() {
+		if st.Agent == "alice" {
+			shown = st.State
+		}
+	}
+	if shown != presence.WrapUp {
+		t.Errorf("node b shows alice %s during her wrap-up on node a", shown)
+	}
 	<-second.Done()
 	if got := dialled(astB); got != "PJSIP/alice" {
 		t.Errorf("node b rang %q, want alice once her wrap-up was over", got)
