@@ -234,10 +234,11 @@ type Status struct {
 
 // Status returns an agent's presence now.
 func (t *Tracker) Status(name string) Status {
+	elsewhere := t.heldElsewhere(context.Background())
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a := t.agentLocked(name)
-	return Status{Agent: name, State: t.stateLocked(a, t.opts.Now()), Reason: a.reason, Since: a.since}
+	return Status{Agent: name, State: withElsewhere(t.stateLocked(a, t.opts.Now()), elsewhere[name]), Reason: a.reason, Since: a.since}
 }
 
 // Snapshot returns every agent the tracker knows, by name.
