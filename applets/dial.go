@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,21 +132,26 @@ func resolveTargets(ctx context.Context, env *Env, targets []string) ([]string, 
 		}
 		legs = append(legs, ls...)
 	}
+	claim, _, dials, agentOf := claimLegs(env, legs)
+	return dials, agentOf, claim, nil
+}
+
+// claimLegs claims the agents of legs so no other call rings them at
+// once. It returns the claim, the agents it got, the dial strings to ring
+// (each once: legs of agents taken by another call since left out, legs
+// of no agent kept) and whose each dial string is ("" for no agent).
+func claimLegs(env *Env, legs []AgentLeg) (Claim, []string, []string, map[string]string) {
 	var names []string
 	for _, l := range legs {
-		if l.Agent != "" {
+		if l.Agent != "" && !slices.Contains(names, l.Agent) {
 			names = append(names, l.Agent)
 		}
 	}
 	claim, got := env.Services.Agents.Claim(names)
-	taken := map[string]bool{}
-	for _, n := range got {
-		taken[n] = true
-	}
 	var dials []string
 	agentOf := map[string]string{}
 	for _, l := range legs {
-		if l.Agent != "" && !taken[l.Agent] {
+		if l.Agent != "" && !slices.Contains(got, l.Agent) {
 			continue // busy with another call since it was resolved
 		}
 		if _, dup := agentOf[l.Dial]; dup {
@@ -154,7 +160,7 @@ func resolveTargets(ctx context.Context, env *Env, targets []string) ([]string, 
 		agentOf[l.Dial] = l.Agent
 		dials = append(dials, l.Dial)
 	}
-	return dials, agentOf, claim, nil
+	return claim, got, dials, agentOf
 }
 
 // dial rings targets at once and turns the result into an outcome.

@@ -511,33 +511,16 @@ func (q *queueStep) ring(ctx context.Context, env *Env, agents []AgentInfo, answ
 	return rung{DialResult: res, agent: agentOf[res.Target]}, got, err
 }
 
-// claimAgents claims the agents so no other call rings them at once; it
-// returns the claim (nil: the directory keeps none), the agents it got,
-// their endpoints to ring and whose each endpoint is.
+// claimAgents claims the agents (each at all their endpoints) as
+// claimLegs does.
 func claimAgents(env *Env, agents []AgentInfo) (Claim, []string, []string, map[string]string) {
-	names := make([]string, len(agents))
-	for i, a := range agents {
-		names[i] = a.Name
-	}
-	claim, got := env.Services.Agents.Claim(names)
-	taken := map[string]bool{}
-	for _, n := range got {
-		taken[n] = true
-	}
-	var targets []string
-	agentOf := map[string]string{}
+	var legs []AgentLeg
 	for _, a := range agents {
-		if !taken[a.Name] {
-			continue // taken by another call since
-		}
 		for _, e := range a.Endpoints {
-			if _, dup := agentOf[e]; !dup {
-				agentOf[e] = a.Name
-				targets = append(targets, e)
-			}
+			legs = append(legs, AgentLeg{Agent: a.Name, Dial: e})
 		}
 	}
-	return claim, got, targets, agentOf
+	return claimLegs(env, legs)
 }
 
 // whisper is what the agent hears before the caller: the flow's whisper,

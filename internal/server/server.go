@@ -505,9 +505,11 @@ func (s *Server) Run(ctx context.Context) error {
 	goRun("flows", s.watcher.Run)
 	goRun("database flows", s.dbFlows.Run)
 	goRun("queues", s.wakeQueues)
-	goRun("shared queues", func(ctx context.Context) error {
-		// Another node's news (a caller left, an agent freed): who is held
-		// elsewhere is read again, then the queues here look again.
+	goRun("queue upkeep", func(ctx context.Context) error {
+		// The queues' upkeep (callbacks kept or taken over, the day's
+		// figures); on PostgreSQL also another node's news (a caller left,
+		// an agent freed): who is held elsewhere is read again, then the
+		// queues here look again.
 		in := s.store.QueueChanges(ctx)
 		if in == nil {
 			s.queues.Run(ctx, nil) // SQLite: each node's own queues, its callbacks kept
