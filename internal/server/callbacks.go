@@ -155,7 +155,10 @@ func (c *callbacks) finish(row store.CallRecord, res applets.CallbackResult) {
 	details["callback"] = true
 	row.Steps = append(slices.Clone(row.Steps), store.StepRecord{Flow: res.Flow, Step: res.Step, Applet: res.Applet,
 		Outcome: res.Outcome, Started: res.Started, Ended: res.Ended, Details: details})
-	row.Tags = append(slices.Clone(row.Tags), "callback")
+	row.Tags = slices.Clone(row.Tags)
+	if !slices.Contains(row.Tags, "callback") { // once, when handed over
+		row.Tags = append(row.Tags, "callback")
+	}
 	row.Vars = maps.Clone(row.Vars)
 	if row.Vars == nil {
 		row.Vars = map[string]string{}
@@ -173,8 +176,9 @@ func (c *callbacks) finish(row store.CallRecord, res applets.CallbackResult) {
 	c.rows.saveRecordings(row.ID, res.Dials)
 }
 
-// stop ends the callbacks still waiting (the calls in conversation were
-// drained with the transport's) and waits until their records are written.
+// stop ends the callbacks still waiting, which let their places go (the
+// calls in conversation were drained with the transport's), and waits
+// until their records are written.
 func (c *callbacks) stop() {
 	c.mu.Lock()
 	c.stopped = true

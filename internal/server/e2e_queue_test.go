@@ -626,6 +626,9 @@ callback_dial = "PJSIP/${number}@trunk"`)})
 	if got := storedPath(rec); got != "wait:callback bye:hangup wait:interrupted wait:answered" {
 		t.Errorf("steps: %s", got)
 	}
+	if !slices.Equal(rec.Tags, []string{"callback"}) {
+		t.Errorf("tags: %v", rec.Tags)
+	}
 	if got := dialled(second.ast); got != "PJSIP/alice PJSIP/+15550000088@trunk" {
 		t.Errorf("rang %s", got)
 	}
