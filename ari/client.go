@@ -56,6 +56,7 @@ type client struct {
 	base    string // "http://host:8088/ari"
 	auth    string // precomputed Authorization header value
 	hc      *http.Client
+	direct  *direct // nil: through hc
 	timeout time.Duration
 }
 
@@ -77,13 +78,19 @@ func newClient(base, user, pass string, timeout time.Duration, maxConns int) *cl
 		ForceAttemptHTTP2:     false,
 	}
 	c := &client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr}, timeout: timeout}
+	c.direct = newDirect(c.base, timeout, maxConns, tr.Proxy)
 	if user != "" || pass != "" {
 		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
 	return c
 }
 
-func (c *client) close() { c.hc.CloseIdleConnections() }
+func (c *client) close() {
+	c.hc.CloseIdleConnections()
+	if c.direct != nil {
+		c.direct.close()
+	}
+}
 
 // params builds a query string without the map that url.Values costs.
 type params struct{ b []byte }
@@ -110,18 +117,32 @@ func (c *client) do(ctx context.Context, method, path string, q *params, body, o
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	u := c.base + path
+	pq := path
 	if q != nil && len(q.b) > 0 {
-		u += "?" + string(q.b)
+		pq += "?" + string(q.b)
+	}
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	if c.direct != nil {
+		buf := bufPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer bufPool.Put(buf)
+		status, err := c.direct.roundTrip(ctx, method, pq, c.auth, b, buf)
+		if err != nil {
+			return fmt.Errorf("ari: %s %s: %w", method, path, err)
+		}
+		return decodeAnswer(method, path, status, buf.Bytes(), out)
 	}
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
 		rd = bytes.NewReader(b)
 	}
+	u := c.base + pq
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return err

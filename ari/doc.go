@@ -11,8 +11,10 @@
 // first; ext/play loses the keys typed between prompts and never reports
 // a hang-up; its logger is golang.org/x/exp/slog's; and `go test -race`
 // reports a race on its connected flag. This package has its own small
-// client instead: net/http with a deadline on every request and one
-// Transport tuned for many keep-alive requests to one host,
+// client instead: a deadline on every request, sent over keep-alive
+// HTTP/1.1 connections and answered on the asking goroutine (direct.go;
+// net/http's Transport hands every request between three goroutines,
+// and only a proxy or a recording's download still goes through it),
 // coder/websocket for events, and ONE reader goroutine that decodes each
 // event and routes it by channel id (Dial events by peer, playbacks and
 // recordings by target) to an unbounded per-call queue with a single

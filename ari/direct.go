@@ -1,0 +1,242 @@
+package ari
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// direct sends REST requests to one Asterisk over keep-alive HTTP/1.1
+// connections, reading each answer on the goroutine that asked.
+//
+// Why not net/http's Transport: it gives every connection a read and a
+// write goroutine, so each request is handed to one goroutine and its
+// answer back from another. A call makes about fifteen requests, and on a
+// virtual machine each hand-off that wakes a sleeping thread costs more
+// than the request's own system calls; the profile of a loaded node
+// showed a quarter of its CPU in net/http's loops and thread wake-ups.
+// Asterisk's HTTP server answers one request at a time per connection
+// with a Content-Length, so the protocol needed is small: what this does
+// not speak (a proxy from the environment) keeps net/http (client.go).
+type direct struct {
+	addr    string // host:port to dial
+	host    string // Host header
+	prefix  string // path prefix, e.g. "/ari"
+	tls     *tls.Config
+	timeout time.Duration
+	dialer  net.Dialer
+
+	slots chan struct{} // connections open at most (Asterisk's sessionlimit)
+
+	mu   sync.Mutex
+	idle []*directConn // most recently used last
+}
+
+type directConn struct {
+	nc   net.Conn
+	tcp  net.Conn // under TLS, the TCP connection (for closedByPeer)
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	used time.Time
+}
+
+// directIdle is how long an idle connection is kept: Asterisk closes
+// keep-alive connections idle for 15 s (session_keep_alive); closing ours
+// first avoids sending a request on one it is closing.
+const directIdle = 10 * time.Second
+
+// newDirect returns nil when base is not a URL direct can serve; proxy
+// is the environment's (http.ProxyFromEnvironment).
+func newDirect(base string, timeout time.Duration, maxConns int, proxy func(*http.Request) (*url.URL, error)) *direct {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return nil
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil
+	}
+	// A proxy configured for this URL is net/http's job.
+	if p, err := proxy(&http.Request{URL: u}); err != nil || p != nil {
+		return nil
+	}
+	d := &direct{host: u.Host, prefix: u.EscapedPath(), timeout: timeout, dialer: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}}
+	d.addr = u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			d.addr = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			d.addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	if u.Scheme == "https" {
+		d.tls = &tls.Config{ServerName: u.Hostname()}
+	}
+	if maxConns <= 0 {
+		maxConns = 1
+	}
+	d.slots = make(chan struct{}, maxConns)
+	return d
+}
+
+// errRetryable marks a failure on a reused connection before Asterisk
+// could have acted on the request: the connection was closed under it.
+var errRetryable = errors.New("connection closed before the request was answered")
+
+// errNotSent: the request could not be written at all.
+var errNotSent = errors.New("request not sent")
+
+// idempotent methods are sent again after a connection closed under them;
+// a POST only when it was not sent, as net/http does.
+func idempotent(method string) bool {
+	return method == http.MethodGet || method == http.MethodPut || method == http.MethodDelete
+}
+
+// roundTrip sends one request and returns the status and the whole body
+// (appended to buf).
+func (d *direct) roundTrip(ctx context.Context, method, pathQuery, auth string, body []byte, buf *bytes.Buffer) (int, error) {
+	select {
+	case d.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-d.slots }()
+	for attempt := 0; ; attempt++ {
+		pc, reused, err := d.get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		status, keep, err := d.exchange(ctx, pc, method, pathQuery, auth, body, buf)
+		if err == nil && keep {
+			d.put(pc)
+		} else {
+			pc.nc.Close()
+		}
+		if err != nil && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection's deadline is the request's: the same error
+			// as a context that ran out.
+			return 0, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		if errors.Is(err, errRetryable) && reused && attempt == 0 && (idempotent(method) || errors.Is(err, errNotSent)) {
+			buf.Reset()
+			continue // Asterisk closed an idle connection: once more on a new one
+		}
+		return status, err
+	}
+}
+
+func (d *direct) get(ctx context.Context) (*directConn, bool, error) {
+	now := time.Now()
+	d.mu.Lock()
+	for n := len(d.idle); n > 0; n = len(d.idle) {
+		pc := d.idle[n-1]
+		d.idle = d.idle[:n-1]
+		if now.Sub(pc.used) < directIdle && pc.br.Buffered() == 0 && !closedByPeer(pc.tcp) {
+			d.mu.Unlock()
+			return pc, true, nil
+		}
+		pc.nc.Close()
+	}
+	d.mu.Unlock()
+	nc, err := d.dialer.DialContext(ctx, "tcp", d.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	tcp := nc
+	if d.tls != nil {
+		tc := tls.Client(nc, d.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, false, err
+		}
+		nc = tc
+	}
+	return &directConn{nc: nc, tcp: tcp, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 1024)}, false, nil
+}
+
+func (d *direct) put(pc *directConn) {
+	pc.used = time.Now()
+	d.mu.Lock()
+	d.idle = append(d.idle, pc)
+	d.mu.Unlock()
+}
+
+func (d *direct) close() {
+	d.mu.Lock()
+	idle := d.idle
+	d.idle = nil
+	d.mu.Unlock()
+	for _, pc := range idle {
+		pc.nc.Close()
+	}
+}
+
+// exchange writes the request and reads the answer on pc; keep says
+// whether pc can carry another request.
+func (d *direct) exchange(ctx context.Context, pc *directConn, method, pathQuery, auth string, body []byte, buf *bytes.Buffer) (status int, keep bool, err error) {
+	deadline := time.Now().Add(d.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	pc.nc.SetDeadline(deadline)
+	// A cancelled context breaks the exchange at once; no goroutine waits
+	// for it meanwhile.
+	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	w := pc.bw
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(d.prefix)
+	w.WriteString(pathQuery)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(d.host)
+	if auth != "" {
+		w.WriteString("\r\nAuthorization: ")
+		w.WriteString(auth)
+	}
+	if body != nil {
+		w.WriteString("\r\nContent-Type: application/json")
+	}
+	w.WriteString("\r\nContent-Length: ")
+	w.WriteString(strconv.Itoa(len(body)))
+	w.WriteString("\r\n\r\n")
+	w.Write(body)
+	if err := w.Flush(); err != nil {
+		return 0, false, fmt.Errorf("%w: %w: %w", errRetryable, errNotSent, err)
+	}
+	if _, err := pc.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+			err = fmt.Errorf("%w: %w", errRetryable, err)
+		}
+		return 0, false, err
+	}
+	resp, err := http.ReadResponse(pc.br, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	_, err = buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, false, err
+	}
+	return resp.StatusCode, !resp.Close, nil
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && !op.Timeout()
+}
