@@ -245,6 +245,8 @@ func (w *writer) run() {
 	}()
 	max := w.s.opts.MaxBatch
 	batch := make([]op, 0, max)
+	group := newGroupTimer(w.s.opts.GroupWindow)
+	defer group.stop()
 	for {
 		batch = batch[:0]
 		// The channel holds older records than the overflow: it goes first.
@@ -274,21 +276,67 @@ func (w *writer) run() {
 				continue
 			}
 		}
-	fill:
-		for len(batch) < max {
-			select {
-			case o := <-w.ch:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
+		batch = w.gather(l, batch, max, group)
 		if !w.write(l, batch) {
 			w.abandon(l, batch)
 			return
 		}
 		w.advance(len(batch))
 	}
+}
+
+// groupTimer holds a batch open for GroupWindow; one timer, reused.
+type groupTimer struct {
+	window time.Duration
+	t      *time.Timer
+}
+
+func newGroupTimer(window time.Duration) *groupTimer {
+	g := &groupTimer{window: window}
+	if window > 0 {
+		g.t = time.NewTimer(window)
+		g.t.Stop()
+	}
+	return g
+}
+
+func (g *groupTimer) stop() {
+	if g.t != nil {
+		g.t.Stop()
+	}
+}
+
+// gather adds to batch what is queued, then, within the group window,
+// what arrives, up to max. A flush (kick) or stop ends the wait at once.
+func (w *writer) gather(l *loop, batch []op, max int, g *groupTimer) []op {
+	for len(batch) < max {
+		select {
+		case o := <-w.ch:
+			batch = append(batch, o)
+			continue
+		default:
+		}
+		break
+	}
+	if g.t == nil || len(batch) >= max || l.stopC == nil {
+		return batch
+	}
+	g.t.Reset(g.window)
+	defer g.t.Stop()
+	for len(batch) < max {
+		select {
+		case o := <-w.ch:
+			batch = append(batch, o)
+		case <-g.t.C:
+			return batch
+		case <-w.kick:
+			return w.gather(l, batch, max, &groupTimer{})
+		case <-l.stopC:
+			w.sawStop(l)
+			return w.gather(l, batch, max, &groupTimer{})
+		}
+	}
+	return batch
 }
 
 func (w *writer) overflowLen() int {

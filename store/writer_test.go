@@ -107,6 +107,42 @@ func TestWriterBatchesRecordsAndFlushWaitsForThem(t *testing.T) {
 	}
 }
 
+func TestRecordsArrivingWithinTheGroupWindowShareOneCommit(t *testing.T) {
+	opts := testOptions()
+	opts.GroupWindow = time.Hour // only a flush, a full batch or Close ends it
+	opts.MaxBatch = 4
+	s := openTest(t, opts)
+	for i := range 3 {
+		if err := s.RecordCall(sampleCall(fmt.Sprintf("w%d", i), t0, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(t, s) // ends the window at once
+	if st := s.WriterStats(); st.Written != 3 || st.Batches != 1 {
+		t.Errorf("after a flush: %+v, want 3 records in one commit", st)
+	}
+	// A full batch does not wait for the window either.
+	for i := range opts.MaxBatch {
+		s.RecordCall(sampleCall(fmt.Sprintf("x%d", i), t0, 1))
+	}
+	for s.WriterStats().Written < uint64(3+opts.MaxBatch) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := s.WriterStats(); st.Batches != 2 {
+		t.Errorf("a full batch: %+v, want it in one more commit", st)
+	}
+	// Close writes what waits in an open window.
+	s.RecordCall(sampleCall("last", t0, 1))
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openAnother(t, path, testOptions())
+	if got := count(t, s2, `SELECT COUNT(*) FROM calls`); got != 3+opts.MaxBatch+1 {
+		t.Errorf("calls after Close = %d, want %d", got, 3+opts.MaxBatch+1)
+	}
+}
+
 func TestWriterWritesRecordsInQueueOrder(t *testing.T) {
 	sqliteOnly(t)
 	opts := testOptions()
