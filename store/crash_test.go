@@ -49,6 +49,9 @@ func runChild(mode string) int {
 		// queued database write. The parent kills this process.
 		dir := os.Getenv("CHILD_DIR")
 		opts.QueueSize = 4
+		// No group window: the writer takes what is queued and waits on
+		// the lock, so the queue of 4 overflows into the spool file.
+		opts.GroupWindow = -1
 		s, err := Open(ctx, filepath.Join(dir, "cf.db"), opts)
 		if err != nil {
 			return fail(err)

@@ -111,7 +111,8 @@ func TestRecordsArrivingWithinTheGroupWindowShareOneCommit(t *testing.T) {
 	opts := testOptions()
 	opts.GroupWindow = time.Hour // only a flush, a full batch or Close ends it
 	opts.MaxBatch = 4
-	s := openTest(t, opts)
+	path := filepath.Join(t.TempDir(), "callflow.db")
+	s := openAt(t, path, opts)
 	for i := range 3 {
 		if err := s.RecordCall(sampleCall(fmt.Sprintf("w%d", i), t0, 1)); err != nil {
 			t.Fatal(err)
@@ -133,7 +134,6 @@ func TestRecordsArrivingWithinTheGroupWindowShareOneCommit(t *testing.T) {
 	}
 	// Close writes what waits in an open window.
 	s.RecordCall(sampleCall("last", t0, 1))
-	path := s.Path()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
