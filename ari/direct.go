@@ -211,8 +211,12 @@ func (d *direct) exchange(ctx context.Context, pc *directConn, method, pathQuery
 	if body != nil {
 		w.WriteString("\r\nContent-Type: application/json")
 	}
-	w.WriteString("\r\nContent-Length: ")
-	w.WriteString(strconv.Itoa(len(body)))
+	if body != nil || method == http.MethodPost || method == http.MethodPut {
+		// As net/http: a POST or PUT always says its length, a GET or
+		// DELETE without a body says nothing.
+		w.WriteString("\r\nContent-Length: ")
+		w.WriteString(strconv.Itoa(len(body)))
+	}
 	w.WriteString("\r\n\r\n")
 	w.Write(body)
 	if err := w.Flush(); err != nil {
