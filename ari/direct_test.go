@@ -305,3 +305,33 @@ func BenchmarkRESTRequest(b *testing.B) {
 		})
 	}
 }
+
+func TestDirectSpeaksTLS(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"value":"` + r.URL.Path + `"}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	d := directFor(t, srv.URL+"/ari", 2)
+	if d.tls == nil {
+		t.Fatal("https without TLS")
+	}
+	d.tls.RootCAs = srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for range 3 {
+		var buf bytes.Buffer
+		status, err := d.roundTrip(context.Background(), http.MethodGet, "/asterisk/info", "", nil, &buf)
+		if err != nil || status != http.StatusOK || buf.String() != `{"value":"/ari/asterisk/info"}` {
+			t.Fatalf("%d %q %v", status, buf.String(), err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d TLS connections for 3 requests, want 1", n)
+	}
+}
