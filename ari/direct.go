@@ -139,18 +139,21 @@ func (d *direct) roundTrip(ctx context.Context, method, pathQuery, auth string, 
 }
 
 func (d *direct) get(ctx context.Context) (*directConn, bool, error) {
-	now := time.Now()
-	d.mu.Lock()
-	for n := len(d.idle); n > 0; n = len(d.idle) {
+	for {
+		d.mu.Lock()
+		n := len(d.idle)
+		if n == 0 {
+			d.mu.Unlock()
+			break
+		}
 		pc := d.idle[n-1]
 		d.idle = d.idle[:n-1]
-		if now.Sub(pc.used) < directIdle && pc.br.Buffered() == 0 && !closedByPeer(pc.tcp) {
-			d.mu.Unlock()
+		d.mu.Unlock()
+		if time.Since(pc.used) < directIdle && pc.br.Buffered() == 0 && !closedByPeer(pc.tcp) {
 			return pc, true, nil
 		}
 		pc.nc.Close()
 	}
-	d.mu.Unlock()
 	nc, err := d.dialer.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
 		return nil, false, err
@@ -167,11 +170,21 @@ func (d *direct) get(ctx context.Context) (*directConn, bool, error) {
 	return &directConn{nc: nc, tcp: tcp, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 1024)}, false, nil
 }
 
+// put keeps pc for the next request, and closes connections left idle
+// too long at the bottom of the pool (the most recent are used first).
 func (d *direct) put(pc *directConn) {
 	pc.used = time.Now()
+	var stale []*directConn
 	d.mu.Lock()
+	for len(d.idle) > 0 && pc.used.Sub(d.idle[0].used) >= directIdle {
+		stale = append(stale, d.idle[0])
+		d.idle = d.idle[1:]
+	}
 	d.idle = append(d.idle, pc)
 	d.mu.Unlock()
+	for _, c := range stale {
+		c.nc.Close()
+	}
 }
 
 func (d *direct) close() {
