@@ -290,11 +290,9 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 	// The primary started again takes new calls and leaves the calls the
 	// standby took alone, though their dialplan still names callflow-a.
 	primary.start()
-	waitUntil(t, "the restarted primary taking calls", func() bool {
-		c, app := place()
-		callers = append(callers, c)
-		return app == "callflow-a"
-	})
+	// Its reconcile first: a new call placed while it lists the channels
+	// would be one it picks up (and runs as the new call it is), which
+	// is not what this counts.
 	log := filepath.Join(filepath.Dir(primary.conf), "serve.log")
 	var reconciled []string
 	waitUntil(t, "the restarted primary's reconcile", func() bool {
@@ -306,6 +304,11 @@ func TestStandbyTakesTheCallsOfAKilledPrimary(t *testing.T) {
 			}
 		}
 		return len(reconciled) >= 2
+	})
+	waitUntil(t, "the restarted primary taking calls", func() bool {
+		c, app := place()
+		callers = append(callers, c)
+		return app == "callflow-a"
 	})
 	if last := reconciled[len(reconciled)-1]; !strings.Contains(last, `"picked_up":0`) {
 		t.Errorf("the restarted primary took the standby's calls: %s", last)
