@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -309,15 +310,7 @@ func (g *groupTimer) stop() {
 // gather adds to batch what is queued, then, within the group window,
 // what arrives, up to max. A flush (kick) or stop ends the wait at once.
 func (w *writer) gather(l *loop, batch []op, max int, g *groupTimer) []op {
-	for len(batch) < max {
-		select {
-		case o := <-w.ch:
-			batch = append(batch, o)
-			continue
-		default:
-		}
-		break
-	}
+	batch = w.takeQueued(batch, max)
 	if g.t == nil || len(batch) >= max || l.stopC == nil {
 		return batch
 	}
@@ -334,6 +327,20 @@ func (w *writer) gather(l *loop, batch []op, max int, g *groupTimer) []op {
 		case <-l.stopC:
 			w.sawStop(l)
 			return w.gather(l, batch, max, &groupTimer{})
+		}
+	}
+	return batch
+}
+
+// takeQueued adds to batch what is in the queue now, up to max, without
+// waiting.
+func (w *writer) takeQueued(batch []op, max int) []op {
+	for len(batch) < max {
+		select {
+		case o := <-w.ch:
+			batch = append(batch, o)
+		default:
+			return batch
 		}
 	}
 	return batch
@@ -463,16 +470,7 @@ func (w *writer) pause(l *loop, d time.Duration) bool {
 func (w *writer) abandon(l *loop, batch []op) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	left := append([]op(nil), batch...)
-	for {
-		select {
-		case o := <-w.ch:
-			left = append(left, o)
-			continue
-		default:
-		}
-		break
-	}
+	left := w.takeQueued(append([]op(nil), batch...), math.MaxInt)
 	left = append(left, w.mem...)
 	w.mem = nil
 	lost := 0
