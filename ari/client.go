@@ -78,7 +78,7 @@ func newClient(base, user, pass string, timeout time.Duration, maxConns int) *cl
 		ForceAttemptHTTP2:     false,
 	}
 	c := &client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr}, timeout: timeout}
-	c.direct = newDirect(c.base, timeout, maxConns, tr.Proxy)
+	c.direct = newDirect(c.base, maxConns, tr.Proxy)
 	if user != "" || pass != "" {
 		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
@@ -128,24 +128,32 @@ func (c *client) do(ctx context.Context, method, path string, q *params, body, o
 			return err
 		}
 	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	var status int
+	var err error
 	if c.direct != nil {
-		buf := bufPool.Get().(*bytes.Buffer)
-		buf.Reset()
-		defer bufPool.Put(buf)
-		status, err := c.direct.roundTrip(ctx, method, pq, c.auth, b, buf)
-		if err != nil {
-			return fmt.Errorf("ari: %s %s: %w", method, path, err)
-		}
-		return decodeAnswer(method, path, status, buf.Bytes(), out)
+		status, err = c.direct.roundTrip(ctx, method, pq, c.auth, b, buf)
+	} else {
+		status, err = c.roundTrip(ctx, method, pq, b, buf)
 	}
+	if err != nil {
+		return fmt.Errorf("ari: %s %s: %w", method, path, err)
+	}
+	return decodeAnswer(method, path, status, buf.Bytes(), out)
+}
+
+// roundTrip sends one request through net/http (behind a proxy) and
+// returns the status and the whole body (appended to buf).
+func (c *client) roundTrip(ctx context.Context, method, pathQuery string, body []byte, buf *bytes.Buffer) (int, error) {
 	var rd io.Reader
 	if body != nil {
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
-	u := c.base + pq
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+pathQuery, rd)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if c.auth != "" {
 		req.Header["Authorization"] = []string{c.auth}
@@ -155,17 +163,13 @@ func (c *client) do(ctx context.Context, method, path string, q *params, body, o
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("ari: %s %s: %w", method, path, err)
+		return 0, err
 	}
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	_, err = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	defer bufPool.Put(buf)
-	if err != nil {
-		return fmt.Errorf("ari: %s %s: %w", method, path, err)
+	defer resp.Body.Close()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return 0, err
 	}
-	return decodeAnswer(method, path, resp.StatusCode, buf.Bytes(), out)
+	return resp.StatusCode, nil
 }
 
 // decodeAnswer turns Asterisk's answer to a request into the request's

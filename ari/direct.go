@@ -34,7 +34,6 @@ type direct struct {
 	host    string // Host header
 	prefix  string // path prefix, e.g. "/ari"
 	tls     *tls.Config
-	timeout time.Duration
 	dialer  net.Dialer
 
 	slots chan struct{} // connections open at most (Asterisk's sessionlimit)
@@ -58,7 +57,7 @@ const directIdle = 10 * time.Second
 
 // newDirect returns nil when base is not a URL direct can serve; proxy
 // is the environment's (http.ProxyFromEnvironment).
-func newDirect(base string, timeout time.Duration, maxConns int, proxy func(*http.Request) (*url.URL, error)) *direct {
+func newDirect(base string, maxConns int, proxy func(*http.Request) (*url.URL, error)) *direct {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" {
 		return nil
@@ -70,17 +69,15 @@ func newDirect(base string, timeout time.Duration, maxConns int, proxy func(*htt
 	if p, err := proxy(&http.Request{URL: u}); err != nil || p != nil {
 		return nil
 	}
-	d := &direct{host: u.Host, prefix: u.EscapedPath(), timeout: timeout, dialer: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}}
-	d.addr = u.Host
-	if u.Port() == "" {
-		if u.Scheme == "https" {
-			d.addr = net.JoinHostPort(u.Hostname(), "443")
-		} else {
-			d.addr = net.JoinHostPort(u.Hostname(), "80")
-		}
-	}
+	// The request's context bounds the dial and the exchange (client.do).
+	d := &direct{host: u.Host, addr: u.Host, prefix: u.EscapedPath(), dialer: net.Dialer{KeepAlive: 30 * time.Second}}
+	port := "80"
 	if u.Scheme == "https" {
+		port = "443"
 		d.tls = &tls.Config{ServerName: u.Hostname()}
+	}
+	if u.Port() == "" {
+		d.addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	if maxConns <= 0 {
 		maxConns = 1
@@ -200,10 +197,7 @@ func (d *direct) close() {
 // exchange writes the request and reads the answer on pc; keep says
 // whether pc can carry another request.
 func (d *direct) exchange(ctx context.Context, pc *directConn, method, pathQuery, auth string, body []byte, buf *bytes.Buffer) (status int, keep bool, err error) {
-	deadline := time.Now().Add(d.timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
+	deadline, _ := ctx.Deadline() // none: the zero time
 	pc.nc.SetDeadline(deadline)
 	// A cancelled context breaks the exchange at once; no goroutine waits
 	// for it meanwhile.

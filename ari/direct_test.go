@@ -46,7 +46,7 @@ func newDirectServer(t *testing.T, h http.HandlerFunc) *directServer {
 
 func directFor(t *testing.T, base string, maxConns int) *direct {
 	t.Helper()
-	d := newDirect(base, 5*time.Second, maxConns, http.ProxyFromEnvironment)
+	d := newDirect(base, maxConns, http.ProxyFromEnvironment)
 	if d == nil {
 		t.Fatalf("no direct client for %s", base)
 	}
@@ -265,11 +265,11 @@ func TestDirectLeavesProxiesAndOddURLsToNetHTTP(t *testing.T) {
 		return nil, nil
 	}
 	for _, u := range []string{"http://behind-proxy:8088/ari", "ftp://asterisk:21/ari", "http://u:p@asterisk:8088/ari"} {
-		if newDirect(u, time.Second, 1, proxy) != nil {
+		if newDirect(u, 1, proxy) != nil {
 			t.Errorf("%s is served directly", u)
 		}
 	}
-	if newDirect("https://asterisk:8089/ari", time.Second, 1, proxy) == nil {
+	if newDirect("https://asterisk:8089/ari", 1, proxy) == nil {
 		t.Error("https is not served directly")
 	}
 }
