@@ -30,11 +30,11 @@ import (
 // with a Content-Length, so the protocol needed is small: what this does
 // not speak (a proxy from the environment) keeps net/http (client.go).
 type direct struct {
-	addr    string // host:port to dial
-	host    string // Host header
-	prefix  string // path prefix, e.g. "/ari"
-	tls     *tls.Config
-	dialer  net.Dialer
+	addr   string // host:port to dial
+	host   string // Host header
+	prefix string // path prefix, e.g. "/ari"
+	tls    *tls.Config
+	dialer net.Dialer
 
 	slots chan struct{} // connections open at most (Asterisk's sessionlimit)
 

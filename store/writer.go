@@ -246,8 +246,12 @@ func (w *writer) run() {
 	}()
 	max := w.s.opts.MaxBatch
 	batch := make([]op, 0, max)
-	group := newGroupTimer(w.s.opts.GroupWindow)
-	defer group.stop()
+	var group *time.Timer // holds a batch open for GroupWindow; reused
+	if w.s.opts.GroupWindow > 0 {
+		group = time.NewTimer(w.s.opts.GroupWindow)
+		group.Stop()
+		defer group.Stop()
+	}
 	for {
 		batch = batch[:0]
 		// The channel holds older records than the overflow: it goes first.
@@ -286,47 +290,27 @@ func (w *writer) run() {
 	}
 }
 
-// groupTimer holds a batch open for GroupWindow; one timer, reused.
-type groupTimer struct {
-	window time.Duration
-	t      *time.Timer
-}
-
-func newGroupTimer(window time.Duration) *groupTimer {
-	g := &groupTimer{window: window}
-	if window > 0 {
-		g.t = time.NewTimer(window)
-		g.t.Stop()
-	}
-	return g
-}
-
-func (g *groupTimer) stop() {
-	if g.t != nil {
-		g.t.Stop()
-	}
-}
-
-// gather adds to batch what is queued, then, within the group window,
-// what arrives, up to max. A flush (kick) or stop ends the wait at once.
-func (w *writer) gather(l *loop, batch []op, max int, g *groupTimer) []op {
+// gather adds to batch what is queued, then, within the group window
+// (group, stopped; nil for none), what arrives, up to max. A flush (kick)
+// or stop ends the wait at once.
+func (w *writer) gather(l *loop, batch []op, max int, group *time.Timer) []op {
 	batch = w.takeQueued(batch, max)
-	if g.t == nil || len(batch) >= max || l.stopC == nil {
+	if group == nil || len(batch) >= max || l.stopC == nil {
 		return batch
 	}
-	g.t.Reset(g.window)
-	defer g.t.Stop()
+	group.Reset(w.s.opts.GroupWindow)
+	defer group.Stop()
 	for len(batch) < max {
 		select {
 		case o := <-w.ch:
 			batch = append(batch, o)
-		case <-g.t.C:
+		case <-group.C:
 			return batch
 		case <-w.kick:
-			return w.gather(l, batch, max, &groupTimer{})
+			return w.takeQueued(batch, max)
 		case <-l.stopC:
 			w.sawStop(l)
-			return w.gather(l, batch, max, &groupTimer{})
+			return w.takeQueued(batch, max)
 		}
 	}
 	return batch
