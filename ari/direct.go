@@ -230,7 +230,7 @@ func (d *direct) exchange(ctx context.Context, pc *directConn, method, pathQuery
 		return 0, false, fmt.Errorf("%w: %w: %w", errRetryable, errNotSent, err)
 	}
 	if _, err := pc.br.Peek(1); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || connBroken(err) {
 			err = fmt.Errorf("%w: %w", errRetryable, err)
 		}
 		return 0, false, err
@@ -247,7 +247,9 @@ func (d *direct) exchange(ctx context.Context, pc *directConn, method, pathQuery
 	return resp.StatusCode, !resp.Close, nil
 }
 
-func isReset(err error) bool {
+// connBroken: the connection failed under the read (reset, closed), not
+// its deadline.
+func connBroken(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !op.Timeout()
 }

@@ -231,6 +231,13 @@ func TestDirectReadsEveryAnswerShape(t *testing.T) {
 		case "/ari/close":
 			w.Header().Set("Connection", "close")
 			w.Write([]byte(`{"value":"closing"}`))
+		case "/ari/garbled":
+			conn, bw, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				bw.WriteString("HTTP/1.1 ok then\r\nno colon here\r\n\r\n")
+				bw.Flush()
+				conn.Close()
+			}
 		case "/ari/missing":
 			w.WriteHeader(http.StatusNotFound)
 			w.Write([]byte(`{"message":"Channel not found"}`))
@@ -250,6 +257,17 @@ func TestDirectReadsEveryAnswerShape(t *testing.T) {
 	c.direct.mu.Unlock()
 	if idle != 0 {
 		t.Errorf("a connection the server closes went back to the pool")
+	}
+	// An answer that is not HTTP is an error of the request, and its
+	// connection is not kept.
+	if err := c.do(context.Background(), http.MethodGet, "/garbled", nil, nil, &out); err == nil || !strings.Contains(err.Error(), "GET /garbled") {
+		t.Fatalf("garbled answer: %v", err)
+	}
+	c.direct.mu.Lock()
+	idle = len(c.direct.idle)
+	c.direct.mu.Unlock()
+	if idle != 0 {
+		t.Errorf("the connection of a garbled answer went back to the pool")
 	}
 	err := c.do(context.Background(), http.MethodDelete, "/missing", nil, nil, nil)
 	if !IsNotFound(err) || !strings.Contains(err.Error(), "Channel not found") {
