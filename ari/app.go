@@ -293,9 +293,14 @@ func (a *App) pump(ctx context.Context, conn *websocket.Conn, reconnect bool) er
 		stop()
 		conn.CloseNow()
 	}()
+	// The calls and legs of before this connection: those created from
+	// now on get their events live and need no reconcile, which, racing
+	// their events, could end a leg as vanished before its hangup cause
+	// is read.
+	before := a.liveRoutes()
 	a.helpers.Add(3)
 	go a.pinger(cctx, conn)
-	go a.afterConnect(cctx, reconnect)
+	go a.afterConnect(cctx, reconnect, before)
 	go a.heartbeat(cctx)
 	for {
 		_, r, err := conn.Reader(context.Background())
@@ -333,7 +338,7 @@ func (a *App) pinger(ctx context.Context, conn *websocket.Conn) {
 	}
 }
 
-func (a *App) afterConnect(ctx context.Context, reconnect bool) {
+func (a *App) afterConnect(ctx context.Context, reconnect bool, before []liveRoute) {
 	defer a.helpers.Done()
 	if a.opts.EventFilter {
 		if err := a.setEventFilter(ctx); err != nil && ctx.Err() == nil {
@@ -341,7 +346,7 @@ func (a *App) afterConnect(ctx context.Context, reconnect bool) {
 		}
 	}
 	a.checkSystemName(ctx)
-	a.reconcile(ctx, reconnect)
+	a.reconcile(ctx, reconnect, before)
 	a.watchDevices(ctx)
 }
 
@@ -601,24 +606,30 @@ func (a *App) endCall(c *Call) {
 	c.log.WithLevel(lvl).Dur("duration", time.Since(c.started)).Str("end", end).Int64("events", c.events.Load()).Msg("call end")
 }
 
+// liveRoute is a channel in Stasis that a call runs (its own, or a leg).
+type liveRoute struct {
+	id   string
+	call *Call
+}
+
+func (a *App) liveRoutes() []liveRoute {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	live := make([]liveRoute, 0, len(a.routes))
+	for id, r := range a.routes {
+		if r.live {
+			live = append(live, liveRoute{id, r.call})
+		}
+	}
+	return live
+}
+
 // reconcile ends the calls whose channel Asterisk no longer has (events
 // lost while disconnected, or Asterisk restarted), tells the others to
 // check what they wait for after a reconnect, and picks up channels that
-// entered the application while no websocket was open.
-func (a *App) reconcile(ctx context.Context, reconnect bool) {
-	type cand struct {
-		id   string
-		call *Call
-	}
-	a.mu.RLock()
-	cands := make([]cand, 0, len(a.routes))
-	for id, r := range a.routes {
-		if r.live {
-			cands = append(cands, cand{id, r.call})
-		}
-	}
-	a.mu.RUnlock()
-
+// entered the application while no websocket was open. cands are the
+// routes live when the connection opened (liveRoutes).
+func (a *App) reconcile(ctx context.Context, reconnect bool, cands []liveRoute) {
 	var chans []channelData
 	if err := a.rest.do(ctx, http.MethodGet, "/channels", nil, nil, &chans); err != nil {
 		if ctx.Err() == nil {

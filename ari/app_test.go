@@ -186,6 +186,29 @@ func TestReconcile(t *testing.T) {
 			t.Fatalf("gather %q", g)
 		}
 	})
+	t.Run("a call that began after the connection opened is left to its events", func(t *testing.T) {
+		got := make(chan string, 1)
+		s := newScripted(t, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {
+			g, _ := c.Gather(ctx, call.GatherSpec{FirstTimeout: time.Minute})
+			got <- g
+		}))
+		s.answer = func(r restReq) reply {
+			if rep, ok := s.listing(r); ok {
+				return rep
+			}
+			return s.basics(r)
+		}
+		before := s.app.liveRoutes() // the connection opens: no call yet
+		id := s.inbound("Up", "inbound")
+		s.mu.Lock()
+		s.chans[id].gone = true // a listing answered before its events were read
+		s.mu.Unlock()
+		s.app.reconcile(context.Background(), false, before)
+		s.press(id, "5")
+		if g := <-got; g != "5" {
+			t.Fatalf("gather %q: the reconcile ended a call it did not know of", g)
+		}
+	})
 	t.Run("a listing that fails ends nothing", func(t *testing.T) {
 		got := make(chan string, 1)
 		s := newScripted(t, handlerFunc(func(ctx context.Context, c *Call, in call.Inbound) {

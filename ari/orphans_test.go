@@ -120,7 +120,7 @@ func TestOrphans(t *testing.T) {
 			if tc.ended != "" {
 				s.app.ended.add(tc.ended, time.Now())
 			}
-			s.app.reconcile(context.Background(), false)
+			s.app.reconcile(context.Background(), false, s.app.liveRoutes())
 			waitIdle(t, s.app)
 			for _, p := range tc.sent {
 				method, target, _ := strings.Cut(p, " ")

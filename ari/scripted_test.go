@@ -393,7 +393,7 @@ func (s *scripted) recording(typ, name, target, state string, seconds int) {
 
 // reconnected is the reconcile after a websocket reconnect, with the
 // channels Asterisk still has answered by the script.
-func (s *scripted) reconnected() { s.app.reconcile(context.Background(), true) }
+func (s *scripted) reconnected() { s.app.reconcile(context.Background(), true, s.app.liveRoutes()) }
 
 // listing answers GET /channels with the channels not hung up, GET
 // /applications/{app} with those in Stasis, and GET /bridges with none.
